@@ -1,0 +1,94 @@
+//! PKCE (RFC 7636): code verifiers and their S256 challenges.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, ErrorCode};
+use crate::random::random_token;
+use crate::secret::PkceVerifier;
+
+/// The S256 code challenge sent on the authorize request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PkceChallenge(String);
+
+impl PkceChallenge {
+    /// `BASE64URL(SHA256(verifier))`, the `code_challenge` for method `S256`.
+    pub fn s256(verifier: &PkceVerifier) -> Self {
+        Self(s256(verifier.expose_secret()))
+    }
+
+    /// The challenge value.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The `code_challenge_method`: always `S256`.
+    pub fn method(&self) -> &'static str {
+        "S256"
+    }
+}
+
+/// `BASE64URL(SHA256(input))` without padding.
+pub(crate) fn s256(input: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(input.as_bytes()))
+}
+
+impl PkceVerifier {
+    /// A fresh verifier: 32 random bytes, base64url-encoded (43 characters).
+    pub fn random() -> Result<Self, Error> {
+        random_token(32).map(Self::new)
+    }
+
+    /// Checks a verifier received from elsewhere: 43–128 characters from `A–Z a–z 0–9 - . _ ~`.
+    pub fn parse(value: &str) -> Result<Self, Error> {
+        let ok = (43..=128).contains(&value.len())
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+        if ok {
+            Ok(Self::new(value))
+        } else {
+            Err(Error::new(
+                ErrorCode::PkceInvalid,
+                format!(
+                    "a code verifier is 43 to 128 characters from A-Z a-z 0-9 - . _ ~ (got {} characters)",
+                    value.len()
+                ),
+            ))
+        }
+    }
+
+    /// The S256 challenge of this verifier.
+    pub fn challenge(&self) -> PkceChallenge {
+        PkceChallenge::s256(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc7636_appendix_b_vector() {
+        let verifier = PkceVerifier::parse("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").expect("valid");
+        assert_eq!(verifier.challenge().as_str(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        assert_eq!(verifier.challenge().method(), "S256");
+    }
+
+    #[test]
+    fn random_verifiers_are_valid_and_distinct() {
+        let a = PkceVerifier::random().expect("random");
+        let b = PkceVerifier::random().expect("random");
+        assert!(PkceVerifier::parse(a.expose_secret()).is_ok());
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn verifier_length_and_alphabet_are_checked() {
+        assert!(PkceVerifier::parse(&"a".repeat(42)).is_err());
+        assert!(PkceVerifier::parse(&"a".repeat(43)).is_ok());
+        assert!(PkceVerifier::parse(&"a".repeat(128)).is_ok());
+        assert!(PkceVerifier::parse(&"a".repeat(129)).is_err());
+        let err = PkceVerifier::parse(&format!("{}+", "a".repeat(50))).expect_err("plus sign");
+        assert_eq!(err.code(), ErrorCode::PkceInvalid);
+    }
+}

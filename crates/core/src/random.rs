@@ -1,0 +1,33 @@
+//! Random values from the platform's CSPRNG (the operating system, or Web Crypto in a browser).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::error::{Error, ErrorCode};
+
+/// Fills `buf` with cryptographically secure random bytes.
+pub(crate) fn fill(buf: &mut [u8]) -> Result<(), Error> {
+    getrandom::fill(buf)
+        .map_err(|e| Error::new(ErrorCode::InternalError, format!("the platform's secure random source failed: {e}")))
+}
+
+/// `bytes` random bytes, base64url-encoded without padding (32 bytes give 43 characters, 256 bits).
+pub fn random_token(bytes: usize) -> Result<String, Error> {
+    let mut buf = vec![0u8; bytes];
+    fill(&mut buf)?;
+    Ok(URL_SAFE_NO_PAD.encode(&buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_unique_and_url_safe() {
+        let a = random_token(32).expect("random");
+        let b = random_token(32).expect("random");
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, b);
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    }
+}
