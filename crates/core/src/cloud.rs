@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use crate::encode::percent_encode;
 use crate::error::{Error, ErrorCode};
+use crate::newtype::text_newtype;
 use crate::url::{BaseUrl, is_guid};
 
 /// The tenant ID Entra uses for personal Microsoft accounts.
@@ -156,18 +157,7 @@ pub(crate) fn is_domain(s: &str) -> bool {
         })
 }
 
-impl fmt::Display for Tenant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Tenant {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        Self::parse(s)
-    }
-}
+text_newtype!(Tenant);
 
 /// The sign-in and Graph endpoints of one cloud, with optional base-URL overrides.
 #[derive(Debug, Clone, PartialEq, Eq)]

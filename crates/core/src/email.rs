@@ -1,12 +1,10 @@
 //! Email addresses, checked against the rules Graph applies to invitations.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::is_domain;
 use crate::error::{Error, ErrorCode};
+use crate::newtype::text_newtype;
 
 /// Characters Graph refuses in an invited address.
 pub const FORBIDDEN_EMAIL_CHARS: &str = "~!#$%^&*()+=[]{}\\/|;:\"<>?,";
@@ -56,24 +54,7 @@ impl Email {
     }
 }
 
-impl fmt::Debug for Email {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Email({:?})", self.0)
-    }
-}
-
-impl fmt::Display for Email {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for Email {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        Self::parse(s)
-    }
-}
+text_newtype!(debug: Email);
 
 impl<'de> Deserialize<'de> for Email {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

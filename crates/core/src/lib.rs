@@ -43,6 +43,7 @@ mod graph;
 mod id_token;
 pub mod invitation;
 pub mod mail;
+mod newtype;
 mod pkce;
 mod random;
 mod redirect;

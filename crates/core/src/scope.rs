@@ -1,9 +1,9 @@
 //! Scopes: validated scope values and an ordered, duplicate-free set of them.
 
 use std::fmt;
-use std::str::FromStr;
 
 use crate::error::{Error, ErrorCode};
+use crate::newtype::text_newtype;
 
 /// One scope value, such as `Mail.Send`, `openid` or `https://graph.microsoft.com/.default`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -53,18 +53,7 @@ impl Scope {
     }
 }
 
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for Scope {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        Self::parse(s)
-    }
-}
+text_newtype!(Scope);
 
 /// An ordered set of scopes: insertion order is kept, duplicates (compared without case, as
 /// Entra does) are dropped, and a `/.default` scope cannot be mixed with other resource scopes.

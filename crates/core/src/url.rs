@@ -3,10 +3,8 @@
 //! Each keeps the caller's original string, because Entra compares redirect URIs exactly
 //! (case, trailing slash and scheme all matter), and checks its shape once, when built.
 
-use std::fmt;
-use std::str::FromStr;
-
 use crate::error::{Error, ErrorCode};
+use crate::newtype::text_newtype;
 
 /// An absolute `http` or `https` URL, checked for shape and kept exactly as given.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -128,25 +126,6 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
     Some((host, port))
 }
 
-impl fmt::Debug for HttpUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HttpUrl({:?})", self.raw)
-    }
-}
-
-impl fmt::Display for HttpUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.raw)
-    }
-}
-
-impl FromStr for HttpUrl {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        Self::parse(s)
-    }
-}
-
 /// A service base URL such as `https://login.microsoftonline.com`: no query or fragment,
 /// stored without a trailing slash so paths can be appended.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -187,25 +166,6 @@ impl BaseUrl {
     }
 }
 
-impl fmt::Debug for BaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BaseUrl({:?})", self.as_str())
-    }
-}
-
-impl fmt::Display for BaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for BaseUrl {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        Self::parse(s)
-    }
-}
-
 /// A redirect URI as registered with the application: `https`, or `http` on loopback only,
 /// and no fragment. Compared exactly as written.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -242,25 +202,6 @@ impl RedirectUri {
     }
 }
 
-impl fmt::Debug for RedirectUri {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RedirectUri({:?})", self.as_str())
-    }
-}
-
-impl fmt::Display for RedirectUri {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for RedirectUri {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        Self::parse(s)
-    }
-}
-
 /// An application (client) ID: a GUID, stored lower-case.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ClientId(String);
@@ -286,24 +227,7 @@ impl ClientId {
     }
 }
 
-impl fmt::Debug for ClientId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ClientId({:?})", self.0)
-    }
-}
-
-impl fmt::Display for ClientId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for ClientId {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        Self::parse(s)
-    }
-}
+text_newtype!(debug: HttpUrl, BaseUrl, RedirectUri, ClientId);
 
 /// Whether `s` has the 8-4-4-4-12 hexadecimal shape of a GUID.
 pub(crate) fn is_guid(s: &str) -> bool {
