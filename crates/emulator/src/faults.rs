@@ -1,0 +1,127 @@
+//! Fault injection and call counting: the control API's way to make the next calls to a path
+//! fail, and to count what clients really sent upstream.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+/// What an injected fault does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Answer with this status and a Graph- or Entra-shaped error body.
+    Status {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// Wait, then handle the request normally.
+    Delay {
+        /// Milliseconds to wait.
+        ms: u64,
+    },
+    /// Close the connection without answering.
+    Drop,
+    /// Answer 200 with a body that is not valid JSON.
+    MalformedJson,
+    /// Answer 429 with `Retry-After`.
+    Throttle {
+        /// Seconds in the `Retry-After` header.
+        retry_after: u64,
+    },
+}
+
+/// A fault rule: the next `count` requests whose path starts with `path` (and, if given, whose
+/// method is `method`) get `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    /// Path prefix, such as `/v1.0/me` or `/common/oauth2/v2.0/token`.
+    pub path: String,
+    /// Method filter.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// How many requests it applies to.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// What happens.
+    #[serde(flatten)]
+    pub kind: FaultKind,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Fault rules and call counters.
+#[derive(Debug, Default)]
+pub struct Faults {
+    rules: Mutex<Vec<Fault>>,
+    calls: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Faults {
+    /// Adds a rule.
+    pub fn add(&self, fault: Fault) {
+        lock(&self.rules).push(fault);
+    }
+
+    /// Removes every rule.
+    pub fn clear(&self) {
+        lock(&self.rules).clear();
+    }
+
+    /// The fault for this request, if a rule matches; consumes one use of the rule.
+    pub fn take(&self, method: &str, path: &str) -> Option<FaultKind> {
+        let mut rules = lock(&self.rules);
+        let i = rules.iter().position(|f| {
+            f.count > 0 && path.starts_with(&f.path) && f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+        })?;
+        rules[i].count -= 1;
+        let kind = rules[i].kind.clone();
+        if rules[i].count == 0 {
+            rules.remove(i);
+        }
+        Some(kind)
+    }
+
+    /// Counts one call under `key`.
+    pub fn count(&self, key: impl Into<String>) {
+        *lock(&self.calls).entry(key.into()).or_default() += 1;
+    }
+
+    /// The counters.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        lock(&self.calls).clone()
+    }
+
+    /// Resets the counters.
+    pub fn reset_calls(&self) {
+        lock(&self.calls).clear();
+    }
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_apply_count_times_to_matching_requests() {
+        let f = Faults::default();
+        f.add(Fault { path: "/v1.0/me".into(), method: Some("GET".into()), count: 2, kind: FaultKind::Throttle { retry_after: 3 } });
+        assert_eq!(f.take("POST", "/v1.0/me/sendMail"), None);
+        assert_eq!(f.take("GET", "/v1.0/me"), Some(FaultKind::Throttle { retry_after: 3 }));
+        assert_eq!(f.take("get", "/v1.0/me/messages"), Some(FaultKind::Throttle { retry_after: 3 }));
+        assert_eq!(f.take("GET", "/v1.0/me"), None);
+        f.count("token:refresh_token");
+        f.count("token:refresh_token");
+        assert_eq!(f.calls()["token:refresh_token"], 2);
+        let parsed: Fault = serde_json::from_str(r#"{"path":"/x","kind":"status","status":503}"#).expect("json");
+        assert_eq!(parsed.kind, FaultKind::Status { status: 503 });
+        assert_eq!(parsed.count, 1);
+    }
+}

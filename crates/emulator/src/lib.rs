@@ -1,0 +1,231 @@
+//! graphgate-emulator: an offline Entra ID (v2.0) and Microsoft Graph subset that behaves like
+//! the real services — HTTPS, signed tokens, sign-in and consent pages, guests and invitations,
+//! mailboxes — so tests, benchmarks and the demo run without reaching Microsoft.
+//!
+//! In-process use: [`spawn`] starts it on an ephemeral loopback port and returns a [`Handle`]
+//! with its base URL, its CA certificate and the control operations (clock, faults, counters,
+//! mailboxes, revocation). The `graphgate-emulator` binary serves the same thing.
+
+mod control;
+mod errors;
+mod faults;
+mod graph;
+mod identity;
+mod ids;
+mod jwt;
+mod seed;
+mod server;
+mod state;
+mod tls;
+#[cfg(test)]
+mod test_support;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use faults::{Fault, FaultKind};
+pub use ids::guid;
+pub use seed::{AppSeed, Audience, RedirectKind, RedirectSeed, Seed, SecretSeed, TenantSeed, UserSeed};
+
+/// How to run the emulator.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Serve HTTPS with a local CA (the default). Plain HTTP is for quick manual use only:
+    /// Microsoft's client libraries refuse `http://` authorities.
+    pub https: bool,
+    /// Where to write the CA certificate (PEM); a temporary file when `None`.
+    pub ca_file: Option<PathBuf>,
+    /// Whether the HTTP control API under `/_emulator/` is served.
+    pub control_api: bool,
+    /// The world to start from.
+    pub seed: Seed,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            https: true,
+            ca_file: None,
+            control_api: true,
+            seed: Seed::sandbox(),
+        }
+    }
+}
+
+/// What every request handler shares.
+pub(crate) struct Ctx {
+    /// `https://127.0.0.1:PORT`: the base of both the login and the Graph endpoints.
+    pub base: String,
+    /// The token-signing key.
+    pub keys: jwt::Keys,
+    /// The directory and everything else that changes.
+    world: Mutex<state::World>,
+    /// Fault rules and call counters.
+    pub faults: faults::Faults,
+    /// Seconds the clock has been moved forward.
+    offset: AtomicU64,
+    /// Whether `/_emulator/` is served.
+    pub control_api: bool,
+}
+
+impl Ctx {
+    /// The emulator's clock: real time plus the offset set through the control API.
+    pub fn now(&self) -> u64 {
+        let real = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        real + self.offset.load(Ordering::Relaxed)
+    }
+
+    /// Locks the world.
+    pub fn world(&self) -> MutexGuard<'_, state::World> {
+        faults::lock(&self.world)
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, secs: u64) {
+        self.offset.fetch_add(secs, Ordering::Relaxed);
+    }
+
+    /// Replaces the world with one built from `seed`.
+    pub fn reseed(&self, seed: &Seed) -> Result<(), String> {
+        let world = state::World::from_seed(seed, self.now())?;
+        *self.world() = world;
+        Ok(())
+    }
+}
+
+/// A running emulator.
+pub struct Handle {
+    ctx: Arc<Ctx>,
+    addr: SocketAddr,
+    ca_pem: Option<String>,
+    ca_file: Option<PathBuf>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").field("base_url", &self.ctx.base).finish_non_exhaustive()
+    }
+}
+
+/// Starts the emulator.
+pub async fn spawn(config: Config) -> Result<Handle, String> {
+    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let scheme = if config.https { "https" } else { "http" };
+    let keys = tokio::task::spawn_blocking(jwt::Keys::generate).await.map_err(|e| e.to_string())??;
+    let tls = if config.https { Some(tls::Tls::generate()?) } else { None };
+    let ctx = Arc::new(Ctx {
+        base: format!("{scheme}://{addr}"),
+        keys,
+        world: Mutex::new(state::World::default()),
+        faults: faults::Faults::default(),
+        offset: AtomicU64::new(0),
+        control_api: config.control_api,
+    });
+    ctx.reseed(&config.seed)?;
+    let (ca_pem, ca_file) = match &tls {
+        Some(t) => {
+            let path = config.ca_file.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("graphgate-emulator-ca-{}.pem", addr.port())));
+            std::fs::write(&path, &t.ca_pem).map_err(|e| format!("cannot write the CA certificate to {}: {e}", path.display()))?;
+            (Some(t.ca_pem.clone()), Some(path))
+        }
+        None => (None, None),
+    };
+    let (shutdown, stop) = watch::channel(false);
+    let task = tokio::spawn(server::serve(listener, tls.map(|t| t.config), ctx.clone(), stop));
+    Ok(Handle { ctx, addr, ca_pem, ca_file, shutdown, task })
+}
+
+impl Handle {
+    /// `https://127.0.0.1:PORT`: the login base URL and the Graph base URL (Graph under `/v1.0`).
+    pub fn base_url(&self) -> &str {
+        &self.ctx.base
+    }
+
+    /// The address listened on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The CA certificate clients must trust (PEM), when serving HTTPS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// The file the CA certificate was written to.
+    pub fn ca_file(&self) -> Option<&std::path::Path> {
+        self.ca_file.as_deref()
+    }
+
+    /// The emulator's current time (Unix seconds).
+    pub fn now(&self) -> u64 {
+        self.ctx.now()
+    }
+
+    /// Moves the emulator's clock forward (expiring codes, tokens and refresh tokens).
+    pub fn advance_clock(&self, secs: u64) {
+        self.ctx.advance(secs);
+    }
+
+    /// Replaces the whole world with `seed`.
+    pub fn reseed(&self, seed: &Seed) -> Result<(), String> {
+        self.ctx.reseed(seed)
+    }
+
+    /// Adds a fault rule.
+    pub fn add_fault(&self, fault: Fault) {
+        self.ctx.faults.add(fault);
+    }
+
+    /// Calls per endpoint (`"POST /common/oauth2/v2.0/token"`) and per grant (`"token:refresh_token"`).
+    pub fn calls(&self) -> std::collections::BTreeMap<String, u64> {
+        self.ctx.faults.calls()
+    }
+
+    /// One counter (0 when never counted).
+    pub fn call_count(&self, key: &str) -> u64 {
+        self.calls().get(key).copied().unwrap_or(0)
+    }
+
+    /// Resets the call counters.
+    pub fn reset_calls(&self) {
+        self.ctx.faults.reset_calls();
+    }
+
+    /// Revokes every refresh token of the user owning `address` (AADSTS50173 afterwards).
+    pub fn revoke(&self, address: &str) -> Result<(), String> {
+        control::revoke(&self.ctx, address)
+    }
+
+    /// The messages in the mailbox of the user owning `address`, every folder, as Graph JSON
+    /// with a `parentFolder` well-known name added.
+    pub fn mailbox(&self, address: &str) -> Result<Vec<Value>, String> {
+        control::mailbox(&self.ctx, address)
+    }
+
+    /// The invitations sent so far, as JSON.
+    pub fn invitations(&self) -> Vec<Value> {
+        control::invitations(&self.ctx)
+    }
+
+    /// Stops serving and waits for the server task to end.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+        if let Some(path) = &self.ca_file {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
