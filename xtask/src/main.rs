@@ -18,7 +18,7 @@ tasks:
   codegen         regenerate docs/errors.md from the error catalogue
   codegen --check fail if docs/errors.md is out of date
   demo            build everything and say what the demo will run
-  setup           install what a fresh machine lacks (wasm32 target)
+  setup           install what a fresh machine lacks (wasm32 target, the tests' npm packages)
 ";
 
 fn main() -> ExitCode {
@@ -74,11 +74,15 @@ fn output(cmd: &mut Command) -> Option<String> {
     cmd.output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
-/// Installs the wasm32 target when missing.
+/// Installs what is missing: the wasm32 target, and the npm packages of `tests/`.
 fn setup() -> Result {
     let installed = output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
     if !installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
         run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    }
+    let tests = project_root().join("tests");
+    if !tests.join("node_modules/@azure/msal-node/package.json").exists() {
+        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&tests))?;
     }
     Ok(())
 }
@@ -86,7 +90,11 @@ fn setup() -> Result {
 fn test() -> Result {
     setup()?;
     run(cargo().args(["test", "--workspace", "--all-targets"]))?;
+    run(cargo().args(["test", "--workspace", "--doc"]))?;
     run(cargo().args(["check", "-p", "graphgate-core", "--target", "wasm32-unknown-unknown"]))?;
+    // The Node tests start the emulator binary themselves.
+    run(cargo().args(["build", "-p", "graphgate-emulator", "--bin", "graphgate-emulator"]))?;
+    run(Command::new("node").args(["--test", "msal-node/"]).current_dir(project_root().join("tests")))?;
     Ok(())
 }
 

@@ -30,7 +30,11 @@ fn now_secs() -> u64 {
 pub(crate) fn entra_fields(error: &str, code: u32, detail: Option<&str>) -> EntraFields {
     let entry = lookup(Code::Aadsts(code));
     let message = entry.map(|e| e.message).unwrap_or("The request failed.");
-    let error = if error.is_empty() { entry.map(|e| e.oauth_error).filter(|e| !e.is_empty()).unwrap_or("invalid_request") } else { error };
+    let error = if error.is_empty() {
+        entry.map(|e| e.oauth_error).filter(|e| !e.is_empty()).unwrap_or("invalid_request")
+    } else {
+        error
+    };
     let (trace_id, correlation_id, timestamp) = (guid(), guid(), entra_timestamp(now_secs()));
     let detail = detail.map(|d| format!(" {d}")).unwrap_or_default();
     EntraFields {
@@ -48,8 +52,14 @@ pub(crate) fn entra_fields(error: &str, code: u32, detail: Option<&str>) -> Entr
 
 /// A token-endpoint error answer.
 pub(crate) fn entra_error(status: u16, error: &str, code: u32, detail: Option<&str>) -> Response {
+    (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), Json(entra_body(error, code, detail)))
+        .into_response()
+}
+
+/// The JSON of a token-endpoint error.
+pub(crate) fn entra_body(error: &str, code: u32, detail: Option<&str>) -> Value {
     let f = entra_fields(error, code, detail);
-    let body = json!({
+    json!({
         "error": f.error,
         "error_description": f.description,
         "error_codes": [f.code],
@@ -57,8 +67,7 @@ pub(crate) fn entra_error(status: u16, error: &str, code: u32, detail: Option<&s
         "trace_id": f.trace_id,
         "correlation_id": f.correlation_id,
         "error_uri": f.error_uri,
-    });
-    (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), Json(body)).into_response()
+    })
 }
 
 /// A Graph error answer; the message defaults to the catalogue's text for `code`.

@@ -54,27 +54,29 @@ fn one() -> u32 {
 
 /// Fault rules and call counters.
 #[derive(Debug, Default)]
-pub struct Faults {
+pub(crate) struct Faults {
     rules: Mutex<Vec<Fault>>,
     calls: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Faults {
     /// Adds a rule.
-    pub fn add(&self, fault: Fault) {
+    pub(crate) fn add(&self, fault: Fault) {
         lock(&self.rules).push(fault);
     }
 
     /// Removes every rule.
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         lock(&self.rules).clear();
     }
 
     /// The fault for this request, if a rule matches; consumes one use of the rule.
-    pub fn take(&self, method: &str, path: &str) -> Option<FaultKind> {
+    pub(crate) fn take(&self, method: &str, path: &str) -> Option<FaultKind> {
         let mut rules = lock(&self.rules);
         let i = rules.iter().position(|f| {
-            f.count > 0 && path.starts_with(&f.path) && f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+            f.count > 0
+                && path.starts_with(&f.path)
+                && f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
         })?;
         rules[i].count -= 1;
         let kind = rules[i].kind.clone();
@@ -85,17 +87,17 @@ impl Faults {
     }
 
     /// Counts one call under `key`.
-    pub fn count(&self, key: impl Into<String>) {
+    pub(crate) fn count(&self, key: impl Into<String>) {
         *lock(&self.calls).entry(key.into()).or_default() += 1;
     }
 
     /// The counters.
-    pub fn calls(&self) -> BTreeMap<String, u64> {
+    pub(crate) fn calls(&self) -> BTreeMap<String, u64> {
         lock(&self.calls).clone()
     }
 
     /// Resets the counters.
-    pub fn reset_calls(&self) {
+    pub(crate) fn reset_calls(&self) {
         lock(&self.calls).clear();
     }
 }
@@ -112,7 +114,12 @@ mod tests {
     #[test]
     fn rules_apply_count_times_to_matching_requests() {
         let f = Faults::default();
-        f.add(Fault { path: "/v1.0/me".into(), method: Some("GET".into()), count: 2, kind: FaultKind::Throttle { retry_after: 3 } });
+        f.add(Fault {
+            path: "/v1.0/me".into(),
+            method: Some("GET".into()),
+            count: 2,
+            kind: FaultKind::Throttle { retry_after: 3 },
+        });
         assert_eq!(f.take("POST", "/v1.0/me/sendMail"), None);
         assert_eq!(f.take("GET", "/v1.0/me"), Some(FaultKind::Throttle { retry_after: 3 }));
         assert_eq!(f.take("get", "/v1.0/me/messages"), Some(FaultKind::Throttle { retry_after: 3 }));

@@ -22,7 +22,7 @@ pub fn guid() -> String {
 }
 
 /// An opaque token: a prefix and 256 random bits, base64url.
-pub fn opaque(prefix: &str) -> String {
+pub(crate) fn opaque(prefix: &str) -> String {
     format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
 }
 
@@ -46,13 +46,13 @@ fn parts(unix: u64) -> (i64, u32, u32, u64, u64, u64) {
 }
 
 /// `2026-11-25 04:10:00Z`, as in Entra's `timestamp` field.
-pub fn entra_timestamp(unix: u64) -> String {
+pub(crate) fn entra_timestamp(unix: u64) -> String {
     let (y, m, d, h, mi, s) = parts(unix);
     format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}Z")
 }
 
 /// `2026-11-25T04:10:00Z`, as in Graph's date-time properties.
-pub fn iso8601(unix: u64) -> String {
+pub(crate) fn iso8601(unix: u64) -> String {
     let (y, m, d, h, mi, s) = parts(unix);
     format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 /// An RSA key pair that signs the emulator's tokens.
 #[derive(Clone)]
-pub struct Keys {
+pub(crate) struct Keys {
     kid: String,
     signing: SigningKey<Sha256>,
     public: PublicKey,
@@ -25,28 +25,31 @@ impl std::fmt::Debug for Keys {
 
 impl Keys {
     /// A fresh 2048-bit key.
-    pub fn generate() -> Result<Self, String> {
-        let private = PrivateKey::new(&mut getrandom::SysRng, 2048).map_err(|e| format!("RSA key generation failed: {e}"))?;
+    pub(crate) fn generate() -> Result<Self, String> {
+        let private =
+            PrivateKey::new(&mut getrandom::SysRng, 2048).map_err(|e| format!("RSA key generation failed: {e}"))?;
         let public = private.to_public_key();
         let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(public.n_bytes())[..16]);
         Ok(Self { kid, signing: SigningKey::<Sha256>::new(private), public })
     }
 
     /// The key ID (`kid`) put in token headers.
-    pub fn kid(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn kid(&self) -> &str {
         &self.kid
     }
 
     /// Signs `claims` as an RS256 JWT.
-    pub fn sign(&self, claims: &Value) -> String {
+    pub(crate) fn sign(&self, claims: &Value) -> String {
         let header = json!({"typ": "JWT", "alg": "RS256", "kid": self.kid});
-        let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let input =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
         let sig = self.signing.sign(input.as_bytes());
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_vec()))
     }
 
     /// Verifies an RS256 JWT signed by this key and returns its claims.
-    pub fn verify(&self, token: &str) -> Option<Value> {
+    pub(crate) fn verify(&self, token: &str) -> Option<Value> {
         let (input, sig) = token.rsplit_once('.')?;
         let (header, payload) = input.split_once('.')?;
         let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
@@ -59,7 +62,7 @@ impl Keys {
     }
 
     /// The JWKS document (`/discovery/v2.0/keys`).
-    pub fn jwks(&self, issuer: &str) -> Value {
+    pub(crate) fn jwks(&self, issuer: &str) -> Value {
         json!({"keys": [{
             "kty": "RSA",
             "use": "sig",
@@ -74,9 +77,11 @@ impl Keys {
 
 /// Verifies a client assertion's signature with a certificate's key: `PS256` (RSASSA-PSS) or
 /// `RS256` (PKCS#1 v1.5), both with SHA-256.
-pub fn verify_with(key: &PublicKey, alg: &str, input: &[u8], sig: &[u8]) -> bool {
+pub(crate) fn verify_with(key: &PublicKey, alg: &str, input: &[u8], sig: &[u8]) -> bool {
     match alg {
-        "RS256" => Signature::try_from(sig).is_ok_and(|s| VerifyingKey::<Sha256>::new(key.clone()).verify(input, &s).is_ok()),
+        "RS256" => {
+            Signature::try_from(sig).is_ok_and(|s| VerifyingKey::<Sha256>::new(key.clone()).verify(input, &s).is_ok())
+        }
         "PS256" => rsa::pss::Signature::try_from(sig)
             .is_ok_and(|s| rsa::pss::VerifyingKey::<Sha256>::new(key.clone()).verify(input, &s).is_ok()),
         _ => false,

@@ -16,9 +16,9 @@ mod jwt;
 mod seed;
 mod server;
 mod state;
-mod tls;
 #[cfg(test)]
 mod test_support;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 
 pub use faults::{Fault, FaultKind};
 pub use ids::guid;
-pub use seed::{AppSeed, Audience, RedirectKind, RedirectSeed, Seed, SecretSeed, TenantSeed, UserSeed};
+pub use seed::{AppSeed, Audience, RedirectKind, RedirectSeed, SecretSeed, Seed, TenantSeed, UserSeed};
 
 /// How to run the emulator.
 #[derive(Debug, Clone)]
@@ -80,23 +80,23 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     /// The emulator's clock: real time plus the offset set through the control API.
-    pub fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         let real = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         real + self.offset.load(Ordering::Relaxed)
     }
 
     /// Locks the world.
-    pub fn world(&self) -> MutexGuard<'_, state::World> {
+    pub(crate) fn world(&self) -> MutexGuard<'_, state::World> {
         faults::lock(&self.world)
     }
 
     /// Moves the clock forward.
-    pub fn advance(&self, secs: u64) {
+    pub(crate) fn advance(&self, secs: u64) {
         self.offset.fetch_add(secs, Ordering::Relaxed);
     }
 
     /// Replaces the world with one built from `seed`.
-    pub fn reseed(&self, seed: &Seed) -> Result<(), String> {
+    pub(crate) fn reseed(&self, seed: &Seed) -> Result<(), String> {
         let world = state::World::from_seed(seed, self.now())?;
         *self.world() = world;
         Ok(())
@@ -121,7 +121,9 @@ impl std::fmt::Debug for Handle {
 
 /// Starts the emulator.
 pub async fn spawn(config: Config) -> Result<Handle, String> {
-    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let scheme = if config.https { "https" } else { "http" };
     let keys = tokio::task::spawn_blocking(jwt::Keys::generate).await.map_err(|e| e.to_string())??;
@@ -137,8 +139,12 @@ pub async fn spawn(config: Config) -> Result<Handle, String> {
     ctx.reseed(&config.seed)?;
     let (ca_pem, ca_file) = match &tls {
         Some(t) => {
-            let path = config.ca_file.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("graphgate-emulator-ca-{}.pem", addr.port())));
-            std::fs::write(&path, &t.ca_pem).map_err(|e| format!("cannot write the CA certificate to {}: {e}", path.display()))?;
+            let path = config
+                .ca_file
+                .clone()
+                .unwrap_or_else(|| std::env::temp_dir().join(format!("graphgate-emulator-ca-{}.pem", addr.port())));
+            std::fs::write(&path, &t.ca_pem)
+                .map_err(|e| format!("cannot write the CA certificate to {}: {e}", path.display()))?;
             (Some(t.ca_pem.clone()), Some(path))
         }
         None => (None, None),

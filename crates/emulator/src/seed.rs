@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The sandbox seed shipped with the emulator.
-pub const SANDBOX_TOML: &str = include_str!("../seed/sandbox.toml");
+pub(crate) const SANDBOX_TOML: &str = include_str!("../seed/sandbox.toml");
 
 /// Everything the emulator starts from.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -108,7 +108,11 @@ pub struct SecretSeed {
 
 impl std::fmt::Debug for SecretSeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretSeed").field("id", &self.id).field("value", &"<redacted>").field("expires_at", &self.expires_at).finish()
+        f.debug_struct("SecretSeed")
+            .field("id", &self.id)
+            .field("value", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
     }
 }
 

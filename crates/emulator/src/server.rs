@@ -5,9 +5,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
@@ -25,12 +25,19 @@ pub(crate) fn router(ctx: Arc<Ctx>) -> Router {
     if ctx.control_api {
         r = r.nest("/_emulator", control::router());
     }
-    r.fallback(|| async { errors::graph_error(404, "UnknownRoute", Some("No route matches this path in graphgate-emulator.")) })
-        .with_state(ctx)
+    r.fallback(|| async {
+        errors::graph_error(404, "UnknownRoute", Some("No route matches this path in graphgate-emulator."))
+    })
+    .with_state(ctx)
 }
 
 /// Serves connections until `stop` turns true.
-pub(crate) async fn serve(listener: TcpListener, tls: Option<Arc<ServerConfig>>, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<ServerConfig>>,
+    ctx: Arc<Ctx>,
+    mut stop: watch::Receiver<bool>,
+) {
     let app = router(ctx.clone());
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
@@ -60,7 +67,8 @@ async fn connection<I>(io: I, ctx: Arc<Ctx>, app: Router, mut stop: watch::Recei
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| handle(ctx.clone(), app.clone(), req));
+    let service =
+        hyper::service::service_fn(move |req: hyper::Request<Incoming>| handle(ctx.clone(), app.clone(), req));
     let mut builder = Builder::new(TokioExecutor::new());
     builder = builder.http1_only();
     let conn = builder.serve_connection(io, service);
@@ -86,7 +94,8 @@ async fn handle(ctx: Arc<Ctx>, app: Router, req: hyper::Request<Incoming>) -> Re
             Some(FaultKind::Status { status }) => return Ok(fault_response(&path, status, None)),
             Some(FaultKind::Throttle { retry_after }) => return Ok(fault_response(&path, 429, Some(retry_after))),
             Some(FaultKind::MalformedJson) => {
-                return Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], "{\"error\": {\"code\": ").into_response());
+                return Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], "{\"error\": {\"code\": ")
+                    .into_response());
             }
             None => {}
         }
@@ -97,7 +106,11 @@ async fn handle(ctx: Arc<Ctx>, app: Router, req: hyper::Request<Incoming>) -> Re
 
 fn fault_response(path: &str, status: u16, retry_after: Option<u64>) -> Response {
     let mut response = if path.contains("/oauth2/") {
-        let (error, code) = if status == 429 || status >= 500 { ("temporarily_unavailable", 90055) } else { ("invalid_request", 9002313) };
+        let (error, code) = if status == 429 || status >= 500 {
+            ("temporarily_unavailable", 90055)
+        } else {
+            ("invalid_request", 9002313)
+        };
         errors::entra_error(status, error, code, None)
     } else {
         let code = match status {

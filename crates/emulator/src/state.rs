@@ -15,7 +15,7 @@ use crate::seed::{AppSeed, Audience, RedirectKind, RedirectSeed, Seed};
 
 /// A directory.
 #[derive(Debug, Clone)]
-pub struct Tenant {
+pub(crate) struct Tenant {
     /// Tenant ID.
     pub id: String,
     /// Display name.
@@ -28,7 +28,7 @@ pub struct Tenant {
 
 /// A registered certificate.
 #[derive(Debug, Clone)]
-pub struct Certificate {
+pub(crate) struct Certificate {
     /// `x5t#S256` thumbprint.
     pub s256: String,
     /// `x5t` (SHA-1) thumbprint.
@@ -39,7 +39,7 @@ pub struct Certificate {
 
 /// An application registration.
 #[derive(Debug, Clone)]
-pub struct App {
+pub(crate) struct App {
     /// The seed it came from.
     pub seed: AppSeed,
     /// Parsed certificates.
@@ -51,13 +51,16 @@ pub struct App {
 impl App {
     /// The registered redirect URI matching `uri`: exact, except that the port of a
     /// `http://localhost` or `http://127.0.0.1` URI is ignored (as Entra does for loopback).
-    pub fn redirect(&self, uri: &str) -> Option<&RedirectSeed> {
+    pub(crate) fn redirect(&self, uri: &str) -> Option<&RedirectSeed> {
         let loose = loopback_without_port(uri);
-        self.seed.redirect_uris.iter().find(|r| r.uri == uri || (loose.is_some() && loopback_without_port(&r.uri) == loose))
+        self.seed
+            .redirect_uris
+            .iter()
+            .find(|r| r.uri == uri || (loose.is_some() && loopback_without_port(&r.uri) == loose))
     }
 
     /// Whether `uri` is registered for a browser (SPA) redemption.
-    pub fn is_spa(&self, uri: &str) -> bool {
+    pub(crate) fn is_spa(&self, uri: &str) -> bool {
         self.redirect(uri).is_some_and(|r| r.kind == RedirectKind::Spa)
     }
 }
@@ -67,12 +70,13 @@ fn loopback_without_port(uri: &str) -> Option<String> {
     let rest = uri.strip_prefix("http://")?;
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let host = authority.rsplit_once(':').map(|(h, _)| h).unwrap_or(authority);
-    matches!(host, "localhost" | "127.0.0.1" | "[::1]").then(|| format!("http://{host}{}", if path.is_empty() { "/" } else { path }))
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+        .then(|| format!("http://{host}{}", if path.is_empty() { "/" } else { path }))
 }
 
 /// Member or guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UserType {
+pub(crate) enum UserType {
     /// A member of the tenant (or a personal account in the consumer tenant).
     Member,
     /// A B2B guest.
@@ -81,7 +85,7 @@ pub enum UserType {
 
 /// A user object in one tenant.
 #[derive(Debug, Clone)]
-pub struct User {
+pub(crate) struct User {
     /// Object ID.
     pub id: String,
     /// The tenant this object lives in.
@@ -104,18 +108,16 @@ pub struct User {
     pub external_state: Option<String>,
     /// For guests: the object ID of the home account, once known.
     pub home_user: Option<String>,
-    /// Refresh tokens issued before this time (Unix seconds) are revoked.
-    pub tokens_valid_after: u64,
 }
 
 impl User {
     /// Whether this is a personal Microsoft account.
-    pub fn is_personal(&self) -> bool {
+    pub(crate) fn is_personal(&self) -> bool {
         self.tenant_id == CONSUMERS_TENANT_ID
     }
 
     /// Whether `address` is one of this user's addresses (without regard to case).
-    pub fn owns_address(&self, address: &str) -> bool {
+    pub(crate) fn owns_address(&self, address: &str) -> bool {
         let a = address.trim();
         self.upn.eq_ignore_ascii_case(a)
             || self.mail.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(a))
@@ -123,7 +125,7 @@ impl User {
     }
 
     /// Graph's JSON for this user.
-    pub fn to_graph(&self) -> Value {
+    pub(crate) fn to_graph(&self) -> Value {
         json!({
             "id": self.id,
             "displayName": self.name,
@@ -146,50 +148,41 @@ impl User {
 
 /// A mail folder.
 #[derive(Debug, Clone)]
-pub struct Folder {
+pub(crate) struct Folder {
     /// Folder ID.
     pub id: String,
     /// Well-known name: `inbox`, `sentitems`, `drafts`, `deleteditems`.
     pub well_known: &'static str,
-    /// Display name.
-    pub display_name: &'static str,
     /// Messages, Graph-shaped, newest last.
     pub messages: Vec<Value>,
 }
 
 /// A mailbox.
 #[derive(Debug, Clone)]
-pub struct Mailbox {
+pub(crate) struct Mailbox {
     /// Its folders.
     pub folders: Vec<Folder>,
 }
 
 impl Mailbox {
     fn new() -> Self {
-        let folder = |well_known, display_name| Folder { id: guid(), well_known, display_name, messages: Vec::new() };
-        Self {
-            folders: vec![
-                folder("inbox", "Inbox"),
-                folder("sentitems", "Sent Items"),
-                folder("drafts", "Drafts"),
-                folder("deleteditems", "Deleted Items"),
-            ],
-        }
+        let folder = |well_known| Folder { id: guid(), well_known, messages: Vec::new() };
+        Self { folders: vec![folder("inbox"), folder("sentitems"), folder("drafts"), folder("deleteditems")] }
     }
 
     /// The folder with this ID or well-known name.
-    pub fn folder_mut(&mut self, id: &str) -> Option<&mut Folder> {
+    pub(crate) fn folder_mut(&mut self, id: &str) -> Option<&mut Folder> {
         self.folders.iter_mut().find(|f| f.id == id || f.well_known.eq_ignore_ascii_case(id))
     }
 
     /// The folder with this ID or well-known name.
-    pub fn folder(&self, id: &str) -> Option<&Folder> {
+    pub(crate) fn folder(&self, id: &str) -> Option<&Folder> {
         self.folders.iter().find(|f| f.id == id || f.well_known.eq_ignore_ascii_case(id))
     }
 }
 
 /// Builds a Graph message resource.
-pub fn message_json(from: &Value, to: &[Value], subject: &str, body: &Value, now: u64, extra: &Value) -> Value {
+pub(crate) fn message_json(from: &Value, to: &[Value], subject: &str, body: &Value, now: u64, extra: &Value) -> Value {
     let mut m = json!({
         "id": guid(),
         "createdDateTime": iso8601(now),
@@ -217,7 +210,7 @@ pub fn message_json(from: &Value, to: &[Value], subject: &str, body: &Value, now
 
 /// A To Do list.
 #[derive(Debug, Clone)]
-pub struct TodoList {
+pub(crate) struct TodoList {
     /// Graph's JSON for the list (without tasks).
     pub list: Value,
     /// Graph's JSON for its tasks.
@@ -226,7 +219,7 @@ pub struct TodoList {
 
 /// An authorization code waiting to be redeemed.
 #[derive(Debug, Clone)]
-pub struct CodeGrant {
+pub(crate) struct CodeGrant {
     /// The application it was issued to.
     pub client_id: String,
     /// The redirect URI of the authorize request.
@@ -251,7 +244,7 @@ pub struct CodeGrant {
 
 /// A refresh token's grant.
 #[derive(Debug, Clone)]
-pub struct RefreshGrant {
+pub(crate) struct RefreshGrant {
     /// The application.
     pub client_id: String,
     /// The user object.
@@ -260,15 +253,15 @@ pub struct RefreshGrant {
     pub tid: String,
     /// The OIDC scopes originally asked for (`openid` → id_token on refresh).
     pub oidc: Vec<String>,
-    /// When it was issued.
-    pub issued_at: u64,
     /// When it was last used.
     pub last_used: u64,
+    /// The user's revocation epoch when it was issued; revoking moves the epoch on.
+    pub epoch: u64,
 }
 
 /// An invitation sent through Graph.
 #[derive(Debug, Clone)]
-pub struct InvitationRecord {
+pub(crate) struct InvitationRecord {
     /// Invitation ID.
     pub id: String,
     /// The inviting tenant.
@@ -287,7 +280,7 @@ pub struct InvitationRecord {
 
 /// Everything that changes while the emulator runs.
 #[derive(Debug, Default)]
-pub struct World {
+pub(crate) struct World {
     /// Tenants.
     pub tenants: Vec<Tenant>,
     /// Applications.
@@ -310,11 +303,13 @@ pub struct World {
     pub used_jtis: HashSet<String>,
     /// Sign-in sessions of the emulator's own pages: cookie value → user object ID.
     pub sessions: HashMap<String, String>,
+    /// Revocation epochs by user object ID: refresh tokens from an earlier epoch are revoked.
+    pub revocations: HashMap<String, u64>,
 }
 
 impl World {
     /// Builds the world from a seed; `now` stamps seeded messages.
-    pub fn from_seed(seed: &Seed, now: u64) -> Result<Self, String> {
+    pub(crate) fn from_seed(seed: &Seed, now: u64) -> Result<Self, String> {
         let mut w = World {
             tenants: seed
                 .tenants
@@ -329,7 +324,8 @@ impl World {
             ..World::default()
         };
         for a in &seed.apps {
-            let certificates = a.certificates.iter().map(|pem| parse_certificate(pem)).collect::<Result<Vec<_>, _>>()?;
+            let certificates =
+                a.certificates.iter().map(|pem| parse_certificate(pem)).collect::<Result<Vec<_>, _>>()?;
             let mut roles = HashMap::new();
             roles.insert(a.home_tenant.to_ascii_lowercase(), a.application_permissions.clone());
             let mut seed = a.clone();
@@ -338,7 +334,11 @@ impl World {
             w.apps.push(App { seed, certificates, roles });
         }
         for u in &seed.users {
-            let tenant_id = if u.tenant.eq_ignore_ascii_case("consumers") { CONSUMERS_TENANT_ID.to_owned() } else { u.tenant.to_ascii_lowercase() };
+            let tenant_id = if u.tenant.eq_ignore_ascii_case("consumers") {
+                CONSUMERS_TENANT_ID.to_owned()
+            } else {
+                u.tenant.to_ascii_lowercase()
+            };
             if tenant_id != CONSUMERS_TENANT_ID && w.tenant(&tenant_id).is_none() {
                 return Err(format!("user {} names tenant {} which the seed does not define", u.upn, u.tenant));
             }
@@ -354,7 +354,6 @@ impl World {
                 user_type: UserType::Member,
                 external_state: None,
                 home_user: None,
-                tokens_valid_after: 0,
             };
             if user.mailbox {
                 w.mailboxes.insert(user.id.clone(), Mailbox::new());
@@ -362,10 +361,21 @@ impl World {
             w.users.push(user);
         }
         for m in &seed.messages {
-            let owner = w.member_by_address(&m.owner).ok_or_else(|| format!("message owner {} is not a seeded user", m.owner))?.id.clone();
+            let owner = w
+                .member_by_address(&m.owner)
+                .ok_or_else(|| format!("message owner {} is not a seeded user", m.owner))?
+                .id
+                .clone();
             let from = json!({"emailAddress": {"address": m.from, "name": w.member_by_address(&m.from).map(|u| u.name.clone()).unwrap_or_else(|| m.from.clone())}});
             let to = json!({"emailAddress": {"address": m.owner}});
-            let msg = message_json(&from, &[to], &m.subject, &json!({"contentType": "text", "content": m.body}), now, &json!({}));
+            let msg = message_json(
+                &from,
+                &[to],
+                &m.subject,
+                &json!({"contentType": "text", "content": m.body}),
+                now,
+                &json!({}),
+            );
             let folder = w
                 .mailboxes
                 .get_mut(&owner)
@@ -374,7 +384,11 @@ impl World {
             folder.messages.push(msg);
         }
         for l in &seed.todo_lists {
-            let owner = w.member_by_address(&l.owner).ok_or_else(|| format!("To Do owner {} is not a seeded user", l.owner))?.id.clone();
+            let owner = w
+                .member_by_address(&l.owner)
+                .ok_or_else(|| format!("To Do owner {} is not a seeded user", l.owner))?
+                .id
+                .clone();
             let list = json!({"id": guid(), "displayName": l.name, "isOwner": true, "isShared": false, "wellknownListName": l.wellknown.as_deref().unwrap_or("none")});
             let tasks = l
                 .tasks
@@ -387,48 +401,49 @@ impl World {
     }
 
     /// The tenant with this ID or domain.
-    pub fn tenant(&self, id_or_domain: &str) -> Option<&Tenant> {
+    pub(crate) fn tenant(&self, id_or_domain: &str) -> Option<&Tenant> {
         let key = id_or_domain.to_ascii_lowercase();
         self.tenants.iter().find(|t| t.id == key || t.domains.contains(&key))
     }
 
     /// The application with this client ID.
-    pub fn app(&self, client_id: &str) -> Option<&App> {
+    pub(crate) fn app(&self, client_id: &str) -> Option<&App> {
         let key = client_id.to_ascii_lowercase();
         self.apps.iter().find(|a| a.seed.client_id == key)
     }
 
     /// The user object with this ID.
-    pub fn user(&self, id: &str) -> Option<&User> {
+    pub(crate) fn user(&self, id: &str) -> Option<&User> {
         self.users.iter().find(|u| u.id.eq_ignore_ascii_case(id))
     }
 
     /// The user object with this ID, for changes.
-    pub fn user_mut(&mut self, id: &str) -> Option<&mut User> {
+    pub(crate) fn user_mut(&mut self, id: &str) -> Option<&mut User> {
         self.users.iter_mut().find(|u| u.id.eq_ignore_ascii_case(id))
     }
 
     /// The home account (member or personal account, not a guest object) owning `address`.
-    pub fn member_by_address(&self, address: &str) -> Option<&User> {
+    pub(crate) fn member_by_address(&self, address: &str) -> Option<&User> {
         self.users.iter().find(|u| u.user_type == UserType::Member && u.owns_address(address))
     }
 
     /// The user objects of `tenant_id`.
-    pub fn users_in<'a>(&'a self, tenant_id: &'a str) -> impl Iterator<Item = &'a User> + 'a {
+    pub(crate) fn users_in<'a>(&'a self, tenant_id: &'a str) -> impl Iterator<Item = &'a User> + 'a {
         self.users.iter().filter(move |u| u.tenant_id == tenant_id)
     }
 
     /// The guest object for home account `home` in `tenant_id`, if it was invited there.
-    pub fn guest_of(&self, tenant_id: &str, home: &User) -> Option<&User> {
+    pub(crate) fn guest_of(&self, tenant_id: &str, home: &User) -> Option<&User> {
         self.users.iter().find(|u| {
             u.tenant_id == tenant_id
                 && u.user_type == UserType::Guest
-                && (u.home_user.as_deref() == Some(home.id.as_str()) || u.mail.as_deref().is_some_and(|m| home.owns_address(m)))
+                && (u.home_user.as_deref() == Some(home.id.as_str())
+                    || u.mail.as_deref().is_some_and(|m| home.owns_address(m)))
         })
     }
 
     /// The home account behind a user object (itself for members).
-    pub fn home_of<'a>(&'a self, user: &'a User) -> &'a User {
+    pub(crate) fn home_of<'a>(&'a self, user: &'a User) -> &'a User {
         match user.user_type {
             UserType::Member => user,
             UserType::Guest => user
@@ -441,13 +456,13 @@ impl World {
     }
 
     /// The issuer of tokens for a home account: what a guest's `idp` claim names.
-    pub fn idp_of(&self, home: &User) -> String {
+    pub(crate) fn idp_of(&self, home: &User) -> String {
         if home.is_personal() { "live.com".to_owned() } else { format!("https://sts.windows.net/{}/", home.tenant_id) }
     }
 
     /// Whether `tid`'s directory may hold a mailbox for this object: members of a tenant with
     /// Exchange, and personal accounts.
-    pub fn has_mailbox(&self, user: &User) -> bool {
+    pub(crate) fn has_mailbox(&self, user: &User) -> bool {
         user.user_type == UserType::Member
             && user.mailbox
             && self.mailboxes.contains_key(&user.id)
@@ -456,7 +471,7 @@ impl World {
 }
 
 /// Which accounts an application's audience lets in.
-pub fn audience_allows(audience: Audience, personal: bool, in_home_tenant: bool) -> bool {
+pub(crate) fn audience_allows(audience: Audience, personal: bool, in_home_tenant: bool) -> bool {
     match audience {
         Audience::SingleTenant => in_home_tenant && !personal,
         Audience::MultiTenant => !personal,
@@ -466,9 +481,14 @@ pub fn audience_allows(audience: Audience, personal: bool, in_home_tenant: bool)
 }
 
 fn parse_certificate(pem: &str) -> Result<Certificate, String> {
-    let cert = x509_cert::Certificate::from_pem(pem.trim().as_bytes()).map_err(|e| format!("invalid certificate PEM: {e}"))?;
+    let cert =
+        x509_cert::Certificate::from_pem(pem.trim().as_bytes()).map_err(|e| format!("invalid certificate PEM: {e}"))?;
     let der = cert.to_der().map_err(|e| format!("invalid certificate: {e}"))?;
-    let spki = cert.tbs_certificate().subject_public_key_info().to_der().map_err(|e| format!("invalid certificate key: {e}"))?;
+    let spki = cert
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .map_err(|e| format!("invalid certificate key: {e}"))?;
     let key = RsaPublicKey::from_public_key_der(&spki).map_err(|e| format!("the certificate's key is not RSA: {e}"))?;
     Ok(Certificate {
         s256: graphgate_core::assertion::thumbprint_s256(&der),

@@ -59,7 +59,13 @@ pub(crate) fn app_token(ctx: &Ctx, tid: &str, roles: &[&str]) -> String {
 
 /// Sends a request through the whole router in memory; returns status, headers and the body
 /// parsed as JSON (`Value::Null` when empty, a string when not JSON).
-pub(crate) async fn send(ctx: &Arc<Ctx>, method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> (u16, HeaderMap, Value) {
+pub(crate) async fn send(
+    ctx: &Arc<Ctx>,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, HeaderMap, Value) {
     let mut req = Request::builder().method(method).uri(uri);
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -78,7 +84,13 @@ pub(crate) async fn send(ctx: &Arc<Ctx>, method: &str, uri: &str, headers: &[(&s
 }
 
 /// `send` with a bearer token and a JSON body.
-pub(crate) async fn graph(ctx: &Arc<Ctx>, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, HeaderMap, Value) {
+pub(crate) async fn graph(
+    ctx: &Arc<Ctx>,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, HeaderMap, Value) {
     let auth = format!("Bearer {token}");
     let text = body.map(|b| b.to_string()).unwrap_or_default();
     send(ctx, method, path, &[("authorization", &auth), ("content-type", "application/json")], &text).await

@@ -8,7 +8,7 @@ use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// The emulator's TLS material.
-pub struct Tls {
+pub(crate) struct Tls {
     /// The CA certificate, PEM: what clients must trust.
     pub ca_pem: String,
     /// The server configuration (HTTP/1.1).
@@ -23,7 +23,7 @@ impl std::fmt::Debug for Tls {
 
 impl Tls {
     /// Makes a fresh CA and a server certificate for the loopback names.
-    pub fn generate() -> Result<Self, String> {
+    pub(crate) fn generate() -> Result<Self, String> {
         let err = |e: rcgen::Error| format!("certificate generation failed: {e}");
         let ca_key = KeyPair::generate().map_err(err)?;
         let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
@@ -35,7 +35,8 @@ impl Tls {
         let issuer = Issuer::new(ca, ca_key);
 
         let leaf_key = KeyPair::generate().map_err(err)?;
-        let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned(), "::1".to_owned()]).map_err(err)?;
+        let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned(), "::1".to_owned()])
+            .map_err(err)?;
         leaf.distinguished_name.push(DnType::CommonName, "graphgate-emulator");
         let leaf_cert = leaf.signed_by(&leaf_key, &issuer).map_err(err)?;
 

@@ -1,0 +1,510 @@
+//! `/{tenant}/oauth2/v2.0/token`: client authentication (secret in the body or Basic, or a
+//! certificate assertion), and the authorization_code, refresh_token and client_credentials grants.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use graphgate_core::{JWT_BEARER_ASSERTION_TYPE, percent_decode_param};
+use serde_json::Value;
+
+use super::Authority;
+use super::scopes::ScopeRequest;
+use super::tokens::{UserGrant, app_answer, user_answer};
+use crate::Ctx;
+use crate::errors::{entra_body, entra_error};
+use crate::jwt::verify_with;
+use crate::state::{App, World};
+
+/// Authorization codes live ten minutes.
+const CODE_LIFETIME_SECS: u64 = 600;
+/// Refresh tokens lapse after 90 days unused.
+const REFRESH_INACTIVITY_SECS: u64 = 90 * 24 * 3600;
+
+type Answer = Result<Value, Response>;
+
+fn fail(status: u16, error: &str, code: u32, detail: &str) -> Response {
+    entra_error(status, error, code, Some(detail))
+}
+
+/// `POST /{tenant}/oauth2/v2.0/token`.
+pub(super) async fn post(
+    State(ctx): State<Arc<Ctx>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let mut form: HashMap<String, String> = HashMap::new();
+    if is_form {
+        for part in String::from_utf8_lossy(&body).split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            if let (Some(k), Some(v)) = (percent_decode_param(k), percent_decode_param(v)) {
+                form.insert(k, v);
+            }
+        }
+    }
+    let grant = form.get("grant_type").cloned().unwrap_or_default();
+    if !grant.is_empty() {
+        ctx.faults.count(format!("token:{grant}"));
+    }
+    match token(&ctx, &tenant, &headers, &form, &grant) {
+        Ok(answer) => {
+            ([(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")], Json(answer)).into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+fn token(ctx: &Ctx, tenant: &str, headers: &HeaderMap, form: &HashMap<String, String>, grant: &str) -> Answer {
+    if grant.is_empty() {
+        return Err(fail(
+            400,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'grant_type'. Send every parameter form-encoded in the body.",
+        ));
+    }
+    if !["authorization_code", "refresh_token", "client_credentials"].contains(&grant) {
+        return Err(fail(
+            400,
+            "unsupported_grant_type",
+            70003,
+            &format!("The grant type '{grant}' is not supported by graphgate-emulator."),
+        ));
+    }
+    let mut world = ctx.world();
+    let authority = Authority::resolve(&world, tenant)
+        .ok_or_else(|| fail(400, "invalid_request", 90002, &format!("Tenant '{tenant}' not found.")))?;
+    let basic = basic_credentials(headers);
+    let client_id =
+        form.get("client_id").cloned().or_else(|| basic.as_ref().map(|(id, _)| id.clone())).unwrap_or_default();
+    if client_id.is_empty() {
+        return Err(fail(
+            400,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'client_id'.",
+        ));
+    }
+    let app = world.app(&client_id).cloned().ok_or_else(|| {
+        fail(
+            400,
+            "unauthorized_client",
+            700016,
+            &format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'."),
+        )
+    })?;
+    let has_origin = headers.contains_key(header::ORIGIN);
+    let token_url = format!("{}/{tenant}/oauth2/v2.0/token", ctx.base);
+    let authenticated =
+        authenticate(ctx, &mut world, &app, form, basic.as_ref().map(|(_, s)| s.as_str()), &token_url, tenant)?;
+    match grant {
+        "authorization_code" => code_grant(ctx, &mut world, &app, form, has_origin, authenticated, &authority),
+        "refresh_token" => refresh_grant(ctx, &mut world, &app, form, authenticated),
+        _ => {
+            if has_origin {
+                return Err(fail(
+                    400,
+                    "invalid_request",
+                    9002326,
+                    "Client credentials cannot be used in a cross-origin (browser) request.",
+                ));
+            }
+            client_credentials(ctx, &world, &app, form, authenticated, &authority)
+        }
+    }
+}
+
+/// `Authorization: Basic base64(urlenc(id):urlenc(secret))`.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((percent_decode_param(id)?, percent_decode_param(secret)?))
+}
+
+/// Checks the client credential, if one was sent. `Ok(true)` when the client proved itself,
+/// `Ok(false)` when it sent none.
+fn authenticate(
+    ctx: &Ctx,
+    world: &mut World,
+    app: &App,
+    form: &HashMap<String, String>,
+    basic_secret: Option<&str>,
+    token_url: &str,
+    tenant: &str,
+) -> Result<bool, Response> {
+    let now = ctx.now();
+    let secret = form.get("client_secret").map(String::as_str).or(basic_secret);
+    if let Some(secret) = secret {
+        let Some(found) = app
+            .seed
+            .secrets
+            .iter()
+            .find(|s| graphgate_core::secret::constant_time_eq(s.value.as_bytes(), secret.as_bytes()))
+        else {
+            let hint = if app.seed.secrets.iter().any(|s| s.id == secret) {
+                " The value sent is the secret's ID, not its value."
+            } else {
+                ""
+            };
+            return Err(fail(
+                401,
+                "invalid_client",
+                7000215,
+                &format!("Invalid client secret provided for application '{}'.{hint}", app.seed.client_id),
+            ));
+        };
+        if found.expires_at <= now {
+            return Err(fail(
+                401,
+                "invalid_client",
+                7000222,
+                &format!("The provided client secret keys for app '{}' are expired.", app.seed.client_id),
+            ));
+        }
+        return Ok(true);
+    }
+    if let Some(assertion) = form.get("client_assertion") {
+        if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER_ASSERTION_TYPE) {
+            return Err(fail(
+                400,
+                "invalid_request",
+                9002313,
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
+            ));
+        }
+        return check_assertion(ctx, world, app, assertion, token_url, tenant, now).map(|()| true);
+    }
+    Ok(false)
+}
+
+fn check_assertion(
+    ctx: &Ctx,
+    world: &mut World,
+    app: &App,
+    jws: &str,
+    token_url: &str,
+    tenant: &str,
+    now: u64,
+) -> Result<(), Response> {
+    let bad = |why: &str| fail(401, "invalid_client", 700027, why);
+    let mut parts = jws.split('.');
+    let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(bad("Client assertion is not a compact JWS."));
+    };
+    let decode = |p: &str| URL_SAFE_NO_PAD.decode(p).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let (Some(header), Some(claims), Ok(sig)) = (decode(h), decode(c), URL_SAFE_NO_PAD.decode(s)) else {
+        return Err(bad("Client assertion could not be decoded."));
+    };
+    let alg = header["alg"].as_str().unwrap_or("");
+    let cert = match alg {
+        "PS256" => app.certificates.iter().find(|k| Some(k.s256.as_str()) == header["x5t#S256"].as_str()),
+        "RS256" => app.certificates.iter().find(|k| {
+            Some(k.sha1.as_str()) == header["x5t"].as_str() || Some(k.s256.as_str()) == header["x5t#S256"].as_str()
+        }),
+        _ => return Err(bad("Client assertion must be signed with PS256 or RS256.")),
+    };
+    let Some(cert) = cert else {
+        return Err(bad("The certificate thumbprint in the client assertion is not registered for the application."));
+    };
+    if !verify_with(&cert.key, alg, format!("{h}.{c}").as_bytes(), &sig) {
+        return Err(bad("Client assertion failed signature validation."));
+    }
+    let client_id = &app.seed.client_id;
+    let text = |k: &str| claims[k].as_str().unwrap_or("").to_owned();
+    let aud_ok = {
+        let aud = text("aud").to_ascii_lowercase();
+        let tid = world.tenant(tenant).map(|t| t.id.clone());
+        aud == token_url.to_ascii_lowercase()
+            || tid.is_some_and(|t| aud == format!("{}/{t}/oauth2/v2.0/token", ctx.base).to_ascii_lowercase())
+    };
+    if !aud_ok {
+        return Err(bad("The audience (aud) of the client assertion must be the token endpoint."));
+    }
+    if !text("iss").eq_ignore_ascii_case(client_id) || !text("sub").eq_ignore_ascii_case(client_id) {
+        return Err(bad("The issuer (iss) and subject (sub) of the client assertion must be the client ID."));
+    }
+    let (nbf, exp) = (claims["nbf"].as_u64().unwrap_or(0), claims["exp"].as_u64().unwrap_or(0));
+    if exp <= now || nbf > now + 300 {
+        return Err(bad("The client assertion is expired or not yet valid."));
+    }
+    let jti = text("jti");
+    if jti.is_empty() || !world.used_jtis.insert(format!("{client_id}|{jti}")) {
+        return Err(bad("The client assertion's jti is missing or was already used."));
+    }
+    Ok(())
+}
+
+/// A parameter the grant cannot do without (AADSTS900144 when missing).
+fn required(form: &HashMap<String, String>, name: &str) -> Result<String, Response> {
+    match form.get(name).filter(|v| !v.is_empty()) {
+        Some(v) => Ok(v.clone()),
+        None => Err(fail(
+            400,
+            "invalid_request",
+            900144,
+            &format!("The request body must contain the following parameter: '{name}'."),
+        )),
+    }
+}
+
+fn requires_credential(authenticated: bool) -> Result<(), Response> {
+    if authenticated {
+        Ok(())
+    } else {
+        Err(fail(
+            401,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        ))
+    }
+}
+
+fn code_grant(
+    ctx: &Ctx,
+    world: &mut World,
+    app: &App,
+    form: &HashMap<String, String>,
+    has_origin: bool,
+    authenticated: bool,
+    authority: &Authority,
+) -> Answer {
+    let code = required(form, "code")?;
+    let Some(grant) = world.codes.get(&code).cloned() else {
+        return Err(fail(400, "invalid_grant", 70000, "The provided authorization code is not valid."));
+    };
+    if grant.client_id != app.seed.client_id {
+        return Err(fail(400, "invalid_grant", 70000, "The authorization code was issued to another application."));
+    }
+    if grant.redeemed {
+        return Err(fail(
+            400,
+            "invalid_grant",
+            54005,
+            "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+        ));
+    }
+    if ctx.now() > grant.issued_at + CODE_LIFETIME_SECS {
+        return Err(fail(
+            400,
+            "invalid_grant",
+            70008,
+            "The provided authorization code or refresh token has expired due to inactivity.",
+        ));
+    }
+    let redirect = form.get("redirect_uri").cloned().unwrap_or_default();
+    if redirect != grant.redirect_uri {
+        return Err(fail(
+            400,
+            "invalid_grant",
+            50011,
+            &format!("The redirect URI '{redirect}' does not match the one used to obtain the authorization code."),
+        ));
+    }
+    if let Authority::Tenant(t) = authority {
+        if *t != grant.tid {
+            return Err(fail(400, "invalid_grant", 700005, "The authorization code was issued for another tenant."));
+        }
+    }
+    if app.is_spa(&grant.redirect_uri) {
+        if !has_origin {
+            return Err(fail(
+                400,
+                "invalid_request",
+                9002327,
+                "Tokens issued for the 'Single-Page Application' client type may only be redeemed through cross-origin requests.",
+            ));
+        }
+    } else {
+        if has_origin {
+            return Err(fail(
+                400,
+                "invalid_request",
+                9002326,
+                "Cross-origin token redemption is permitted only for the 'Single-Page Application' client type.",
+            ));
+        }
+        requires_credential(authenticated)?;
+    }
+    if let Some((challenge, method)) = &grant.challenge {
+        let Some(verifier) = form.get("code_verifier") else {
+            return Err(fail(
+                400,
+                "invalid_grant",
+                501481,
+                "The code_verifier is missing; the authorize request used PKCE.",
+            ));
+        };
+        let computed = if method == "S256" {
+            graphgate_core::PkceChallenge::s256(&graphgate_core::PkceVerifier::new(verifier.clone()))
+                .as_str()
+                .to_owned()
+        } else {
+            verifier.clone()
+        };
+        if !graphgate_core::secret::constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
+            return Err(fail(
+                400,
+                "invalid_grant",
+                501481,
+                "The code_verifier does not match the code_challenge supplied in the authorization request.",
+            ));
+        }
+    }
+    if let Some(g) = world.codes.get_mut(&code) {
+        g.redeemed = true;
+    }
+    let Some(user) = world.user(&grant.user_id).cloned() else {
+        return Err(fail(400, "invalid_grant", 50034, "The user account no longer exists."));
+    };
+    let graph = narrow(ctx, form, &grant.scopes)?;
+    Ok(user_answer(
+        ctx,
+        world,
+        &UserGrant {
+            client_id: &app.seed.client_id,
+            user: &user,
+            tid: &grant.tid,
+            graph: &graph,
+            oidc: &grant.requested,
+            nonce: grant.nonce.as_deref(),
+            client_info: form.get("client_info").map(String::as_str) == Some("1"),
+        },
+    ))
+}
+
+/// The Graph permissions a token carries: those asked for in `scope` (which must all be granted),
+/// or everything granted when `scope` names none.
+fn narrow(ctx: &Ctx, form: &HashMap<String, String>, granted: &BTreeSet<String>) -> Result<BTreeSet<String>, Response> {
+    let asked = ScopeRequest::parse(&ctx.base, form.get("scope").map(String::as_str).unwrap_or(""))
+        .map_err(|d| fail(400, "invalid_scope", 70011, &d))?;
+    if asked.graph.is_empty() {
+        return Ok(granted.clone());
+    }
+    if let Some(p) = asked.graph.iter().find(|p| !granted.contains(*p)) {
+        let detail =
+            format!("The user or administrator has not consented to use the application with permission '{p}'.");
+        let mut body = entra_body("invalid_grant", 65001, Some(&detail));
+        body["suberror"] = Value::from("consent_required");
+        return Err((axum::http::StatusCode::BAD_REQUEST, Json(body)).into_response());
+    }
+    Ok(granted.clone())
+}
+
+fn refresh_grant(
+    ctx: &Ctx,
+    world: &mut World,
+    app: &App,
+    form: &HashMap<String, String>,
+    authenticated: bool,
+) -> Answer {
+    requires_credential(authenticated)?;
+    let rt = required(form, "refresh_token")?;
+    let Some(grant) = world.refresh_tokens.get(&rt).cloned() else {
+        return Err(fail(400, "invalid_grant", 70000, "The provided refresh token is not valid."));
+    };
+    if grant.client_id != app.seed.client_id {
+        return Err(fail(400, "invalid_grant", 70000, "The refresh token was issued to another application."));
+    }
+    let now = ctx.now();
+    let Some(user) = world.user(&grant.user_id).cloned() else {
+        return Err(fail(400, "invalid_grant", 50034, "The user account no longer exists."));
+    };
+    if grant.epoch < world.revocations.get(&user.id).copied().unwrap_or(0) {
+        return Err(fail(
+            400,
+            "invalid_grant",
+            50173,
+            "The provided grant has expired due to it being revoked, a fresh auth token is needed.",
+        ));
+    }
+    if now > grant.last_used + REFRESH_INACTIVITY_SECS {
+        return Err(fail(400, "invalid_grant", 700082, "The refresh token has expired due to inactivity."));
+    }
+    if let Some(g) = world.refresh_tokens.get_mut(&rt) {
+        g.last_used = now;
+    }
+    let granted = world.consents.get(&(app.seed.client_id.clone(), user.id.clone())).cloned().unwrap_or_default();
+    let graph = narrow(ctx, form, &granted)?;
+    let asked = ScopeRequest::parse(&ctx.base, form.get("scope").map(String::as_str).unwrap_or("")).unwrap_or_default();
+    let mut oidc = grant.oidc.clone();
+    oidc.retain(|o| o == "offline_access" || asked.oidc.is_empty() || asked.has(o));
+    if !oidc.iter().any(|o| o == "offline_access") {
+        oidc.push("offline_access".to_owned());
+    }
+    Ok(user_answer(
+        ctx,
+        world,
+        &UserGrant {
+            client_id: &app.seed.client_id,
+            user: &user,
+            tid: &grant.tid,
+            graph: &graph,
+            oidc: &oidc,
+            nonce: None,
+            client_info: form.get("client_info").map(String::as_str) == Some("1"),
+        },
+    ))
+}
+
+fn client_credentials(
+    ctx: &Ctx,
+    world: &World,
+    app: &App,
+    form: &HashMap<String, String>,
+    authenticated: bool,
+    authority: &Authority,
+) -> Answer {
+    requires_credential(authenticated)?;
+    let Authority::Tenant(tid) = authority else {
+        return Err(fail(
+            400,
+            "invalid_request",
+            9001023,
+            "The client_credentials grant needs a tenant ID or domain, not /common, /organizations or /consumers.",
+        ));
+    };
+    let scope = form.get("scope").cloned().unwrap_or_default();
+    let valid = [
+        format!("{}/.default", ctx.base),
+        "https://graph.microsoft.com/.default".to_owned(),
+        "00000003-0000-0000-c000-000000000000/.default".to_owned(),
+    ];
+    if !valid.iter().any(|v| v.eq_ignore_ascii_case(scope.trim())) {
+        return Err(fail(
+            400,
+            "invalid_scope",
+            70011,
+            &format!(
+                "The provided value '{scope}' for the input parameter 'scope' is not valid: client credentials need '{{resource}}/.default'."
+            ),
+        ));
+    }
+    if *tid != app.seed.home_tenant
+        && !app.roles.contains_key(tid)
+        && world.tenant(tid).is_some()
+        && app.seed.audience == crate::seed::Audience::SingleTenant
+    {
+        return Err(fail(
+            400,
+            "unauthorized_client",
+            700016,
+            &format!("Application '{}' was not found in the directory '{tid}'.", app.seed.client_id),
+        ));
+    }
+    let roles = app.roles.get(tid).cloned().unwrap_or_default();
+    Ok(app_answer(ctx, &app.seed.client_id, tid, &roles))
+}
