@@ -32,7 +32,10 @@ use tokio::task::JoinHandle;
 
 pub use faults::{Fault, FaultKind};
 pub use ids::guid;
-pub use seed::{AppSeed, Audience, RedirectKind, RedirectSeed, SecretSeed, Seed, TenantSeed, UserSeed};
+pub use seed::{
+    AppSeed, Audience, RedirectKind, RedirectSeed, SANDBOX_CERTIFICATE_PEM, SANDBOX_KEY_PEM, SecretSeed, Seed,
+    TenantSeed, UserSeed,
+};
 
 /// How to run the emulator.
 #[derive(Debug, Clone)]

@@ -4,6 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The sandbox app's certificate (registered in the sandbox seed), PEM.
+pub const SANDBOX_CERTIFICATE_PEM: &str = include_str!("../seed/sandbox-cert.pem");
+/// The private key of [`SANDBOX_CERTIFICATE_PEM`], PEM (PKCS#8). A sandbox credential: it
+/// works only against the emulator.
+pub const SANDBOX_KEY_PEM: &str = include_str!("../seed/sandbox-key.pem");
+
 /// The sandbox seed shipped with the emulator.
 pub(crate) const SANDBOX_TOML: &str = include_str!("../seed/sandbox.toml");
 
@@ -232,6 +238,11 @@ mod tests {
         assert_eq!(s.apps[0].audience, Audience::MultiTenantAndPersonal);
         assert!(s.users.iter().any(|u| u.tenant == "consumers"));
         assert!(!format!("{:?}", s.apps[0]).contains("sandbox-secret~"));
+        assert_eq!(
+            s.apps[0].certificates,
+            vec![SANDBOX_CERTIFICATE_PEM.trim().to_owned() + "\n"],
+            "the seed registers seed/sandbox-cert.pem"
+        );
     }
 
     #[test]

@@ -93,3 +93,33 @@ async fn client_assertions_are_verified_with_the_registered_certificate() {
     let (_, body) = attempt(forged).await;
     assert_eq!(body["error_codes"][0], 700027, "forged signature");
 }
+
+#[tokio::test]
+async fn the_sandbox_certificate_credential_works_out_of_the_box() {
+    use rsa::pkcs8::DecodePrivateKey;
+    let key = rsa::PrivateKey::from_pkcs8_pem(graphgate_emulator::SANDBOX_KEY_PEM).unwrap();
+    let cert_der = {
+        use rustls::pki_types::pem::PemObject;
+        rustls::pki_types::CertificateDer::from_pem_slice(graphgate_emulator::SANDBOX_CERTIFICATE_PEM.as_bytes())
+            .unwrap()
+            .to_vec()
+    };
+    let sandbox = Credential { key, cert_der, cert_pem: graphgate_emulator::SANDBOX_CERTIFICATE_PEM.to_owned() };
+    let emu = start().await;
+    let aud = format!("{}/{CONTOSO}/oauth2/v2.0/token", emu.base());
+    let assertion = sign(&sandbox, AssertionAlg::Ps256, &aud, emu.handle.now(), "sandbox-1");
+    let scope = format!("{}/.default", emu.base());
+    let (status, body) = token(
+        &emu,
+        CONTOSO,
+        &[
+            ("client_id", APP),
+            ("grant_type", "client_credentials"),
+            ("scope", &scope),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            ("client_assertion", &assertion),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
