@@ -104,8 +104,9 @@ impl Scopes {
         Ok(())
     }
 
-    /// Adds a well-known scope at the front (used for `openid` and `offline_access`).
-    pub(crate) fn ensure_first(&mut self, value: &str, position: usize) {
+    /// Inserts `value` at `position` (or at the end, if shorter) unless it is already present;
+    /// used to put `openid` and `offline_access` in front.
+    pub fn ensure_first(&mut self, value: &str, position: usize) {
         if !self.contains(value) {
             let at = position.min(self.0.len());
             self.0.insert(at, Scope(value.to_owned()));

@@ -224,6 +224,11 @@ impl Handle {
         control::mailbox(&self.ctx, address)
     }
 
+    /// Every refresh token issued so far (for tests that check tokens never leak elsewhere).
+    pub fn issued_refresh_tokens(&self) -> Vec<String> {
+        self.ctx.world().refresh_tokens.keys().cloned().collect()
+    }
+
     /// The invitations sent so far, as JSON.
     pub fn invitations(&self) -> Vec<Value> {
         control::invitations(&self.ctx)

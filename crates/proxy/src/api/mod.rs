@@ -1,0 +1,4 @@
+//! The HTTP handlers, by area.
+
+pub mod auth;
+pub mod ops;

@@ -1,0 +1,106 @@
+//! The proxy's one error type and its JSON answer:
+//! `{error, code, message, hint, hintZh, traceId, correlationId}` (plus `slug` and `retryable`),
+//! with every text taken from the core catalogue.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use graphgate_core::{Error as CoreError, ErrorCode, Explanation};
+use serde_json::json;
+
+/// An error answered to a caller.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// What the caller branches on: a graphgate code, or the upstream OAuth error / Graph code.
+    pub error: String,
+    /// The catalogue's explanation.
+    pub explanation: Box<Explanation>,
+}
+
+impl ApiError {
+    /// One of graphgate's own errors.
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self::from(CoreError::new(code, detail))
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.explanation.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// An upstream grant failure the user can only fix by signing in again: answered as 401
+    /// `interaction_required`, keeping Entra's code and the catalogue's hint.
+    pub fn interaction_required(mut self) -> Self {
+        self.error = ErrorCode::InteractionRequired.as_str().to_owned();
+        self.explanation.status = 401;
+        self.explanation.retryable = false;
+        self
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        let error = match &e {
+            CoreError::Graphgate { code, .. } => code.as_str().to_owned(),
+            CoreError::Entra(x) => x.error.clone(),
+            CoreError::Graph(x) => x.code.clone(),
+            _ => ErrorCode::InternalError.as_str().to_owned(),
+        };
+        let mut explanation = Box::new(e.explain());
+        if let CoreError::Graph(g) = &e {
+            // Graph's own status is what the browser expects to see again.
+            explanation.status = g.status;
+        }
+        Self { error, explanation }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let x = &self.explanation;
+        let body = json!({
+            "error": self.error,
+            "code": x.code,
+            "message": x.message,
+            "hint": x.hint,
+            "hintZh": x.hint_zh,
+            "traceId": x.trace_id,
+            "correlationId": x.correlation_id,
+            "slug": x.slug,
+            "retryable": x.retryable,
+        });
+        (self.status(), Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::to_bytes;
+
+    #[tokio::test]
+    async fn errors_answer_the_catalogue_shape() {
+        let response = ApiError::new(ErrorCode::CsrfHeaderMissing, "add the X-Graphgate header").into_response();
+        assert_eq!(response.status(), 403);
+        let body: serde_json::Value =
+            serde_json::from_slice(&to_bytes(response.into_body(), 10_000).await.expect("body")).expect("json");
+        assert_eq!(body["error"], "csrf_header_missing");
+        assert_eq!(body["code"], "csrf_header_missing");
+        assert_eq!(body["message"], "add the X-Graphgate header");
+        assert!(!body["hint"].as_str().expect("hint").is_empty());
+        assert!(!body["hintZh"].as_str().expect("hintZh").is_empty());
+    }
+
+    #[test]
+    fn a_failed_refresh_becomes_interaction_required() {
+        let e = graphgate_core::parse_token_response(
+            400,
+            r#"{"error":"invalid_grant","error_description":"AADSTS50173: revoked","error_codes":[50173]}"#,
+        )
+        .expect_err("an error");
+        let api = ApiError::from(e).interaction_required();
+        assert_eq!(api.status(), 401);
+        assert_eq!(api.error, "interaction_required");
+        assert_eq!(api.explanation.code, "AADSTS50173");
+    }
+}

@@ -1,0 +1,89 @@
+//! The `graphgate-proxy` binary: `graphgate-proxy [serve] --config FILE`.
+
+#![allow(clippy::print_stdout)]
+
+use std::process::ExitCode;
+
+use graphgate_proxy::config::Config;
+use graphgate_proxy::server::{build_state, serve, shutdown_signal};
+
+const USAGE: &str = "\
+graphgate-proxy: the confidential token proxy of graphgate
+
+usage: graphgate-proxy [serve] --config FILE
+
+  --config FILE   the TOML configuration; GRAPHGATE_<SECTION>_<KEY> variables override it.
+                  Secrets come from environment variables or files named there, never from here.
+";
+
+fn load(path: &str) -> Result<graphgate_proxy::config::Settings, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let config = Config::from_toml_and_env(&text, std::env::vars())?;
+    config.validate().map_err(|problems| {
+        format!("the configuration has {} problem(s):\n  - {}", problems.len(), problems.join("\n  - "))
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "graphgate_proxy=info".into()),
+        )
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut config = None;
+    let mut it = args.iter().map(String::as_str);
+    while let Some(arg) = it.next() {
+        match arg {
+            "serve" => {}
+            "--config" => config = it.next(),
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("graphgate-proxy: unknown argument {other:?}\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(path) = config else {
+        eprintln!("graphgate-proxy: --config FILE is required\n\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    let settings = match load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("graphgate-proxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let listen = settings.raw.server.listen;
+    let state = match build_state(settings).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("graphgate-proxy: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("graphgate-proxy: cannot listen on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(address = %listen, "graphgate-proxy listening");
+    println!(
+        "graphgate-proxy listening on http://{}",
+        listener.local_addr().map(|a| a.to_string()).unwrap_or_default()
+    );
+    match serve(listener, state, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("graphgate-proxy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

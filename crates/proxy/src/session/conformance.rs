@@ -1,0 +1,439 @@
+//! The conformance suite every [`SessionStore`] backend must pass: the byte-level contract, then
+//! the [`SessionManager`] running on top of the backend.
+//!
+//! A backend's tests call [`run_conformance`] with a function that makes an empty store. Time is
+//! passed in, so expiry is checked without sleeping.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use graphgate_core::{Account, AccountType, RefreshToken, SessionId, random_token};
+
+use super::{Cipher, Session, SessionKey, SessionManager, SessionStore, StoreError};
+
+/// A fixed "now" (Unix seconds) the scenarios count from.
+const T0: u64 = 1_700_000_000;
+const HOUR: u64 = 3600;
+const IDLE: u64 = 7 * 24 * HOUR;
+const ABSOLUTE: u64 = 30 * 24 * HOUR;
+
+/// Runs every scenario, each against a fresh store from `make`.
+pub async fn run_conformance<S: SessionStore>(make: impl Fn() -> S) {
+    saves_loads_replaces_and_deletes(make()).await;
+    records_expire_by_the_time_passed_in(make()).await;
+    counts_and_scans_only_live_records(make()).await;
+    purges_only_expired_records(make()).await;
+    keys_are_opaque_hex(make()).await;
+    concurrent_saves_lose_nothing(make()).await;
+
+    manager_creates_and_loads_sessions(make()).await;
+    manager_ends_idle_sessions(make()).await;
+    manager_ends_sessions_at_their_absolute_lifetime(make()).await;
+    manager_replaces_refresh_tokens(make()).await;
+    manager_ignores_and_deletes_unreadable_records(make()).await;
+    manager_scans_for_keep_alive(make()).await;
+    manager_keeps_records_small(make()).await;
+    manager_never_shows_secrets(make()).await;
+}
+
+fn key(n: u32) -> SessionKey {
+    SessionKey::of(&SessionId::new(format!("session-{n}")))
+}
+
+async fn saves_loads_replaces_and_deletes<S: SessionStore>(store: S) {
+    store.ping().await.expect("ping");
+    let (a, b) = (key(1), key(2));
+    assert_eq!(store.load(&a, T0).await.expect("load"), None);
+
+    let every_byte: Vec<u8> = (0..=255).collect();
+    store.save(&a, every_byte.clone(), T0 + HOUR).await.expect("save");
+    store.save(&b, Vec::new(), T0 + HOUR).await.expect("save an empty blob");
+    assert_eq!(store.load(&a, T0).await.expect("load"), Some(every_byte));
+    assert_eq!(store.load(&b, T0).await.expect("load"), Some(Vec::new()));
+
+    // Saving again replaces the blob and the expiry time.
+    store.save(&a, b"second".to_vec(), T0 + 2 * HOUR).await.expect("replace");
+    assert_eq!(store.load(&a, T0 + HOUR).await.expect("load"), Some(b"second".to_vec()));
+    // An earlier expiry time replaces a later one too.
+    store.save(&a, b"third".to_vec(), T0 + 10).await.expect("replace");
+    assert_eq!(store.load(&a, T0 + 10).await.expect("load"), None);
+    store.save(&a, b"fourth".to_vec(), T0 + HOUR).await.expect("replace");
+
+    store.delete(&a).await.expect("delete");
+    assert_eq!(store.load(&a, T0).await.expect("load"), None);
+    assert_eq!(store.load(&b, T0).await.expect("load"), Some(Vec::new()), "other records are untouched");
+    store.delete(&a).await.expect("deleting an absent record is not an error");
+}
+
+async fn records_expire_by_the_time_passed_in<S: SessionStore>(store: S) {
+    let k = key(1);
+    store.save(&k, b"blob".to_vec(), T0 + 100).await.expect("save");
+    assert_eq!(store.load(&k, T0 + 99).await.expect("load"), Some(b"blob".to_vec()));
+    assert_eq!(store.load(&k, T0 + 100).await.expect("load"), None, "dead at its expiry time");
+    assert_eq!(store.load(&k, u64::MAX).await.expect("load"), None);
+    // Expiry is decided by `now`, not by when the store was asked.
+    assert_eq!(store.load(&k, T0).await.expect("load"), Some(b"blob".to_vec()));
+    // Extreme expiry times are accepted.
+    store.save(&k, b"forever".to_vec(), u64::MAX).await.expect("save");
+    assert_eq!(store.load(&k, T0 + 100 * 365 * 24 * HOUR).await.expect("load"), Some(b"forever".to_vec()));
+    store.save(&k, b"dead".to_vec(), 0).await.expect("save");
+    assert_eq!(store.load(&k, T0).await.expect("load"), None);
+}
+
+async fn counts_and_scans_only_live_records<S: SessionStore>(store: S) {
+    assert_eq!(store.count(T0).await.expect("count"), 0);
+    assert!(store.scan(T0).await.expect("scan").is_empty());
+    for n in 0..5 {
+        store.save(&key(n), vec![u8::try_from(n).expect("small")], T0 + 10 * u64::from(n + 1)).await.expect("save");
+    }
+    assert_eq!(store.count(T0).await.expect("count"), 5);
+    assert_eq!(store.count(T0 + 10).await.expect("count"), 4);
+    assert_eq!(store.count(T0 + 35).await.expect("count"), 2);
+    assert_eq!(store.count(T0 + 50).await.expect("count"), 0);
+
+    let mut scanned = store.scan(T0 + 25).await.expect("scan");
+    scanned.sort();
+    let mut expected = vec![(key(2), vec![2]), (key(3), vec![3]), (key(4), vec![4])];
+    expected.sort();
+    assert_eq!(scanned, expected);
+}
+
+async fn purges_only_expired_records<S: SessionStore>(store: S) {
+    for n in 0..6 {
+        store.save(&key(n), b"blob".to_vec(), T0 + 10 * u64::from(n)).await.expect("save");
+    }
+    assert_eq!(store.purge_expired(T0 + 20).await.expect("purge"), 3, "expired at T0, T0+10 and T0+20");
+    assert_eq!(store.purge_expired(T0 + 20).await.expect("purge"), 0, "purging again finds nothing");
+    // Purged records are gone even for an earlier `now`; live ones stay.
+    assert_eq!(store.load(&key(1), T0).await.expect("load"), None);
+    assert_eq!(store.count(T0).await.expect("count"), 3);
+    assert_eq!(store.load(&key(3), T0 + 20).await.expect("load"), Some(b"blob".to_vec()));
+    assert_eq!(store.purge_expired(u64::MAX).await.expect("purge"), 3);
+    assert_eq!(store.count(0).await.expect("count"), 0);
+}
+
+async fn keys_are_opaque_hex<S: SessionStore>(store: S) {
+    let id = SessionId::new(random_token(32).expect("random"));
+    let k = SessionKey::of(&id);
+    assert_eq!(k.as_str().len(), SessionKey::LEN);
+    assert!(k.as_str().bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{k}");
+    assert!(!k.as_str().contains(id.expose_secret()));
+    assert_eq!(k, SessionKey::of(&SessionId::new(id.expose_secret())), "the same ID gives the same key");
+    assert_ne!(k, key(1));
+
+    store.save(&k, b"blob".to_vec(), T0 + HOUR).await.expect("save");
+    let scanned = store.scan(T0).await.expect("scan");
+    assert_eq!(scanned, vec![(k.clone(), b"blob".to_vec())], "the store keeps the key as given");
+}
+
+async fn concurrent_saves_lose_nothing<S: SessionStore>(store: S) {
+    const TASKS: u32 = 64;
+    let store = Arc::new(store);
+    let shared = key(u32::MAX);
+    let mut tasks = Vec::new();
+    for n in 0..TASKS {
+        let (store, shared) = (Arc::clone(&store), shared.clone());
+        tasks.push(tokio::spawn(async move {
+            store.save(&key(n), n.to_be_bytes().to_vec(), T0 + HOUR).await?;
+            store.save(&shared, n.to_be_bytes().to_vec(), T0 + HOUR).await?;
+            store.load(&key(n), T0).await
+        }));
+    }
+    for (n, task) in (0..TASKS).zip(tasks) {
+        let own = task.await.expect("task").expect("save and load");
+        assert_eq!(own, Some(n.to_be_bytes().to_vec()), "each task reads its own write");
+    }
+    assert_eq!(store.count(T0).await.expect("count"), u64::from(TASKS) + 1);
+    for n in 0..TASKS {
+        assert_eq!(store.load(&key(n), T0).await.expect("load"), Some(n.to_be_bytes().to_vec()));
+    }
+    let last = store.load(&shared, T0).await.expect("load").expect("the shared key holds one of the writes");
+    let last: [u8; 4] = last.as_slice().try_into().expect("a whole write, never a mixture");
+    assert!(u32::from_be_bytes(last) < TASKS);
+}
+
+// --- The manager on top of the backend. ---
+
+fn manager<S: SessionStore>(store: S) -> (SessionManager, Arc<dyn SessionStore>) {
+    let store: Arc<dyn SessionStore> = Arc::new(store);
+    let manager = SessionManager::new(
+        Arc::clone(&store),
+        Cipher::new([0x5a; 32]),
+        Duration::from_secs(ABSOLUTE),
+        Duration::from_secs(IDLE),
+    );
+    (manager, store)
+}
+
+/// A refresh token of the length Entra ID issues (about 1,000 characters).
+fn realistic_refresh_token() -> RefreshToken {
+    let mut rt = String::from("1.AXoAmE3EgwlyUUCkYq8Vn4TV");
+    while rt.len() < 1000 {
+        rt.push_str(&random_token(48).expect("random"));
+    }
+    rt.truncate(1000);
+    RefreshToken::new(rt)
+}
+
+fn realistic_session(now: u64) -> Session {
+    let tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    let object_id = "5e9c2d4a-3b1f-4c8e-9a7d-0f6b8e2c1d34";
+    let account = Account {
+        home_account_id: format!("{object_id}.{tenant_id}"),
+        tenant_id: tenant_id.into(),
+        object_id: object_id.into(),
+        username: "adele.vance@contoso.onmicrosoft.com".into(),
+        name: Some("Adele Vance".into()),
+        email: Some("adele.vance@contoso.onmicrosoft.com".into()),
+        account_type: AccountType::Member,
+        idp: None,
+    };
+    Session::new(
+        account,
+        realistic_refresh_token(),
+        "openid profile email offline_access https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read",
+        tenant_id,
+        now,
+    )
+}
+
+async fn manager_creates_and_loads_sessions<S: SessionStore>(store: S) {
+    let (manager, store) = manager(store);
+    manager.ping().await.expect("ping");
+    let session = realistic_session(T0 - 5);
+    let id = manager.create(session.clone(), T0).await.expect("create");
+    assert_eq!(id.expose_secret().len(), 43, "256 random bits, base64url");
+    let expected = Session { created_at: T0, last_seen: T0, ..session.clone() };
+    assert_eq!(manager.load(&id, T0 + 1).await.expect("load"), Some(expected.clone()));
+    assert_eq!(manager.expires_at(&expected), T0 + IDLE);
+
+    // Every sign-in gets a new ID, even for the same account.
+    let again = manager.create(session.clone(), T0).await.expect("create");
+    assert_ne!(again, id);
+    assert_eq!(manager.live_sessions(T0).await.expect("count"), 2);
+
+    // Stored under the hash of the ID; neither the ID nor the token is in the store.
+    let keys: BTreeSet<SessionKey> = store.scan(T0).await.expect("scan").into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, BTreeSet::from([SessionKey::of(&id), SessionKey::of(&again)]));
+    let blob = store.load(&SessionKey::of(&id), T0).await.expect("load").expect("stored");
+    let text = String::from_utf8_lossy(&blob);
+    assert!(!text.contains(session.refresh_token.expose_secret()), "the refresh token is sealed");
+    assert!(!text.contains(&session.refresh_token.expose_secret()[..40]), "the refresh token is sealed");
+    assert!(!text.contains(id.expose_secret()), "the session ID is not stored");
+
+    // Unknown IDs are absent; delete signs out.
+    assert_eq!(manager.load(&SessionId::new("no-such-session"), T0).await.expect("load"), None);
+    manager.delete(&id).await.expect("delete");
+    assert_eq!(manager.load(&id, T0 + 1).await.expect("load"), None);
+    assert_eq!(manager.load(&again, T0 + 1).await.expect("load").map(|s| s.created_at), Some(T0));
+    manager.delete(&id).await.expect("deleting twice is fine");
+}
+
+async fn manager_ends_idle_sessions<S: SessionStore>(store: S) {
+    let (manager, store) = manager(store);
+    let id = manager.create(realistic_session(T0), T0).await.expect("create");
+    assert!(manager.load(&id, T0 + IDLE - 1).await.expect("load").is_some());
+    // Loading is not use: the session still ends IDLE after sign-in.
+    assert_eq!(manager.load(&id, T0 + IDLE).await.expect("load"), None);
+
+    // Use extends it.
+    let id = manager.create(realistic_session(T0), T0).await.expect("create");
+    let touched = manager.touch(&id, T0 + IDLE - 10).await.expect("touch").expect("live");
+    assert_eq!(touched.last_seen, T0 + IDLE - 10);
+    assert_eq!(manager.load(&id, T0 + IDLE + 10).await.expect("load").map(|s| s.last_seen), Some(T0 + IDLE - 10));
+    let session = manager.load(&id, T0 + 2 * IDLE - 11).await.expect("load").expect("live");
+    assert!(manager.save(&id, &session, T0 + 2 * IDLE - 11).await.expect("save"));
+    assert!(manager.load(&id, T0 + 3 * IDLE - 12).await.expect("load").is_some());
+    assert_eq!(manager.load(&id, T0 + 3 * IDLE - 11).await.expect("load"), None);
+    assert_eq!(manager.touch(&id, T0 + 3 * IDLE).await.expect("touch"), None);
+
+    // A record the policy rejects is deleted even when the store would still serve it: a
+    // manager with a shorter idle timeout over the same store.
+    let id = manager.create(realistic_session(T0), T0).await.expect("create");
+    let strict = SessionManager::new(
+        Arc::clone(&store),
+        Cipher::new([0x5a; 32]),
+        Duration::from_secs(ABSOLUTE),
+        Duration::from_secs(HOUR),
+    );
+    assert_eq!(strict.load(&id, T0 + HOUR).await.expect("load"), None);
+    assert_eq!(store.load(&SessionKey::of(&id), T0).await.expect("load"), None, "the ended record was deleted");
+    assert_eq!(manager.load(&id, T0 + HOUR).await.expect("load"), None);
+}
+
+async fn manager_ends_sessions_at_their_absolute_lifetime<S: SessionStore>(store: S) {
+    let (manager, store) = manager(store);
+    let id = manager.create(realistic_session(T0), T0).await.expect("create");
+    // Used every day, it still ends ABSOLUTE after sign-in.
+    let mut now = T0;
+    while now + 24 * HOUR < T0 + ABSOLUTE {
+        now += 24 * HOUR;
+        assert!(manager.touch(&id, now).await.expect("touch").is_some(), "live at {}", now - T0);
+    }
+    let session = manager.load(&id, now).await.expect("load").expect("live");
+    assert_eq!(manager.expires_at(&session), T0 + ABSOLUTE, "the absolute lifetime caps the idle extension");
+    assert!(manager.load(&id, T0 + ABSOLUTE - 1).await.expect("load").is_some());
+    assert_eq!(manager.load(&id, T0 + ABSOLUTE).await.expect("load"), None);
+
+    // Saving a session past its absolute lifetime deletes it instead.
+    let id = manager.create(realistic_session(T0), T0).await.expect("create");
+    let session = manager.load(&id, T0).await.expect("load").expect("live");
+    assert!(!manager.save(&id, &session, T0 + ABSOLUTE).await.expect("save"));
+    assert_eq!(store.load(&SessionKey::of(&id), T0).await.expect("load"), None, "deleted instead");
+    assert!(manager.is_expired(&session, T0 + ABSOLUTE));
+    assert!(!manager.is_expired(&session, T0));
+}
+
+async fn manager_replaces_refresh_tokens<S: SessionStore>(store: S) {
+    let (manager, _store) = manager(store);
+    let id = manager.create(realistic_session(T0), T0).await.expect("create");
+    let new_rt = realistic_refresh_token();
+    let updated = manager
+        .replace_refresh_token(&id, new_rt.clone(), T0 + 50, T0 + 60)
+        .await
+        .expect("replace")
+        .expect("the session exists");
+    assert_eq!(updated.refresh_token, new_rt);
+    assert_eq!((updated.refreshed_at, updated.last_seen, updated.created_at), (T0 + 50, T0 + 60, T0));
+    let loaded = manager.load(&id, T0 + 61).await.expect("load").expect("live");
+    assert_eq!(loaded, updated);
+
+    let gone = SessionId::new("no-such-session");
+    assert_eq!(manager.replace_refresh_token(&gone, new_rt.clone(), T0, T0).await.expect("replace"), None);
+    assert_eq!(manager.load(&gone, T0).await.expect("load"), None, "replacing does not create");
+    assert_eq!(manager.replace_refresh_token(&id, new_rt, T0, T0 + IDLE + 60).await.expect("replace"), None);
+}
+
+async fn manager_ignores_and_deletes_unreadable_records<S: SessionStore>(store: S) {
+    let (manager, store) = manager(store);
+    let far = T0 + ABSOLUTE;
+
+    // Garbage, JSON of the wrong shape, and another format version.
+    let mut bad = Vec::new();
+    for blob in [&b"\xff\x00garbage"[..], b"", b"{}", b"null", br#"{"v":1}"#] {
+        let id = SessionId::new(random_token(32).expect("random"));
+        store.save(&SessionKey::of(&id), blob.to_vec(), far).await.expect("save");
+        bad.push(id);
+    }
+    let id = manager.create(realistic_session(T0), T0).await.expect("create");
+    let blob = store.load(&SessionKey::of(&id), T0).await.expect("load").expect("stored");
+    let mut json: serde_json::Value = serde_json::from_slice(&blob).expect("JSON");
+    json["v"] = serde_json::json!(2);
+    store.save(&SessionKey::of(&id), serde_json::to_vec(&json).expect("JSON"), far).await.expect("save");
+    bad.push(id);
+    // A tampered sealed token.
+    let id = manager.create(realistic_session(T0), T0).await.expect("create");
+    let blob = store.load(&SessionKey::of(&id), T0).await.expect("load").expect("stored");
+    let mut json: serde_json::Value = serde_json::from_slice(&blob).expect("JSON");
+    let rt = json["rt"].as_str().expect("sealed token").to_owned();
+    let flipped = if rt[100..].starts_with('A') { "B" } else { "A" };
+    json["rt"] = serde_json::json!(format!("{}{flipped}{}", &rt[..100], &rt[101..]));
+    store.save(&SessionKey::of(&id), serde_json::to_vec(&json).expect("JSON"), far).await.expect("save");
+    bad.push(id);
+    // A whole record copied under another session's key: the sealed token is bound to its key.
+    let victim = manager.create(realistic_session(T0), T0).await.expect("create");
+    let attacker = manager.create(realistic_session(T0), T0).await.expect("create");
+    let victims = store.load(&SessionKey::of(&victim), T0).await.expect("load").expect("stored");
+    store.save(&SessionKey::of(&attacker), victims, far).await.expect("save");
+    bad.push(attacker);
+
+    for id in &bad {
+        assert_eq!(manager.load(id, T0).await.expect("an unreadable record is not an error"), None);
+        assert_eq!(store.load(&SessionKey::of(id), T0).await.expect("load"), None, "and it was deleted");
+        assert_eq!(manager.touch(id, T0).await.expect("touch"), None);
+        assert_eq!(manager.replace_refresh_token(id, realistic_refresh_token(), T0, T0).await.expect("replace"), None);
+    }
+    assert!(manager.load(&victim, T0).await.expect("load").is_some(), "the original is untouched");
+
+    // A manager with another key cannot read the sessions, and treats them as absent.
+    let other = SessionManager::new(
+        Arc::clone(&store),
+        Cipher::new([0xa5; 32]),
+        Duration::from_secs(ABSOLUTE),
+        Duration::from_secs(IDLE),
+    );
+    assert_eq!(other.load(&victim, T0).await.expect("load"), None);
+    assert_eq!(manager.load(&victim, T0).await.expect("load"), None, "deleted by the other manager");
+
+    // A scan skips and deletes unreadable records too.
+    let good = manager.create(realistic_session(T0), T0).await.expect("create");
+    for blob in [&b"garbage"[..], b"{}"] {
+        let id = SessionId::new(random_token(32).expect("random"));
+        store.save(&SessionKey::of(&id), blob.to_vec(), far).await.expect("save");
+    }
+    let scanned = manager.scan(T0).await.expect("scan");
+    assert_eq!(scanned.into_iter().map(|(k, _)| k).collect::<Vec<_>>(), vec![SessionKey::of(&good)]);
+    assert_eq!(store.count(T0).await.expect("count"), 1);
+}
+
+async fn manager_scans_for_keep_alive<S: SessionStore>(store: S) {
+    let (manager, _store) = manager(store);
+    let a = manager.create(realistic_session(T0), T0).await.expect("create");
+    let b = manager.create(realistic_session(T0), T0 + 3 * 24 * HOUR).await.expect("create");
+    let now = T0 + IDLE - 1;
+    let mut scanned = manager.scan(now).await.expect("scan");
+    scanned.sort_by(|x, y| x.0.cmp(&y.0));
+    let mut expected = vec![SessionKey::of(&a), SessionKey::of(&b)];
+    expected.sort();
+    assert_eq!(scanned.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(), expected);
+    let (key, session) = scanned.into_iter().find(|(k, _)| *k == SessionKey::of(&a)).expect("a is live");
+    assert_eq!(session.last_seen, T0);
+
+    // The keep-alive task refreshes it and writes it back by key, without extending idleness.
+    let new_rt = realistic_refresh_token();
+    let refreshed = Session { refresh_token: new_rt.clone(), refreshed_at: now, ..session };
+    assert!(manager.save_by_key(&key, &refreshed, now).await.expect("save"));
+    let loaded = manager.load(&a, now).await.expect("load").expect("live");
+    assert_eq!((loaded.refresh_token, loaded.refreshed_at, loaded.last_seen), (new_rt, now, T0));
+    assert_eq!(manager.load(&a, T0 + IDLE).await.expect("load"), None, "still idle");
+    assert!(!manager.save_by_key(&key, &refreshed, T0 + IDLE).await.expect("save"), "too late to save");
+
+    assert_eq!(manager.live_sessions(T0 + IDLE).await.expect("count"), 1);
+    let scanned = manager.scan(T0 + IDLE).await.expect("scan");
+    assert_eq!(scanned.into_iter().map(|(k, _)| k).collect::<Vec<_>>(), vec![SessionKey::of(&b)]);
+    assert_eq!(manager.purge_expired(T0 + 3 * 24 * HOUR + IDLE).await.expect("purge"), 1);
+    assert_eq!(manager.live_sessions(0).await.expect("count"), 0);
+}
+
+async fn manager_keeps_records_small<S: SessionStore>(store: S) {
+    let (manager, store) = manager(store);
+    let session = realistic_session(T0);
+    assert_eq!(session.refresh_token.expose_secret().len(), 1000);
+    let id = manager.create(session, T0).await.expect("create");
+    let blob = store.load(&SessionKey::of(&id), T0).await.expect("load").expect("stored");
+    println!("stored size of a realistic session: {} bytes", blob.len());
+    assert!(blob.len() <= 2048, "a realistic session takes {} bytes", blob.len());
+}
+
+async fn manager_never_shows_secrets<S: SessionStore>(store: S) {
+    let (manager, _store) = manager(store);
+    let session = realistic_session(T0);
+    let rt = session.refresh_token.expose_secret().to_owned();
+    let id = manager.create(session.clone(), T0).await.expect("create");
+    let loaded = manager.load(&id, T0).await.expect("load").expect("live");
+    let printed = [
+        format!("{session:?}"),
+        format!("{loaded:#?}"),
+        format!("{id:?}"),
+        format!("{manager:?}"),
+        format!("{:?}", manager.scan(T0).await.expect("scan")),
+    ];
+    for text in &printed {
+        assert!(!text.contains(&rt), "{text}");
+        assert!(!text.contains(&rt[..32]), "{text}");
+        assert!(!text.contains(id.expose_secret()), "{text}");
+        assert!(!text.contains("5a5a5a5a"), "{text}");
+    }
+    assert!(printed[0].contains("RefreshToken(<redacted>)"), "{}", printed[0]);
+
+    // Error messages carry no key preimages or secrets either.
+    let errors = [
+        StoreError::Unavailable("could not read a session".into()),
+        StoreError::Corrupt("could not serialise a session".into()),
+    ];
+    for e in errors {
+        let text = format!("{e} {e:?}");
+        assert!(!text.contains(id.expose_secret()) && !text.contains(&rt), "{text}");
+    }
+}

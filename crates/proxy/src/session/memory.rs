@@ -1,0 +1,87 @@
+//! An in-process session store: a map behind a mutex, for tests and single-process trials.
+//! Everything is lost when the process exits.
+
+use std::collections::HashMap;
+use std::future::ready;
+use std::sync::{Mutex, MutexGuard};
+
+use super::{SessionKey, SessionStore, StoreFuture};
+
+/// A [`SessionStore`] held in memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    records: Mutex<HashMap<SessionKey, Record>>,
+}
+
+#[derive(Debug)]
+struct Record {
+    blob: Vec<u8>,
+    expires_at: u64,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn records(&self) -> MutexGuard<'_, HashMap<SessionKey, Record>> {
+        // Every operation leaves the map consistent, so a poisoned lock is still safe to use.
+        self.records.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn load(&self, key: &SessionKey, now: u64) -> StoreFuture<'_, Option<Vec<u8>>> {
+        let blob = self.records().get(key).filter(|r| r.expires_at > now).map(|r| r.blob.clone());
+        Box::pin(ready(Ok(blob)))
+    }
+
+    fn save(&self, key: &SessionKey, blob: Vec<u8>, expires_at: u64) -> StoreFuture<'_, ()> {
+        self.records().insert(key.clone(), Record { blob, expires_at });
+        Box::pin(ready(Ok(())))
+    }
+
+    fn delete(&self, key: &SessionKey) -> StoreFuture<'_, ()> {
+        self.records().remove(key);
+        Box::pin(ready(Ok(())))
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(ready(Ok(())))
+    }
+
+    fn count(&self, now: u64) -> StoreFuture<'_, u64> {
+        let live = self.records().values().filter(|r| r.expires_at > now).count();
+        Box::pin(ready(Ok(u64::try_from(live).unwrap_or(u64::MAX))))
+    }
+
+    fn scan(&self, now: u64) -> StoreFuture<'_, Vec<(SessionKey, Vec<u8>)>> {
+        let live = self
+            .records()
+            .iter()
+            .filter(|(_, r)| r.expires_at > now)
+            .map(|(key, r)| (key.clone(), r.blob.clone()))
+            .collect();
+        Box::pin(ready(Ok(live)))
+    }
+
+    fn purge_expired(&self, now: u64) -> StoreFuture<'_, u64> {
+        let mut records = self.records();
+        let before = records.len();
+        records.retain(|_, r| r.expires_at > now);
+        let purged = before - records.len();
+        Box::pin(ready(Ok(u64::try_from(purged).unwrap_or(u64::MAX))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::conformance::run_conformance;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memory_store_passes_the_conformance_suite() {
+        run_conformance(MemoryStore::new).await;
+    }
+}

@@ -1,0 +1,302 @@
+//! The proxy's sign-in endpoints against graphgate-emulator: exchange, token (cache, single-flight,
+//! refresh, expired and revoked grants), session, logout, CSRF and CORS, restarts with SQLite,
+//! the certificate credential, and secrets that never leak.
+
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on the first unexpected error")]
+
+mod support;
+
+use serde_json::json;
+use support::*;
+
+#[tokio::test]
+async fn config_health_and_metrics() {
+    let rig = rig("common", Cred::Secret(SECRET), "").await;
+    let (status, config) = rig.get("/api/config", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(config["clientId"], APP);
+    assert_eq!(config["tenant"], "common");
+    assert_eq!(config["authority"], format!("{}/common", rig.emu.base_url()));
+    assert_eq!(config["graphBaseUrl"], format!("{}/v1.0", rig.emu.base_url()));
+    assert_eq!(config["defaultScopes"], json!(["openid", "offline_access", "User.Read", "Mail.Send"]));
+    assert_eq!(config["redirectUris"], json!([REDIRECT]));
+    assert_eq!(rig.get("/healthz", None).await.0, 200);
+    let (status, ready) = rig.get("/readyz", None).await;
+    assert_eq!(status, 200, "{ready}");
+    rig.emu.add_fault(graphgate_emulator::Fault {
+        path: "/common/v2.0/.well-known".into(),
+        method: None,
+        count: 3,
+        kind: graphgate_emulator::FaultKind::Status { status: 500 },
+    });
+    let (status, ready) = rig.get("/readyz", None).await;
+    assert_eq!(status, 503, "{ready}");
+    let (status, metrics) = rig.get("/metrics", None).await;
+    assert_eq!(status, 200);
+    let text = metrics.as_str().unwrap();
+    assert!(text.contains("graphgate_requests_total{route=\"/api/config\",status=\"200\"} 1"), "{text}");
+    assert!(text.contains("graphgate_upstream_seconds_count{kind=\"discovery\"}"), "{text}");
+    assert!(text.contains("graphgate_sessions 0"));
+    let (status, body) = rig.get("/no/such/route", None).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+}
+
+#[tokio::test]
+async fn sign_in_exchange_session_and_cached_token() {
+    let rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
+    let (cookie, body) = rig.signed_in().await;
+    assert!(cookie.starts_with("graphgate="), "{cookie}");
+    assert!(body["accessToken"].is_string());
+    assert_eq!(body["account"]["username"], "adele@contoso.onmicrosoft.com");
+    assert_eq!(body["account"]["accountType"], "member");
+    assert!(body.get("refreshToken").is_none() && body.get("refresh_token").is_none());
+    let (status, session) = rig.get("/api/auth/session", Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert_eq!(session["account"]["tenantId"], CONTOSO);
+    // A fresh token is answered from the cache, without going upstream.
+    let (status, token) = rig.token(&cookie).await;
+    assert_eq!(status, 200);
+    assert_eq!(token["accessToken"], body["accessToken"]);
+    assert_eq!(rig.emu.call_count("token:refresh_token"), 0);
+    // A session the proxy does not know is not signed in.
+    let (status, err) = rig.token("graphgate=forged").await;
+    assert_eq!((status, err["error"].as_str()), (401, Some("not_signed_in")));
+    assert_eq!(rig.get("/api/auth/session", None).await.0, 401);
+}
+
+#[tokio::test]
+async fn fifty_parallel_token_requests_cause_one_refresh() {
+    let rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
+    let (cookie, first) = rig.signed_in().await;
+    rig.advance(3600);
+    let calls = (0..50).map(|_| rig.token(&cookie));
+    let answers = futures_join_all(calls).await;
+    let fresh = &answers[0].1["accessToken"];
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(&body["accessToken"], fresh, "everyone shares the one refresh");
+    }
+    assert_ne!(fresh, &first["accessToken"]);
+    assert_eq!(rig.emu.call_count("token:refresh_token"), 1, "exactly one upstream refresh");
+    // The rotated refresh token was stored: the next refresh uses it and works.
+    rig.advance(3600);
+    assert_eq!(rig.token(&cookie).await.0, 200);
+    assert_eq!(rig.emu.call_count("token:refresh_token"), 2);
+}
+
+/// Runs futures concurrently on this task.
+async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let handles: Vec<_> = futures.map(Box::pin).collect();
+    let mut out = Vec::new();
+    let mut pending: Vec<_> = handles.into_iter().map(Some).collect();
+    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (i, slot) in pending.iter_mut().enumerate() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        results[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+    })
+    .await;
+    out.extend(results.into_iter().map(|r| r.unwrap()));
+    out
+}
+
+#[tokio::test]
+async fn revoked_and_lapsed_refresh_tokens_need_a_new_sign_in() {
+    let rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
+    let (cookie, _) = rig.signed_in().await;
+    rig.emu.revoke("adele@contoso.onmicrosoft.com").unwrap();
+    rig.advance(3600);
+    let (status, err) = rig.token(&cookie).await;
+    assert_eq!(status, 401, "{err}");
+    assert_eq!(err["error"], "interaction_required");
+    assert_eq!(err["code"], "AADSTS50173");
+    assert!(!err["hint"].as_str().unwrap().is_empty() && !err["hintZh"].as_str().unwrap().is_empty());
+    assert_eq!(rig.get("/api/auth/session", Some(&cookie)).await.0, 401, "the dead session is gone");
+}
+
+#[tokio::test]
+async fn an_inactive_refresh_token_lapses() {
+    let rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
+    let (cookie, _) = rig.signed_in().await;
+    // Keep the session alive on the proxy's side, but let Entra's 90 days of inactivity pass.
+    rig.emu.advance_clock(91 * 24 * 3600);
+    rig.proxy.clock.advance(3600);
+    let (status, err) = rig.token(&cookie).await;
+    assert_eq!(
+        (status, err["error"].as_str(), err["code"].as_str()),
+        (401, Some("interaction_required"), Some("AADSTS700082"))
+    );
+}
+
+#[tokio::test]
+async fn wrong_and_expired_client_secrets_are_explained() {
+    for (secret, code) in [("not-the-secret", "AADSTS7000215"), (EXPIRED_SECRET, "AADSTS7000222")] {
+        let rig = rig(CONTOSO, Cred::Secret(secret), "").await;
+        let (code_value, verifier, nonce) = rig.sign_in(CONTOSO, ADELE).await;
+        let (status, cookie, err) = rig.exchange(&code_value, &verifier, &nonce).await;
+        assert_eq!(status, 502, "{err}");
+        assert!(cookie.is_none());
+        assert_eq!(err["code"], code);
+        assert_eq!(err["error"], "invalid_client");
+        let text = err.to_string();
+        assert!(!text.contains(secret), "the secret must never be echoed");
+    }
+}
+
+#[tokio::test]
+async fn bad_exchange_requests_are_typed_errors() {
+    let rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
+    let (code, verifier, nonce) = rig.sign_in(CONTOSO, ADELE).await;
+    let res = rig
+        .post(
+            "/api/auth/exchange",
+            None,
+            json!({"code": code, "codeVerifier": verifier, "redirectUri": "http://evil.example/", "nonce": nonce}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_redirect_uri");
+    let (status, _, body) = rig.exchange(&code, &verifier, "not-the-nonce").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("nonce_mismatch")));
+    // The code was redeemed by the attempt above: Entra says so, and the proxy never replays it.
+    let (status, _, body) = rig.exchange(&code, &verifier, &nonce).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("AADSTS54005")));
+    let res = rig.post("/api/auth/exchange", None, json!({"code": 1})).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_json_body");
+}
+
+#[tokio::test]
+async fn csrf_and_cors_refusals() {
+    let rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
+    let url = format!("{}/api/auth/token", rig.base);
+    let no_header = rig.http.post(&url).header("origin", ORIGIN).json(&json!({})).send().await.unwrap();
+    let body: serde_json::Value = no_header.json().await.unwrap();
+    assert_eq!(body["error"], "csrf_header_missing");
+    let wrong_origin = rig
+        .http
+        .post(&url)
+        .header("origin", "https://evil.example")
+        .header("x-graphgate", "1")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_origin.status(), 403);
+    let body: serde_json::Value = wrong_origin.json().await.unwrap();
+    assert_eq!(body["error"], "origin_not_allowed");
+    let form = rig
+        .http
+        .post(&url)
+        .header("origin", ORIGIN)
+        .header("x-graphgate", "1")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("a=b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 415);
+    // CORS: a preflight from an unlisted origin gets no permission; a listed one does, with credentials.
+    let preflight = |origin: &'static str| {
+        rig.http
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type,x-graphgate")
+            .send()
+    };
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    let allowed = preflight(ORIGIN).await.unwrap();
+    assert_eq!(allowed.headers().get("access-control-allow-origin").unwrap(), ORIGIN);
+    assert_eq!(allowed.headers().get("access-control-allow-credentials").unwrap(), "true");
+}
+
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
+    let (cookie, _) = rig.signed_in().await;
+    let res = rig.post("/api/auth/logout", Some(&cookie), json!({})).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("set-cookie").unwrap().to_str().unwrap().contains("Max-Age=0"));
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        body["logoutUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/{CONTOSO}/oauth2/v2.0/logout?post_logout_redirect_uri=", rig.emu.base_url()))
+    );
+    assert_eq!(rig.get("/api/auth/session", Some(&cookie)).await.0, 401);
+    assert_eq!(rig.token(&cookie).await.0, 401);
+}
+
+#[tokio::test]
+async fn sessions_survive_a_restart_with_sqlite() {
+    let mut rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
+    let (cookie, _) = rig.signed_in().await;
+    rig.restart_proxy().await;
+    let (status, session) = rig.get("/api/auth/session", Some(&cookie)).await;
+    assert_eq!(status, 200, "{session}");
+    // The new process has no cached access token: it refreshes from the stored refresh token.
+    let (status, token) = rig.token(&cookie).await;
+    assert_eq!(status, 200, "{token}");
+    assert_eq!(rig.emu.call_count("token:refresh_token"), 1);
+}
+
+#[tokio::test]
+async fn the_certificate_credential_works_end_to_end() {
+    let rig = rig(CONTOSO, Cred::Certificate, "").await;
+    let (cookie, _) = rig.signed_in().await;
+    rig.advance(3600);
+    assert_eq!(rig.token(&cookie).await.0, 200);
+    assert_eq!(rig.emu.call_count("token:refresh_token"), 1);
+}
+
+#[tokio::test]
+async fn secrets_and_refresh_tokens_never_reach_a_response() {
+    let rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
+    let mut seen = String::new();
+    let (code, verifier, nonce) = rig.sign_in(CONTOSO, ADELE).await;
+    let res = rig
+        .post(
+            "/api/auth/exchange",
+            None,
+            json!({"code": code, "codeVerifier": verifier, "redirectUri": REDIRECT, "nonce": nonce}),
+        )
+        .send()
+        .await
+        .unwrap();
+    seen.push_str(&format!("{:?}", res.headers()));
+    let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
+    seen.push_str(&res.text().await.unwrap());
+    rig.advance(3600);
+    for path in ["/api/auth/token", "/api/auth/logout"] {
+        let res = rig.post(path, Some(&cookie), json!({})).send().await.unwrap();
+        seen.push_str(&format!("{:?}", res.headers()));
+        seen.push_str(&res.text().await.unwrap());
+    }
+    for path in ["/api/config", "/metrics", "/readyz", "/api/auth/session"] {
+        let (_, body) = rig.get(path, Some(&cookie)).await;
+        seen.push_str(&body.to_string());
+    }
+    assert!(!seen.contains(SECRET));
+    assert!(!seen.contains("PRIVATE KEY"));
+    let rts = rig.emu.issued_refresh_tokens();
+    assert!(rts.len() >= 2, "a code redemption and a refresh issued refresh tokens");
+    for rt in rts {
+        assert!(!seen.contains(&rt), "a refresh token reached a response");
+    }
+}
