@@ -45,6 +45,12 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The clock (tests move it forward).
     pub clock: Clock,
+    /// The app-only token for invitations.
+    pub app_token: crate::apponly::AppTokenCache,
+    /// Bearer API keys allowed to invite under the `admin` policy.
+    pub api_keys: Vec<String>,
+    /// The self-service rate limit.
+    pub rate: api::invitations::RateLimiter,
 }
 
 /// Wall-clock time plus an offset that tests move forward, so expiry is tested without sleeping.
@@ -94,10 +100,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/auth/exchange", post(api::auth::exchange))
         .route("/api/auth/token", post(api::auth::token))
         .route("/api/auth/logout", post(api::auth::logout))
+        .route("/api/invitations", post(api::invitations::invite))
         .route_layer(middleware::from_fn_with_state(state.clone(), csrf));
     let mut app = Router::new()
         .route("/api/config", get(api::auth::config))
         .route("/api/auth/session", get(api::auth::session))
+        .route("/api/invitations/status", get(api::invitations::status))
         .route("/healthz", get(api::ops::healthz))
         .route("/readyz", get(api::ops::readyz))
         .route("/metrics", get(api::ops::metrics))

@@ -35,6 +35,12 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, String> {
     );
     let metrics = Arc::new(Metrics::default());
     let upstream = Upstream::new(settings.clone(), metrics.clone())?;
+    let keys = &settings.raw.invitations.api_keys;
+    let api_keys = if keys.env.is_some() || keys.file.is_some() {
+        keys.read("invitations.api_keys")?.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect()
+    } else {
+        Vec::new()
+    };
     Ok(Arc::new(AppState {
         settings,
         upstream,
@@ -43,6 +49,9 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, String> {
         tokens: TokenCache::default(),
         metrics,
         clock: Default::default(),
+        app_token: Default::default(),
+        api_keys,
+        rate: Default::default(),
     }))
 }
 
@@ -52,7 +61,9 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

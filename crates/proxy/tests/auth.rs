@@ -69,8 +69,7 @@ async fn fifty_parallel_token_requests_cause_one_refresh() {
     let rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
     let (cookie, first) = rig.signed_in().await;
     rig.advance(3600);
-    let calls = (0..50).map(|_| rig.token(&cookie));
-    let answers = futures_join_all(calls).await;
+    let answers = join_all((0..50).map(|_| Box::pin(rig.token(&cookie))).collect()).await;
     let fresh = &answers[0].1["accessToken"];
     for (status, body) in &answers {
         assert_eq!(*status, 200, "{body}");
@@ -82,32 +81,6 @@ async fn fifty_parallel_token_requests_cause_one_refresh() {
     rig.advance(3600);
     assert_eq!(rig.token(&cookie).await.0, 200);
     assert_eq!(rig.emu.call_count("token:refresh_token"), 2);
-}
-
-/// Runs futures concurrently on this task.
-async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let handles: Vec<_> = futures.map(Box::pin).collect();
-    let mut out = Vec::new();
-    let mut pending: Vec<_> = handles.into_iter().map(Some).collect();
-    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut done = true;
-        for (i, slot) in pending.iter_mut().enumerate() {
-            if let Some(f) = slot {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => {
-                        results[i] = Some(v);
-                        *slot = None;
-                    }
-                    std::task::Poll::Pending => done = false,
-                }
-            }
-        }
-        if done { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
-    })
-    .await;
-    out.extend(results.into_iter().map(|r| r.unwrap()));
-    out
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
 //! The HTTP handlers, by area.
 
 pub mod auth;
+pub mod invitations;
 pub mod ops;

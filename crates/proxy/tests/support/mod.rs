@@ -251,3 +251,22 @@ fn trusting_client(emu: &Handle) -> reqwest::Client {
     let cert = reqwest::Certificate::from_pem(emu.ca_pem().unwrap().as_bytes()).unwrap();
     reqwest::Client::builder().add_root_certificate(cert).redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
+
+/// Polls every future on this task until all are done (what a page's parallel calls look like).
+pub async fn join_all<F: std::future::Future + Unpin>(mut futures: Vec<F>) -> Vec<F::Output> {
+    let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in futures.iter_mut().enumerate() {
+            if results[i].is_none() {
+                match std::pin::Pin::new(f).poll(cx) {
+                    std::task::Poll::Ready(v) => results[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    results.into_iter().map(|r| r.unwrap()).collect()
+}
