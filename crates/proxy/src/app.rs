@@ -127,12 +127,23 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Counts each answer by route pattern (never the raw path) and status.
+/// Gives each request an ID (the caller's `X-Request-Id` when it is a short token, else a new
+/// one), logs one line per request — method, route pattern, status, duration, request ID; never a
+/// header, a query or a body — counts it by route and status, and echoes the ID back.
 async fn count(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let route =
         req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "other".to_owned());
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .map(str::to_owned)
+        .unwrap_or_else(|| graphgate_core::random_token(12).unwrap_or_default());
+    let method = req.method().clone();
+    let started = std::time::Instant::now();
     let response = next.run(req).await;
-    let response = if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+    let mut response = if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             ErrorCode::BodyTooLarge,
             format!("the body exceeds {} bytes", state.settings.raw.server.body_limit),
@@ -141,7 +152,12 @@ async fn count(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
     } else {
         response
     };
-    state.metrics.request(&route, response.status().as_u16());
+    let status = response.status().as_u16();
+    tracing::info!(request_id = %request_id, method = %method, route = %route, status, elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    state.metrics.request(&route, status);
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
     response
 }
 

@@ -108,7 +108,26 @@ impl Upstream {
             }
             Err(e) => Err(transport(&e, host_of(&req.url))),
         };
-        self.metrics.upstream(kind, started.elapsed(), outcome.as_ref().map(|a| a.status).unwrap_or(0));
+        let status = outcome.as_ref().map(|a| a.status).unwrap_or(0);
+        self.metrics.upstream(kind, started.elapsed(), status);
+        // The host and the path only: queries may carry addresses, bodies carry credentials.
+        let path = req
+            .url
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.find('/').map(|i| &r[i..]))
+            .unwrap_or("")
+            .split('?')
+            .next()
+            .unwrap_or("");
+        tracing::debug!(
+            kind,
+            host = host_of(&req.url),
+            path,
+            status,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "upstream"
+        );
         outcome
     }
 

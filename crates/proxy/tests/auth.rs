@@ -273,3 +273,67 @@ async fn secrets_and_refresh_tokens_never_reach_a_response() {
         assert!(!seen.contains(&rt), "a refresh token reached a response");
     }
 }
+
+#[tokio::test]
+async fn retries_only_where_safe_and_static_files() {
+    let keys = std::env::temp_dir().join(format!("graphgate-keys-{}", graphgate_emulator::guid()));
+    std::fs::write(&keys, "k-123").unwrap();
+    let www = std::env::temp_dir().join(format!("graphgate-www-{}", graphgate_emulator::guid()));
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "<h1>demo</h1>").unwrap();
+    let rig = rig(CONTOSO, Cred::Secret(SECRET), &format!("[invitations]\napi_keys = {{ file = {keys:?} }}\n")).await;
+    // A code redemption that meets a 503 is answered with the error, never replayed.
+    let token_path = format!("/{CONTOSO}/oauth2/v2.0/token");
+    let (code, verifier, nonce) = rig.sign_in(CONTOSO, ADELE).await;
+    rig.emu.reset_calls();
+    rig.emu.add_fault(graphgate_emulator::Fault {
+        path: token_path.clone(),
+        method: None,
+        count: 1,
+        kind: graphgate_emulator::FaultKind::Status { status: 503 },
+    });
+    let (status, _, err) = rig.exchange(&code, &verifier, &nonce).await;
+    assert!(matches!(status, 429 | 503), "{err}");
+    assert_eq!(err["error"], "temporarily_unavailable");
+    assert!(err["retryable"].as_bool().unwrap());
+    assert_eq!(rig.emu.call_count(&format!("POST {token_path}")), 1);
+    // Client credentials are retried after a 503 (and a 429 with Retry-After).
+    rig.emu.reset_calls();
+    rig.emu.add_fault(graphgate_emulator::Fault {
+        path: token_path.clone(),
+        method: None,
+        count: 1,
+        kind: graphgate_emulator::FaultKind::Status { status: 503 },
+    });
+    rig.emu.add_fault(graphgate_emulator::Fault {
+        path: token_path.clone(),
+        method: None,
+        count: 1,
+        kind: graphgate_emulator::FaultKind::Throttle { retry_after: 1 },
+    });
+    let res = rig
+        .post("/api/invitations", None, json!({"email": "bob@fabrikam.onmicrosoft.com"}))
+        .bearer_auth("k-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(rig.emu.call_count(&format!("POST {token_path}")), 3);
+    assert_eq!(rig.emu.call_count("token:client_credentials"), 1);
+    let _ = std::fs::remove_file(keys);
+    drop(rig);
+
+    // A static directory is served on the same origin.
+    let rig = rig_with_static(&www).await;
+    let (status, body) = rig.get("/index.html", None).await;
+    assert_eq!((status, body.as_str()), (200, Some("<h1>demo</h1>")));
+    let _ = std::fs::remove_dir_all(www);
+}
+
+async fn rig_with_static(dir: &std::path::Path) -> Rig {
+    // `static_dir` belongs to [server]; the rig appends its extra lines after [session].
+    let mut r = rig(CONTOSO, Cred::Secret(SECRET), "").await;
+    r.config_toml = r.config_toml.replace("[server]\n", &format!("[server]\nstatic_dir = {dir:?}\n"));
+    r.restart_proxy().await;
+    r
+}

@@ -1,0 +1,85 @@
+//! Every log line the proxy (and the libraries under it) writes over a whole run of sign-ins,
+//! refreshes, failures, invitations and sign-outs, captured at TRACE level and scanned: no
+//! client secret, API key, session key, session ID, code, verifier, access or refresh token.
+
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on the first unexpected error")]
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use support::*;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_secret_or_token_reaches_a_log_line() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let keys = std::env::temp_dir().join(format!("graphgate-keys-{}", graphgate_emulator::guid()));
+    std::fs::write(&keys, "log-test-api-key-123").unwrap();
+    let rig = rig(CONTOSO, Cred::Secret(SECRET), &format!("[invitations]\napi_keys = {{ file = {keys:?} }}\n")).await;
+    let mut secrets = vec![
+        SECRET.to_owned(),
+        "log-test-api-key-123".to_owned(),
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]),
+    ];
+
+    let (code, verifier, nonce) = rig.sign_in(CONTOSO, ADELE).await;
+    secrets.extend([code.clone(), verifier.clone(), nonce.clone()]);
+    let (status, cookie, body) = rig.exchange(&code, &verifier, &nonce).await;
+    assert_eq!(status, 200);
+    let cookie = cookie.unwrap();
+    secrets.push(cookie.split_once('=').unwrap().1.to_owned());
+    secrets.push(body["accessToken"].as_str().unwrap().to_owned());
+    rig.advance(3600);
+    let (_, refreshed) = rig.token(&cookie).await;
+    secrets.push(refreshed["accessToken"].as_str().unwrap().to_owned());
+    let res = rig
+        .post("/api/invitations", None, json!({"email": "bob@fabrikam.onmicrosoft.com"}))
+        .bearer_auth("log-test-api-key-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    rig.emu.revoke("adele@contoso.onmicrosoft.com").unwrap();
+    rig.advance(3600);
+    assert_eq!(rig.token(&cookie).await.0, 401);
+    let (code2, verifier2, nonce2) = rig.sign_in(CONTOSO, ADELE).await;
+    secrets.extend([code2.clone(), verifier2.clone()]);
+    let (_, cookie2, _) = rig.exchange(&code2, &verifier2, &nonce2).await;
+    let cookie2 = cookie2.unwrap();
+    secrets.push(cookie2.split_once('=').unwrap().1.to_owned());
+    let res = rig.post("/api/auth/logout", Some(&cookie2), json!({})).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    secrets.extend(rig.emu.issued_refresh_tokens());
+
+    let log = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+    assert!(log.contains("request_id="), "requests are logged with their ID");
+    assert!(log.lines().count() > 50, "the capture saw the libraries' trace output too");
+    assert!(log.contains("route=/api/auth/token"), "{log}");
+    for secret in &secrets {
+        assert!(secret.len() >= 8, "a meaningful value to look for");
+        assert!(!log.contains(secret.as_str()), "a secret or token reached the log: …{}", &secret[..8]);
+    }
+    let _ = std::fs::remove_file(keys);
+}
