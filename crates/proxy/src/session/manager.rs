@@ -243,6 +243,20 @@ impl SessionManager {
         self.write(key, session, now).await
     }
 
+    /// The session stored under `key`, as [`load`](Self::load) reads it by ID: for the keep-alive
+    /// task, which knows keys but never session IDs. Does not count as use.
+    pub async fn load_by_key(&self, key: &SessionKey, now: u64) -> Result<Option<Session>, StoreError> {
+        let Some(blob) = self.store.load(key, now).await? else {
+            return Ok(None);
+        };
+        self.check(key, &blob, now).await
+    }
+
+    /// Deletes the session stored under `key` (the keep-alive task ending a dead grant).
+    pub async fn delete_by_key(&self, key: &SessionKey) -> Result<(), StoreError> {
+        self.store.delete(key).await
+    }
+
     /// Deletes every record whose expiry time has passed; returns how many.
     pub async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
         self.store.purge_expired(now).await
