@@ -120,10 +120,11 @@ fn demo() -> Result {
     run(cargo().args(["build", "--workspace"]))?;
     run(cargo().args(["check", "-p", "graphgate-core", "--target", "wasm32-unknown-unknown"]))?;
     println!(
-        "\nBuilt: graphgate-core (native and wasm32).\n\
-         The demo will start graphgate-emulator with its sandbox seed and graphgate-proxy serving www/,\n\
-         then print the page's URL and the sandbox accounts. Those components are not in this tree yet;\n\
-         until they are, `cargo xtask test` exercises everything that exists."
+        "\nBuilt: graphgate-core (native and wasm32), graphgate-emulator and graphgate-proxy.\n\
+         The demo page arrives with the browser module; `cargo xtask demo` will then start the emulator with\n\
+         its sandbox seed and the proxy serving www/, and print the URL and the sandbox accounts.\n\
+         Today: `cargo run -p graphgate-emulator -- --control` serves the offline Microsoft sign-in and Graph,\n\
+         and `cargo xtask test` exercises everything that exists."
     );
     Ok(())
 }
