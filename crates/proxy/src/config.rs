@@ -176,7 +176,7 @@ impl SecretSource {
 }
 
 /// `[entra.credential]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialConfig {
     /// The client secret's value.
@@ -198,6 +198,18 @@ pub struct CredentialConfig {
 
 fn default_alg() -> String {
     "PS256".to_owned()
+}
+
+impl Default for CredentialConfig {
+    fn default() -> Self {
+        Self {
+            secret: SecretSource::default(),
+            basic_auth: false,
+            certificate_file: None,
+            key: SecretSource::default(),
+            algorithm: default_alg(),
+        }
+    }
 }
 
 /// `[session]`.
@@ -458,8 +470,12 @@ impl Config {
                 "session.key: set the refresh-token encryption key (32 bytes, base64) with key.env or key.file".into()
             ));
         }
-        if self.session.idle_timeout_hours == 0 || self.session.absolute_lifetime_hours == 0 {
-            note(Err("session: lifetimes must be at least one hour".into()));
+        let (idle, absolute) = (self.session.idle_timeout_hours, self.session.absolute_lifetime_hours);
+        if !(1..=24 * 3650).contains(&idle) || !(1..=24 * 3650).contains(&absolute) {
+            note(Err("session: lifetimes must be between one hour and ten years".into()));
+        }
+        if self.keepalive.interval_minutes == 0 || self.keepalive.concurrency == 0 {
+            note(Err("keepalive: interval_minutes and concurrency must be at least 1".into()));
         }
         let invite_policy = match self.invitations.policy.as_str() {
             "admin" => InvitePolicy::Admin,

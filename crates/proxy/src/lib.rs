@@ -5,9 +5,11 @@
 pub mod api;
 pub mod app;
 pub mod apponly;
+pub mod check;
 pub mod config;
 pub mod credential;
 pub mod error;
+pub mod keepalive;
 pub mod metrics;
 pub mod server;
 pub mod session;

@@ -11,15 +11,22 @@ const USAGE: &str = "\
 graphgate-proxy: the confidential token proxy of graphgate
 
 usage: graphgate-proxy [serve] --config FILE
+       graphgate-proxy check --config FILE
 
+  serve           run the proxy (the default)
+  check           check the configuration, credential, session store, sign-in service and the
+                  app-only permissions; says what is wrong in English and Chinese; exit 0 if nothing is wrong
   --config FILE   the TOML configuration; GRAPHGATE_<SECTION>_<KEY> variables override it.
                   Secrets come from environment variables or files named there, never from here.
 ";
 
+fn read_config(path: &str) -> Result<graphgate_proxy::config::Settings, Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| vec![format!("cannot read {path}: {e}")])?;
+    Config::from_toml_and_env(&text, std::env::vars()).map_err(|e| vec![e])?.validate()
+}
+
 fn load(path: &str) -> Result<graphgate_proxy::config::Settings, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    let config = Config::from_toml_and_env(&text, std::env::vars())?;
-    config.validate().map_err(|problems| {
+    read_config(path).map_err(|problems| {
         format!("the configuration has {} problem(s):\n  - {}", problems.len(), problems.join("\n  - "))
     })
 }
@@ -33,10 +40,12 @@ async fn main() -> ExitCode {
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut config = None;
+    let mut command = "serve";
     let mut it = args.iter().map(String::as_str);
     while let Some(arg) = it.next() {
         match arg {
-            "serve" => {}
+            "serve" => command = "serve",
+            "check" => command = "check",
             "--config" => config = it.next(),
             "-h" | "--help" => {
                 print!("{USAGE}");
@@ -52,6 +61,11 @@ async fn main() -> ExitCode {
         eprintln!("graphgate-proxy: --config FILE is required\n\n{USAGE}");
         return ExitCode::from(2);
     };
+    if command == "check" {
+        let report = graphgate_proxy::check::check(read_config(path)).await;
+        print!("{}", report.render());
+        return if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
     let settings = match load(path) {
         Ok(s) => s,
         Err(e) => {

@@ -30,8 +30,8 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, String> {
     let sessions = SessionManager::new(
         store.clone(),
         cipher,
-        Duration::from_secs(settings.raw.session.absolute_lifetime_hours * 3600),
-        Duration::from_secs(settings.raw.session.idle_timeout_hours * 3600),
+        Duration::from_secs(settings.raw.session.absolute_lifetime_hours.saturating_mul(3600)),
+        Duration::from_secs(settings.raw.session.idle_timeout_hours.saturating_mul(3600)),
     );
     let metrics = Arc::new(Metrics::default());
     let upstream = Upstream::new(settings.clone(), metrics.clone())?;
@@ -61,9 +61,14 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+    let keepalive = crate::keepalive::spawn(state.clone());
+    let result = axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    if let Some(task) = keepalive {
+        task.abort();
+    }
+    result
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

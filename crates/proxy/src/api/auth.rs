@@ -178,7 +178,7 @@ pub async fn exchange(
     };
     let id = state.sessions.create(session, now).await.map_err(store_error)?;
     *state.tokens.slot(&SessionKey::of(&id)).lock().await = Some(token.clone());
-    let lifetime = i64::try_from(s.raw.session.absolute_lifetime_hours * 3600).unwrap_or(i64::MAX);
+    let lifetime = i64::try_from(s.raw.session.absolute_lifetime_hours.saturating_mul(3600)).unwrap_or(i64::MAX);
     let cookie = session_cookie(&state, id.into_exposed_secret(), lifetime);
     Ok((
         [(header::SET_COOKIE, cookie), (header::CACHE_CONTROL, "no-store".to_owned())],
