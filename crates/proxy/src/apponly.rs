@@ -1,10 +1,7 @@
 //! The app-only (client credentials) token for Graph, cached until five minutes before it
 //! expires, with one fetch shared by concurrent callers; and Graph calls made with it.
 
-use graphgate_core::{
-    AccessToken, Error as CoreError, ErrorCode, Grant, GraphError, HttpRequest, Method, TokenRequest,
-    parse_token_response,
-};
+use graphgate_core::{AccessToken, Error as CoreError, ErrorCode, Grant, GraphError, HttpRequest, Method};
 use serde_json::Value;
 
 use crate::app::AppState;
@@ -60,20 +57,8 @@ impl AppTokenCache {
                 "app-only calls need entra.app_tenant (the application's home tenant ID or domain)",
             )
         })?;
-        let token_url = s.endpoints.token_url(tenant);
-        let auth = state.credential.client_auth(&s.client_id, &token_url, now)?;
-        let req = TokenRequest {
-            endpoints: &s.endpoints,
-            tenant,
-            client_id: &s.client_id,
-            grant: Grant::ClientCredentials,
-            scopes: None,
-            auth: &auth,
-        }
-        .to_http()?;
-        // Client credentials are safe to repeat: retried on 5xx and 429.
-        let answer = state.upstream.send_idempotent(&req, "token").await?;
-        let tokens = parse_token_response(answer.status, &answer.body)?;
+        // Client credentials are safe to repeat: `Upstream::token` retries them on 5xx and 429.
+        let tokens = state.upstream.token(&state.credential, tenant, Grant::ClientCredentials, None, now).await?;
         let roles = roles_of(&tokens.access_token).unwrap_or_default();
         let fresh = AppToken { token: tokens.access_token, expires_at: now + tokens.expires_in, roles };
         *slot = Some(fresh.clone());

@@ -17,9 +17,7 @@
 
 use std::sync::Arc;
 
-use graphgate_core::{
-    Error as CoreError, ErrorCode, Explanation, Grant, Tenant, TokenRequest, TokenResponse, parse_token_response,
-};
+use graphgate_core::{ErrorCode, Explanation, Grant};
 
 use crate::apponly::roles_of;
 use crate::config::{InvitePolicy, Settings};
@@ -453,7 +451,7 @@ async fn upstream(s: &Settings, credential: Option<&Credential>, r: &mut CheckRe
         );
         return;
     }
-    let tokens = match app_only_token(&upstream, credential, s, tenant).await {
+    let tokens = match upstream.token(credential, tenant, Grant::ClientCredentials, None, now_secs()).await {
         Ok(t) => {
             r.pass(
                 Severity::Problem,
@@ -523,28 +521,6 @@ fn roles_check(roles: &[String], r: &mut CheckReport) {
             "应用专用令牌中没有 User.Read.All 角色：邀请前的目录查询和邀请状态查询无法读取用户（Graph 会返回 403）。请在 应用注册 → API 权限 中添加 Microsoft Graph → 应用程序权限 → `User.Read.All`，然后由管理员点击“授予管理员同意”。",
         ),
     }
-}
-
-/// Client credentials against `tenant`, as the invitation code asks for them.
-async fn app_only_token(
-    upstream: &Upstream,
-    credential: &Credential,
-    s: &Settings,
-    tenant: &Tenant,
-) -> Result<TokenResponse, CoreError> {
-    let token_url = s.endpoints.token_url(tenant);
-    let auth = credential.client_auth(&s.client_id, &token_url, now_secs())?;
-    let req = TokenRequest {
-        endpoints: &s.endpoints,
-        tenant,
-        client_id: &s.client_id,
-        grant: Grant::ClientCredentials,
-        scopes: None,
-        auth: &auth,
-    }
-    .to_http()?;
-    let answer = upstream.send_idempotent(&req, "token").await?;
-    parse_token_response(answer.status, &answer.body)
 }
 
 /// A text on one line (some upstream and parser messages span several).

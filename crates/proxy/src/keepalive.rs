@@ -27,7 +27,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use graphgate_core::{Error as CoreError, Grant, Scopes, Tenant, TokenRequest, TokenResponse, parse_token_response};
+use graphgate_core::{Error as CoreError, Grant, Scopes, Tenant, TokenResponse};
 use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -252,22 +252,12 @@ async fn refresh(state: &AppState, key: &SessionKey, refresh_after: u64) -> Outc
 
 /// The refresh-token grant, as `/api/auth/token` sends it, for the scopes the session holds.
 async fn redeem(state: &AppState, session: &Session, now: u64) -> Result<TokenResponse, CoreError> {
-    let s = &state.settings;
     let tenant = Tenant::parse(&session.tenant)?;
     let scopes = scopes_for(state, session);
-    let token_url = s.endpoints.token_url(&tenant);
-    let auth = state.credential.client_auth(&s.client_id, &token_url, now)?;
-    let req = TokenRequest {
-        endpoints: &s.endpoints,
-        tenant: &tenant,
-        client_id: &s.client_id,
-        grant: Grant::RefreshToken(&session.refresh_token),
-        scopes: Some(&scopes),
-        auth: &auth,
-    }
-    .to_http()?;
-    let answer = state.upstream.send(&req, "token").await?;
-    parse_token_response(answer.status, &answer.body)
+    state
+        .upstream
+        .token(&state.credential, &tenant, Grant::RefreshToken(&session.refresh_token), Some(&scopes), now)
+        .await
 }
 
 /// The scopes granted to the session (so the refresh never asks for one the user did not
@@ -316,7 +306,7 @@ mod tests {
 
     #[test]
     fn only_invalid_grant_and_interaction_required_end_a_session() {
-        let entra = |body: &str| parse_token_response(400, body).expect_err("an error");
+        let entra = |body: &str| graphgate_core::parse_token_response(400, body).expect_err("an error");
         assert!(grant_is_dead(&entra(r#"{"error":"invalid_grant","error_codes":[700082]}"#)));
         assert!(grant_is_dead(&entra(r#"{"error":"interaction_required","error_codes":[50076]}"#)));
         assert!(!grant_is_dead(&entra(r#"{"error":"invalid_client","error_codes":[7000215]}"#)));

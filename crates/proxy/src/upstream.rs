@@ -8,13 +8,17 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use graphgate_core::{Error as CoreError, ErrorCode, HttpRequest, IdToken, IdTokenClaims, Method, Nonce, Tenant};
+use graphgate_core::{
+    Error as CoreError, ErrorCode, Grant, HttpRequest, IdToken, IdTokenClaims, Method, Nonce, Scopes, Tenant,
+    TokenRequest, TokenResponse, parse_token_response,
+};
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::sha2::Sha256;
 use rsa::signature::Verifier;
 use serde_json::Value;
 
 use crate::config::Settings;
+use crate::credential::Credential;
 use crate::metrics::Metrics;
 
 /// How many times a retryable request is tried in all.
@@ -155,6 +159,28 @@ impl Upstream {
             tokio::time::sleep(backoff).await;
             attempt += 1;
         }
+    }
+
+    /// Asks the token endpoint of `tenant` for `grant`, authenticating with `credential`.
+    /// Client credentials are retried when safe (5xx, 429); a code or refresh-token redemption is
+    /// sent once, never replayed.
+    pub async fn token(
+        &self,
+        credential: &Credential,
+        tenant: &Tenant,
+        grant: Grant<'_>,
+        scopes: Option<&Scopes>,
+        now: u64,
+    ) -> Result<TokenResponse, CoreError> {
+        let s = &self.settings;
+        let token_url = s.endpoints.token_url(tenant);
+        let auth = credential.client_auth(&s.client_id, &token_url, now)?;
+        let repeatable = matches!(grant, Grant::ClientCredentials);
+        let req = TokenRequest { endpoints: &s.endpoints, tenant, client_id: &s.client_id, grant, scopes, auth: &auth }
+            .to_http()?;
+        let answer =
+            if repeatable { self.send_idempotent(&req, "token").await? } else { self.send(&req, "token").await? };
+        parse_token_response(answer.status, &answer.body)
     }
 
     /// Fetches a JSON document with GET (retried when safe).

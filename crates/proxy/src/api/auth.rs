@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
 use graphgate_core::{
     AuthorizationCode, ErrorCode, Grant, IdToken, Nonce, PkceVerifier, RedirectUri, RefreshToken, Scope, Scopes,
-    SessionId, TokenRequest, TokenResponse, parse_token_response,
+    SessionId, TokenResponse,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -140,19 +140,8 @@ pub async fn exchange(
     };
     let now = state.clock.now();
     let code = AuthorizationCode::new(body.code);
-    let token_url = s.endpoints.token_url(&s.tenant);
-    let auth = state.credential.client_auth(&s.client_id, &token_url, now)?;
-    let req = TokenRequest {
-        endpoints: &s.endpoints,
-        tenant: &s.tenant,
-        client_id: &s.client_id,
-        grant: Grant::AuthorizationCode { code: &code, redirect_uri: &redirect, verifier: Some(&verifier) },
-        scopes: Some(&scopes),
-        auth: &auth,
-    }
-    .to_http()?;
-    let answer = state.upstream.send(&req, "token").await?;
-    let tokens = parse_token_response(answer.status, &answer.body)?;
+    let grant = Grant::AuthorizationCode { code: &code, redirect_uri: &redirect, verifier: Some(&verifier) };
+    let tokens = state.upstream.token(&state.credential, &s.tenant, grant, Some(&scopes), now).await?;
     let id_token: &IdToken = tokens.id_token.as_ref().ok_or_else(|| {
         ApiError::new(ErrorCode::MalformedIdToken, "the code redemption returned no ID token: ask for the openid scope")
     })?;
@@ -223,19 +212,11 @@ pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
     let s = &state.settings;
     let scopes = if wanted_scopes.is_empty() { s.scopes.clone() } else { wanted_scopes };
     let tenant = graphgate_core::Tenant::parse(&session.tenant)?;
-    let token_url = s.endpoints.token_url(&tenant);
-    let auth = state.credential.client_auth(&s.client_id, &token_url, now)?;
-    let req = TokenRequest {
-        endpoints: &s.endpoints,
-        tenant: &tenant,
-        client_id: &s.client_id,
-        grant: Grant::RefreshToken(&session.refresh_token),
-        scopes: Some(&scopes),
-        auth: &auth,
-    }
-    .to_http()?;
-    let answer = state.upstream.send(&req, "token").await?;
-    let tokens = match parse_token_response(answer.status, &answer.body) {
+    let refreshed = state
+        .upstream
+        .token(&state.credential, &tenant, Grant::RefreshToken(&session.refresh_token), Some(&scopes), now)
+        .await;
+    let tokens = match refreshed {
         Ok(t) => t,
         Err(e @ graphgate_core::Error::Entra(_)) => {
             let grant_dead = matches!(&e, graphgate_core::Error::Entra(x) if x.error == "invalid_grant" || x.error == "interaction_required");
