@@ -337,3 +337,32 @@ async fn rig_with_static(dir: &std::path::Path) -> Rig {
     r.restart_proxy().await;
     r
 }
+
+#[tokio::test]
+async fn the_session_cookie_is_host_only_secure_and_http_only_on_https() {
+    let mut rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
+    rig.config_toml = rig.config_toml.replace(
+        &format!("public_origin = \"{ORIGIN}\""),
+        &format!("public_origin = \"https://app.example.com\"\nallowed_origins = [\"{ORIGIN}\"]"),
+    );
+    rig.restart_proxy().await;
+    let (code, verifier, nonce) = rig.sign_in(CONTOSO, ADELE).await;
+    let res = rig
+        .post(
+            "/api/auth/exchange",
+            None,
+            json!({"code": code, "codeVerifier": verifier, "redirectUri": REDIRECT, "nonce": nonce}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-graphgate="), "{cookie}");
+    for attribute in ["HttpOnly", "Secure", "Path=/", "SameSite=None", "Max-Age="] {
+        assert!(cookie.contains(attribute), "{attribute} missing from {cookie}");
+    }
+    assert!(!cookie.contains("Domain="), "a __Host- cookie has no Domain");
+    let id = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+    assert!(id.len() >= 43, "a 256-bit session ID");
+}

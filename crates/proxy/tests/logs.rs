@@ -73,6 +73,22 @@ async fn no_secret_or_token_reaches_a_log_line() {
     assert_eq!(res.status(), 200);
     secrets.extend(rig.emu.issued_refresh_tokens());
 
+    // The certificate credential: its key signs assertions and must never be logged either.
+    let cert_rig = support::rig(CONTOSO, Cred::Certificate, "").await;
+    let (cert_cookie, cert_body) = cert_rig.signed_in().await;
+    secrets.push(cert_cookie.split_once('=').unwrap().1.to_owned());
+    secrets.push(cert_body["accessToken"].as_str().unwrap().to_owned());
+    cert_rig.advance(3600);
+    assert_eq!(cert_rig.token(&cert_cookie).await.0, 200);
+    secrets.extend(cert_rig.emu.issued_refresh_tokens());
+    // Every line of the key's base64 body.
+    secrets.extend(
+        graphgate_emulator::SANDBOX_KEY_PEM
+            .lines()
+            .filter(|l| !l.starts_with("-----") && l.len() >= 16)
+            .map(str::to_owned),
+    );
+
     let log = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
     assert!(log.contains("request_id="), "requests are logged with their ID");
     assert!(log.lines().count() > 50, "the capture saw the libraries' trace output too");
