@@ -17,6 +17,7 @@ tasks:
   test            install what is missing, then run every test (the README's test command)
   codegen         regenerate docs/errors.md from the error catalogue
   codegen --check fail if docs/errors.md is out of date
+  wasm            build the npm package `graphgate` as wasm-pack.toml declares, and report its size
   demo            build everything and say what the demo will run
   setup           install what a fresh machine lacks (wasm32 target, the tests' npm packages)
 ";
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
         ["codegen"] => codegen(false),
         ["codegen", "--check"] => codegen(true),
         ["demo"] => demo(),
+        ["wasm"] => wasm().map(|_| ()),
         ["setup"] => setup(),
         [] | ["help"] | ["--help"] | ["-h"] => {
             print!("{TASKS}");
@@ -81,7 +83,10 @@ fn setup() -> Result {
         run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
     }
     let tests = project_root().join("tests");
-    if !tests.join("node_modules/@azure/msal-node/package.json").exists() {
+    let installed = ["@azure/msal-node", "binaryen"]
+        .iter()
+        .all(|p| tests.join("node_modules").join(p).join("package.json").exists());
+    if !installed {
         run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&tests))?;
     }
     Ok(())
@@ -91,7 +96,7 @@ fn test() -> Result {
     setup()?;
     run(cargo().args(["test", "--workspace", "--all-targets"]))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
-    run(cargo().args(["check", "-p", "graphgate-core", "--target", "wasm32-unknown-unknown"]))?;
+    run(cargo().args(["check", "-p", "graphgate-core", "-p", "graphgate-wasm", "--target", "wasm32-unknown-unknown"]))?;
     // The Node tests start the emulator binary themselves.
     run(cargo().args(["build", "-p", "graphgate-emulator", "--bin", "graphgate-emulator"]))?;
     run(Command::new("node").args(["--test", "msal-node/"]).current_dir(project_root().join("tests")))?;
@@ -127,4 +132,130 @@ fn demo() -> Result {
          and `cargo xtask test` exercises everything that exists."
     );
     Ok(())
+}
+
+/// `wasm-pack.toml`: how the npm package is built.
+#[derive(serde::Deserialize)]
+struct WasmPack {
+    package: WasmPackage,
+    build: WasmBuild,
+    #[serde(rename = "wasm-opt")]
+    wasm_opt: WasmOpt,
+}
+
+#[derive(serde::Deserialize)]
+struct WasmPackage {
+    #[serde(rename = "crate")]
+    krate: String,
+    name: String,
+    #[serde(rename = "out-dir")]
+    out_dir: String,
+}
+
+#[derive(serde::Deserialize)]
+struct WasmBuild {
+    profile: String,
+    targets: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct WasmOpt {
+    enabled: bool,
+    level: String,
+}
+
+/// Sizes of one built target: (.wasm raw, .wasm gzip -9, JS glue raw, JS glue gzip -9).
+struct Sizes {
+    wasm: u64,
+    wasm_gz: u64,
+    js: u64,
+    js_gz: u64,
+}
+
+fn gzip9_len(path: &Path) -> Result<u64> {
+    let out = Command::new("gzip").args(["-9", "-c"]).arg(path).output().map_err(|e| format!("gzip: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("gzip failed on {}", path.display()));
+    }
+    Ok(out.stdout.len() as u64)
+}
+
+/// Builds the npm package: cargo for wasm32, wasm-bindgen (the CLI must match the pinned crate)
+/// for every target, then wasm-opt from the npm `binaryen` package when it is installed.
+fn wasm() -> Result<Vec<(String, Sizes)>> {
+    let root = project_root();
+    let text = std::fs::read_to_string(root.join("wasm-pack.toml")).map_err(|e| format!("wasm-pack.toml: {e}"))?;
+    let cfg: WasmPack = toml::from_str(&text).map_err(|e| format!("wasm-pack.toml: {e}"))?;
+    setup()?;
+    run(cargo().args([
+        "build",
+        "-p",
+        &cfg.package.krate,
+        "--target",
+        "wasm32-unknown-unknown",
+        "--profile",
+        &cfg.build.profile,
+    ]))?;
+    let artifact = root
+        .join("target/wasm32-unknown-unknown")
+        .join(&cfg.build.profile)
+        .join(format!("{}.wasm", cfg.package.krate.replace('-', "_")));
+    let wasm_opt = root.join("tests/node_modules/.bin/wasm-opt");
+    let mut report = Vec::new();
+    for target in &cfg.build.targets {
+        let out = root.join(&cfg.package.out_dir).join(target);
+        run(Command::new("wasm-bindgen")
+            .args([
+                "--target",
+                target,
+                "--remove-name-section",
+                "--remove-producers-section",
+                "--out-name",
+                &cfg.package.name,
+                "--out-dir",
+            ])
+            .arg(&out)
+            .arg(&artifact))?;
+        let wasm_file = out.join(format!("{}_bg.wasm", cfg.package.name));
+        if cfg.wasm_opt.enabled {
+            if wasm_opt.exists() {
+                run(Command::new(&wasm_opt)
+                    .arg(&cfg.wasm_opt.level)
+                    .arg("--all-features")
+                    .arg(&wasm_file)
+                    .arg("-o")
+                    .arg(&wasm_file))?;
+            } else {
+                eprintln!(
+                    "xtask: wasm-opt (npm binaryen) is not installed under tests/node_modules; the module is not optimised"
+                );
+            }
+        }
+        // The JS glue: `{name}.js`, plus `{name}_bg.js` for bundlers.
+        let mut js = 0;
+        let mut js_gz = 0;
+        for file in [format!("{}.js", cfg.package.name), format!("{}_bg.js", cfg.package.name)] {
+            let path = out.join(file);
+            if path.exists() {
+                js += std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
+                js_gz += gzip9_len(&path)?;
+            }
+        }
+        let sizes = Sizes {
+            wasm: std::fs::metadata(&wasm_file).map_err(|e| e.to_string())?.len(),
+            wasm_gz: gzip9_len(&wasm_file)?,
+            js,
+            js_gz,
+        };
+        println!(
+            "{target:8} .wasm {} B (gzip -9 {} B) + JS glue {} B (gzip -9 {} B) = {} B gzip -9",
+            sizes.wasm,
+            sizes.wasm_gz,
+            sizes.js,
+            sizes.js_gz,
+            sizes.wasm_gz + sizes.js_gz
+        );
+        report.push((target.clone(), sizes));
+    }
+    Ok(report)
 }

@@ -1,0 +1,78 @@
+//! graphgate-wasm: the browser module's facade over graphgate-core (first slice: the authorize
+//! URL with PKCE, state and nonce, and the redirect's parsing; the client, token cache and Graph
+//! client follow).
+
+use graphgate_core::{
+    AuthorizeRequest, BaseUrl, ClientId, Endpoints, Prompt, RedirectUri, Scopes, State, Tenant, parse_redirect,
+    redirect_params,
+};
+use wasm_bindgen::prelude::*;
+
+/// A graphgate error as JavaScript sees it: an `Error` whose `name` is `GraphgateError`, with
+/// `code` (graphgate's code or the AADSTS/Graph code) and `aadsts` set.
+fn js_error(e: &graphgate_core::Error) -> JsValue {
+    let err = js_sys::Error::new(e.detail());
+    err.set_name("GraphgateError");
+    let obj: &JsValue = err.as_ref();
+    let code = match e {
+        graphgate_core::Error::Entra(x) => x.aadsts.map(|n| format!("AADSTS{n}")).unwrap_or_else(|| x.error.clone()),
+        graphgate_core::Error::Graph(x) => x.code.clone(),
+        other => other.code().as_str().to_owned(),
+    };
+    let _ = js_sys::Reflect::set(obj, &"code".into(), &code.into());
+    if let graphgate_core::Error::Entra(x) = e {
+        let _ = js_sys::Reflect::set(obj, &"aadsts".into(), &x.aadsts.map(JsValue::from).unwrap_or(JsValue::NULL));
+        let _ = js_sys::Reflect::set(
+            obj,
+            &"correlationId".into(),
+            &x.correlation_id.clone().map(JsValue::from).unwrap_or(JsValue::NULL),
+        );
+    }
+    err.into()
+}
+
+/// Builds an authorize URL. Returns `[url, state, nonce, codeVerifier]`; the caller keeps the
+/// last three (in `sessionStorage`) until the redirect comes back.
+#[wasm_bindgen(js_name = buildAuthorizeUrl)]
+pub fn build_authorize_url(
+    login_base: &str,
+    tenant: &str,
+    client_id: &str,
+    redirect_uri: &str,
+    scopes: &str,
+    prompt: Option<String>,
+    login_hint: Option<String>,
+) -> Result<js_sys::Array, JsValue> {
+    let run = || -> Result<js_sys::Array, graphgate_core::Error> {
+        let endpoints = Endpoints::default().with_login_base(BaseUrl::parse(login_base)?);
+        let tenant = Tenant::parse(tenant)?;
+        let client = ClientId::parse(client_id)?;
+        let redirect = RedirectUri::parse(redirect_uri)?;
+        let mut req = AuthorizeRequest::new(&endpoints, &tenant, &client, &redirect)
+            .scopes(Scopes::parse_space_separated(scopes)?);
+        if let Some(p) = prompt.as_deref().and_then(Prompt::parse) {
+            req = req.prompt(p);
+        }
+        if let Some(h) = login_hint {
+            req = req.login_hint(h);
+        }
+        let (url, pending) = req.build()?;
+        let out = js_sys::Array::new();
+        out.push(&url.into());
+        out.push(&pending.state.into_exposed_secret().into());
+        out.push(&pending.nonce.into_exposed_secret().into());
+        out.push(&pending.verifier.into_exposed_secret().into());
+        Ok(out)
+    };
+    run().map_err(|e| js_error(&e))
+}
+
+/// Parses the page's URL after a redirect and checks its state: the code, or a
+/// `GraphgateError` (an Entra error redirect keeps its AADSTS code).
+#[wasm_bindgen(js_name = parseRedirect)]
+pub fn parse_redirect_url(url: &str, expected_state: &str) -> Result<String, JsValue> {
+    parse_redirect(redirect_params(url, None))
+        .and_then(|r| r.verify(&State::new(expected_state)))
+        .map(|s| s.code.into_exposed_secret())
+        .map_err(|e| js_error(&e))
+}
