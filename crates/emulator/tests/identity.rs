@@ -710,3 +710,22 @@ async fn the_control_api_is_off_unless_enabled() {
     let res = emu.http.get(format!("{}/_emulator/calls", emu.base())).send().await.unwrap();
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn plain_http_is_available_for_quick_manual_use() {
+    let handle =
+        graphgate_emulator::spawn(graphgate_emulator::Config { https: false, ..graphgate_emulator::Config::default() })
+            .await
+            .unwrap();
+    assert!(handle.base_url().starts_with("http://127.0.0.1:"));
+    assert!(handle.ca_pem().is_none() && handle.ca_file().is_none());
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let doc: Value = reqwest::get(format!("{}/common/v2.0/.well-known/openid-configuration", handle.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["token_endpoint"], format!("{}/common/oauth2/v2.0/token", handle.base_url()));
+    handle.shutdown().await;
+}
