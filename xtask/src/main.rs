@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         ["codegen"] => codegen(false),
         ["codegen", "--check"] => codegen(true),
         ["demo"] => demo(),
-        ["wasm"] => wasm().map(|_| ()),
+        ["wasm"] => wasm().and_then(|_| incumbent_size().map(|_| ())),
         ["setup"] => setup(),
         [] | ["help"] | ["--help"] | ["-h"] => {
             print!("{TASKS}");
@@ -83,7 +83,7 @@ fn setup() -> Result {
         run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
     }
     let tests = project_root().join("tests");
-    let installed = ["@azure/msal-node", "binaryen"]
+    let installed = ["@azure/msal-node", "@azure/msal-browser", "binaryen", "esbuild"]
         .iter()
         .all(|p| tests.join("node_modules").join(p).join("package.json").exists());
     if !installed {
@@ -258,4 +258,28 @@ fn wasm() -> Result<Vec<(String, Sizes)>> {
         report.push((target.clone(), sizes));
     }
     Ok(report)
+}
+
+/// Bundles `@azure/msal-browser`'s `PublicClientApplication` with esbuild (minified ES module for
+/// the browser, tree-shaken) and returns its gzip -9 size: the yardstick for the module's size.
+fn incumbent_size() -> Result<u64> {
+    let root = project_root();
+    let tests = root.join("tests");
+    let esbuild = tests.join("node_modules/.bin/esbuild");
+    if !esbuild.exists() || !tests.join("node_modules/@azure/msal-browser/package.json").exists() {
+        eprintln!(
+            "xtask: @azure/msal-browser or esbuild is not installed under tests/node_modules; skipping the comparison"
+        );
+        return Ok(0);
+    }
+    let out = root.join("target/npm/msal-browser.min.js");
+    run(Command::new(&esbuild)
+        .arg(tests.join("size/msal-browser-entry.mjs"))
+        .args(["--bundle", "--minify", "--format=esm", "--platform=browser", "--target=es2020", "--log-level=warning"])
+        .arg(format!("--outfile={}", out.display()))
+        .current_dir(&tests))?;
+    let raw = std::fs::metadata(&out).map_err(|e| e.to_string())?.len();
+    let gz = gzip9_len(&out)?;
+    println!("@azure/msal-browser PublicClientApplication (esbuild, minified) {raw} B = {gz} B gzip -9");
+    Ok(gz)
 }
