@@ -106,6 +106,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/config", get(api::auth::config))
         .route("/api/auth/session", get(api::auth::session))
         .route("/api/invitations/status", get(api::invitations::status))
+        .route("/api/explain", get(api::ops::explain))
         .route("/healthz", get(api::ops::healthz))
         .route("/readyz", get(api::ops::readyz))
         .route("/metrics", get(api::ops::metrics))

@@ -366,3 +366,26 @@ async fn the_session_cookie_is_host_only_secure_and_http_only_on_https() {
     let id = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
     assert!(id.len() >= 43, "a 256-bit session ID");
 }
+
+#[tokio::test]
+async fn errors_are_explained_on_request() {
+    let rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
+    for code in ["AADSTS50020", "50020"] {
+        let (status, x) = rig.get(&format!("/api/explain?code={code}"), None).await;
+        assert_eq!(status, 200);
+        assert_eq!((x["known"].as_bool(), x["code"].as_str()), (Some(true), Some("AADSTS50020")));
+        assert!(x["hint"].as_str().unwrap().contains("/common/"));
+        assert!(!x["hintZh"].as_str().unwrap().is_empty());
+        assert_eq!(x["lookupUrl"], "https://login.microsoftonline.com/error?code=50020");
+    }
+    let (_, x) = rig.get("/api/explain?code=MailboxNotEnabledForRESTAPI", None).await;
+    assert_eq!(x["status"], 404);
+    let (_, x) = rig.get("/api/explain?code=state_mismatch", None).await;
+    assert_eq!(x["slug"], "state-mismatch");
+    let (_, x) = rig.get("/api/explain?code=AADSTS99999999", None).await;
+    assert_eq!(
+        (x["known"].as_bool(), x["lookupUrl"].as_str()),
+        (Some(false), Some("https://login.microsoftonline.com/error?code=99999999"))
+    );
+    assert_eq!(rig.get("/api/explain", None).await.0, 400);
+}

@@ -33,3 +33,44 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let live = state.sessions.live_sessions(state.clock.now()).await.unwrap_or(0);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(live)).into_response()
 }
+
+/// `GET /api/explain?code=…`: the catalogue's explanation of an error code — `AADSTS50020`,
+/// `50020`, a Graph code such as `MailboxNotEnabledForRESTAPI`, an SMTP code such as `5.7.708`, or
+/// one of graphgate's own — so the browser module need not carry the catalogue's texts. An
+/// unknown code still answers, with the lookup link for AADSTS numbers.
+pub async fn explain(
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    use graphgate_core::catalogue::{Code, lookup};
+    let raw = q.get("code").map(|c| c.trim()).unwrap_or("");
+    if raw.is_empty() || raw.len() > 100 {
+        return crate::error::ApiError::new(
+            graphgate_core::ErrorCode::InvalidJsonBody,
+            "give ?code=AADSTS50020, a Graph error code or a graphgate code",
+        )
+        .into_response();
+    }
+    let digits = raw.strip_prefix("AADSTS").or_else(|| raw.strip_prefix("aadsts")).unwrap_or(raw);
+    let aadsts = digits.parse::<u32>().ok();
+    let entry = match aadsts {
+        Some(n) => lookup(Code::Aadsts(n)),
+        None => lookup(Code::Graphgate(raw)).or_else(|| lookup(Code::Graph(raw))).or_else(|| lookup(Code::Smtp(raw))),
+    };
+    let lookup_url = aadsts.map(graphgate_core::lookup_url);
+    let body = match entry {
+        Some(e) => json!({
+            "known": true, "code": e.code.display(), "slug": e.slug, "status": e.status, "retryable": e.retryable,
+            "message": e.message, "cause": e.cause.en, "causeZh": e.cause.zh, "hint": e.fix.en, "hintZh": e.fix.zh,
+            "lookupUrl": lookup_url,
+        }),
+        None => {
+            let unknown = graphgate_core::ErrorCode::UnknownError.entry();
+            json!({
+                "known": false, "code": raw, "slug": unknown.slug, "status": unknown.status, "retryable": unknown.retryable,
+                "message": unknown.message, "cause": unknown.cause.en, "causeZh": unknown.cause.zh,
+                "hint": unknown.fix.en, "hintZh": unknown.fix.zh, "lookupUrl": lookup_url,
+            })
+        }
+    };
+    ([(header::CACHE_CONTROL, "public, max-age=86400")], Json(body)).into_response()
+}
