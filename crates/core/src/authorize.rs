@@ -107,6 +107,7 @@ pub struct AuthorizeRequest<'a> {
     state: Option<State>,
     nonce: Option<Nonce>,
     verifier: Option<PkceVerifier>,
+    challenge: Option<PkceChallenge>,
 }
 
 impl<'a> AuthorizeRequest<'a> {
@@ -133,6 +134,7 @@ impl<'a> AuthorizeRequest<'a> {
             state: None,
             nonce: None,
             verifier: None,
+            challenge: None,
         }
     }
 
@@ -202,6 +204,14 @@ impl<'a> AuthorizeRequest<'a> {
         self
     }
 
+    /// Uses this PKCE verifier with a challenge computed elsewhere (Web Crypto in a browser,
+    /// where this crate may be built without SHA-256).
+    pub fn with_pkce(mut self, verifier: PkceVerifier, challenge: PkceChallenge) -> Self {
+        self.verifier = Some(verifier);
+        self.challenge = Some(challenge);
+        self
+    }
+
     /// The scopes that will be sent: `openid offline_access` (unless left out), then the rest.
     pub fn effective_scopes(&self) -> Scopes {
         let mut s = self.scopes.clone();
@@ -231,7 +241,10 @@ impl<'a> AuthorizeRequest<'a> {
             Some(v) => v,
             None => PkceVerifier::random()?,
         };
-        let challenge = PkceChallenge::s256(&verifier);
+        let challenge = match self.challenge {
+            Some(c) => c,
+            None => default_challenge(&verifier)?,
+        };
         let scope_text = scopes.to_string();
         let mut pairs: Vec<(&str, &str)> = vec![
             ("client_id", self.client_id.as_str()),
@@ -269,6 +282,19 @@ impl<'a> AuthorizeRequest<'a> {
         };
         Ok((url, pending))
     }
+}
+
+#[cfg(feature = "sha2")]
+fn default_challenge(verifier: &PkceVerifier) -> Result<PkceChallenge, Error> {
+    Ok(PkceChallenge::s256(verifier))
+}
+
+#[cfg(not(feature = "sha2"))]
+fn default_challenge(_: &PkceVerifier) -> Result<PkceChallenge, Error> {
+    Err(Error::new(
+        crate::error::ErrorCode::PkceInvalid,
+        "this build has no SHA-256: supply the S256 challenge with AuthorizeRequest::with_pkce",
+    ))
 }
 
 #[cfg(test)]

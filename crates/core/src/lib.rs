@@ -32,6 +32,7 @@
 //! # Ok::<(), graphgate_core::Error>(())
 //! ```
 
+#[cfg(feature = "assertion")]
 pub mod assertion;
 mod authorize;
 pub mod catalogue;

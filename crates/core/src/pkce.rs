@@ -2,6 +2,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+#[cfg(feature = "sha2")]
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorCode};
@@ -14,8 +15,15 @@ pub struct PkceChallenge(String);
 
 impl PkceChallenge {
     /// `BASE64URL(SHA256(verifier))`, the `code_challenge` for method `S256`.
+    #[cfg(feature = "sha2")]
     pub fn s256(verifier: &PkceVerifier) -> Self {
         Self(s256(verifier.expose_secret()))
+    }
+
+    /// The challenge from a SHA-256 digest of the verifier computed elsewhere (Web Crypto's
+    /// `crypto.subtle.digest` in a browser).
+    pub fn from_sha256_digest(digest: &[u8]) -> Self {
+        Self(URL_SAFE_NO_PAD.encode(digest))
     }
 
     /// The challenge value.
@@ -30,6 +38,7 @@ impl PkceChallenge {
 }
 
 /// `BASE64URL(SHA256(input))` without padding.
+#[cfg(feature = "sha2")]
 pub(crate) fn s256(input: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(input.as_bytes()))
 }
@@ -58,6 +67,7 @@ impl PkceVerifier {
     }
 
     /// The S256 challenge of this verifier.
+    #[cfg(feature = "sha2")]
     pub fn challenge(&self) -> PkceChallenge {
         PkceChallenge::s256(self)
     }
@@ -67,6 +77,14 @@ impl PkceVerifier {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_digest_computed_elsewhere_gives_the_same_challenge() {
+        // SHA-256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"), as Web Crypto would return it.
+        let digest = URL_SAFE_NO_PAD.decode("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").expect("base64url");
+        assert_eq!(PkceChallenge::from_sha256_digest(&digest).as_str(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    }
+
+    #[cfg(feature = "sha2")]
     #[test]
     fn rfc7636_appendix_b_vector() {
         let verifier = PkceVerifier::parse("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").expect("valid");

@@ -3,8 +3,8 @@
 //! client follow).
 
 use graphgate_core::{
-    AuthorizeRequest, BaseUrl, ClientId, Endpoints, Prompt, RedirectUri, Scopes, State, Tenant, parse_redirect,
-    redirect_params,
+    AuthorizeRequest, BaseUrl, ClientId, Endpoints, PkceChallenge, PkceVerifier, Prompt, RedirectUri, Scopes, State,
+    Tenant, parse_redirect, redirect_params,
 };
 use wasm_bindgen::prelude::*;
 
@@ -31,25 +31,43 @@ fn js_error(e: &graphgate_core::Error) -> JsValue {
     err.into()
 }
 
-/// Builds an authorize URL. Returns `[url, state, nonce, codeVerifier]`; the caller keeps the
-/// last three (in `sessionStorage`) until the redirect comes back.
+/// A fresh PKCE code verifier (256 random bits, base64url). The page hashes it with Web Crypto
+/// (`crypto.subtle.digest('SHA-256', …)`) and passes the digest to [`build_authorize_url`]: the
+/// module carries no hash code and no async machinery.
+#[wasm_bindgen(js_name = newPkceVerifier)]
+pub fn new_pkce_verifier() -> Result<String, JsValue> {
+    PkceVerifier::random().map(PkceVerifier::into_exposed_secret).map_err(|e| js_error(&e))
+}
+
+/// Builds an authorize URL with PKCE S256 (`verifier` and the SHA-256 `digest` of it), a random
+/// state and nonce. Returns `[url, state, nonce]`; the caller keeps them and the verifier (in
+/// `sessionStorage`) until the redirect comes back.
 #[wasm_bindgen(js_name = buildAuthorizeUrl)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a flat JS signature for this first slice; the client API will take an options object"
+)]
 pub fn build_authorize_url(
     login_base: &str,
     tenant: &str,
     client_id: &str,
     redirect_uri: &str,
     scopes: &str,
+    verifier: &str,
+    digest: &[u8],
     prompt: Option<String>,
     login_hint: Option<String>,
 ) -> Result<js_sys::Array, JsValue> {
     let run = || -> Result<js_sys::Array, graphgate_core::Error> {
+        let verifier = PkceVerifier::parse(verifier)?;
+        let challenge = PkceChallenge::from_sha256_digest(digest);
         let endpoints = Endpoints::default().with_login_base(BaseUrl::parse(login_base)?);
         let tenant = Tenant::parse(tenant)?;
         let client = ClientId::parse(client_id)?;
         let redirect = RedirectUri::parse(redirect_uri)?;
         let mut req = AuthorizeRequest::new(&endpoints, &tenant, &client, &redirect)
-            .scopes(Scopes::parse_space_separated(scopes)?);
+            .scopes(Scopes::parse_space_separated(scopes)?)
+            .with_pkce(verifier, challenge);
         if let Some(p) = prompt.as_deref().and_then(Prompt::parse) {
             req = req.prompt(p);
         }
@@ -61,7 +79,6 @@ pub fn build_authorize_url(
         out.push(&url.into());
         out.push(&pending.state.into_exposed_secret().into());
         out.push(&pending.nonce.into_exposed_secret().into());
-        out.push(&pending.verifier.into_exposed_secret().into());
         Ok(out)
     };
     run().map_err(|e| js_error(&e))

@@ -127,6 +127,25 @@ fn random_values_are_fresh_and_kept_for_the_redirect() {
 }
 
 #[test]
+fn a_challenge_computed_elsewhere_is_used_as_given() {
+    let endpoints = Endpoints::default();
+    let tenant = Tenant::Common;
+    let client = ClientId::parse(CLIENT).expect("client");
+    let redirect = RedirectUri::parse("http://localhost:5173").expect("redirect");
+    let verifier = PkceVerifier::parse(VERIFIER).expect("verifier");
+    let challenge = crate::PkceChallenge::from_sha256_digest(&[0u8; 32]);
+    let (url, pending) = AuthorizeRequest::new(&endpoints, &tenant, &client, &redirect)
+        .with_pkce(verifier, challenge)
+        .build()
+        .expect("url");
+    assert!(
+        url.contains("code_challenge=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&code_challenge_method=S256"),
+        "{url}"
+    );
+    assert_eq!(pending.verifier.expose_secret(), VERIFIER);
+}
+
+#[test]
 fn prompt_and_mode_names_round_trip() {
     for p in [Prompt::Login, Prompt::None, Prompt::Consent, Prompt::SelectAccount] {
         assert_eq!(Prompt::parse(p.as_str()), Some(p));
