@@ -20,6 +20,7 @@ tasks:
   wasm            build the npm package `graphgate` as wasm-pack.toml declares, and report its size
   demo            build everything and say what the demo will run
   setup           install what a fresh machine lacks (wasm32 target, the tests' npm packages)
+                  (`test` also installs Chromium, ChromeDriver and wasm-bindgen-cli when missing)
 ";
 
 fn main() -> ExitCode {
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
         ["codegen"] => codegen(false),
         ["codegen", "--check"] => codegen(true),
         ["demo"] => demo(),
-        ["wasm"] => wasm().and_then(|_| incumbent_size().map(|_| ())),
+        ["wasm"] => setup_browser().and_then(|()| wasm()).and_then(|_| incumbent_size().map(|_| ())),
         ["setup"] => setup(),
         [] | ["help"] | ["--help"] | ["-h"] => {
             print!("{TASKS}");
@@ -76,6 +77,33 @@ fn output(cmd: &mut Command) -> Option<String> {
     cmd.output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
+/// The wasm-bindgen CLI version; it must equal the `wasm-bindgen` crate pinned in Cargo.toml.
+const WASM_BINDGEN_VERSION: &str = "0.2.129";
+
+/// Where cargo installs binaries.
+fn cargo_bin(name: &str) -> PathBuf {
+    let home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    home.unwrap_or_default().join("bin").join(name)
+}
+
+/// Installs what the browser tests need: Debian's Chromium and ChromeDriver, and the
+/// wasm-bindgen CLI at exactly the pinned version.
+fn setup_browser() -> Result {
+    if !Path::new("/usr/bin/chromedriver").exists() || !Path::new("/usr/bin/chromium").exists() {
+        run(Command::new("apt-get").arg("update").arg("-qq"))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "chromium", "chromium-driver"])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    let have = output(Command::new(cargo_bin("wasm-bindgen")).arg("--version")).unwrap_or_default();
+    if !have.trim().ends_with(WASM_BINDGEN_VERSION) {
+        run(cargo().args(["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION, "--locked"]))?;
+    }
+    Ok(())
+}
+
 /// Installs what is missing: the wasm32 target, and the npm packages of `tests/`.
 fn setup() -> Result {
     let installed = output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
@@ -94,11 +122,17 @@ fn setup() -> Result {
 
 fn test() -> Result {
     setup()?;
+    setup_browser()?;
     run(cargo().args(["test", "--workspace", "--all-targets"]))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
     run(cargo().args(["check", "-p", "graphgate-core", "--target", "wasm32-unknown-unknown"]))?;
     // Alone, so core is built as the browser module uses it: without its default features.
     run(cargo().args(["check", "-p", "graphgate-wasm", "--target", "wasm32-unknown-unknown"]))?;
+    // The browser module's tests, in headless Chromium through wasm-bindgen-test-runner.
+    run(cargo()
+        .args(["test", "-p", "graphgate-wasm", "--target", "wasm32-unknown-unknown"])
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", cargo_bin("wasm-bindgen-test-runner"))
+        .env("CHROMEDRIVER", "/usr/bin/chromedriver"))?;
     // The Node tests start the emulator binary themselves.
     run(cargo().args(["build", "-p", "graphgate-emulator", "--bin", "graphgate-emulator"]))?;
     run(Command::new("node").args(["--test", "msal-node/"]).current_dir(project_root().join("tests")))?;
@@ -206,7 +240,7 @@ fn wasm() -> Result<Vec<(String, Sizes)>> {
     let mut report = Vec::new();
     for target in &cfg.build.targets {
         let out = root.join(&cfg.package.out_dir).join(target);
-        run(Command::new("wasm-bindgen")
+        run(Command::new(cargo_bin("wasm-bindgen"))
             .args([
                 "--target",
                 target,
