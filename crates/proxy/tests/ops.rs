@@ -57,7 +57,8 @@ async fn due_sessions_are_refreshed_once_and_the_browser_gets_the_new_token() {
     let sessions = rig.proxy.sessions.scan(now).await.unwrap();
     assert_eq!(sessions.len(), 2);
     for (_, s) in &sessions {
-        assert_eq!(s.refreshed_at, now);
+        // Refreshed during the pass above (the wall clock may have ticked since).
+        assert!(s.refreshed_at >= signed_in_at + 25 * HOUR && s.refreshed_at <= now, "{} vs {now}", s.refreshed_at);
         assert!(s.last_seen < signed_in_at + 60, "last_seen stays at the sign-in");
     }
 
