@@ -83,7 +83,7 @@ impl FromStr for Cloud {
         Cloud::ALL.into_iter().find(|c| c.name().eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
             Error::new(
                 ErrorCode::ConfigInvalid,
-                format!("unknown cloud {s:?}: use global, us-gov, us-gov-dod or china"),
+                format!("unknown cloud '{s}': use global, us-gov, us-gov-dod or china"),
             )
         })
     }
@@ -123,7 +123,7 @@ impl Tenant {
         }
         Err(Error::new(
             ErrorCode::InvalidTenant,
-            format!("{input:?} is not common, organizations, consumers, a tenant ID or a domain name"),
+            format!("'{input}' is not common, organizations, consumers, a tenant ID or a domain name"),
         ))
     }
 

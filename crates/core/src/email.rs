@@ -23,22 +23,22 @@ impl Email {
         let (local, domain) = input
             .split_once('@')
             .filter(|(_, d)| !d.contains('@'))
-            .ok_or_else(|| bad(format!("{input:?} is not an email address: it needs exactly one @")))?;
+            .ok_or_else(|| bad(format!("'{input}' is not an email address: it needs exactly one @")))?;
         if local.is_empty() || local.len() > 64 {
-            return Err(bad(format!("the part before @ in {input:?} must be 1 to 64 characters")));
+            return Err(bad(format!("the part before @ in '{input}' must be 1 to 64 characters")));
         }
         if let Some(c) =
             local.chars().find(|c| FORBIDDEN_EMAIL_CHARS.contains(*c) || c.is_whitespace() || c.is_control())
         {
             return Err(bad(format!(
-                "{input:?} contains {c:?}, which email addresses here may not use ({FORBIDDEN_EMAIL_CHARS})"
+                "'{input}' contains '{c}', which email addresses here may not use ({FORBIDDEN_EMAIL_CHARS})"
             )));
         }
         if local.starts_with(['.', '-']) || local.ends_with(['.', '-']) || local.contains("..") {
-            return Err(bad(format!("in {input:?}, the part before @ may not start or end with . or - or contain ..")));
+            return Err(bad(format!("in '{input}', the part before @ may not start or end with . or - or contain ..")));
         }
         if !is_domain(&domain.to_ascii_lowercase()) {
-            return Err(bad(format!("{domain:?} in {input:?} is not a domain name")));
+            return Err(bad(format!("'{domain}' in '{input}' is not a domain name")));
         }
         Ok(Self(input.to_owned()))
     }

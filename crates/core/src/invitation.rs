@@ -48,7 +48,7 @@ impl InvitationRequest {
         if !redirect_url.is_https() && !redirect_url.is_loopback() {
             return Err(Error::new(
                 ErrorCode::InvalidInvitation,
-                format!("inviteRedirectUrl must use https unless it points at localhost: {:?}", redirect_url.as_str()),
+                format!("inviteRedirectUrl must use https unless it points at localhost: '{}'", redirect_url.as_str()),
             ));
         }
         Ok(Self {

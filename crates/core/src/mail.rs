@@ -136,14 +136,14 @@ impl Message {
                 return bad("every attachment needs a name".into());
             }
             if a.odata_type != file_attachment_type() {
-                return bad(format!("attachment {:?}: only #microsoft.graph.fileAttachment is supported", a.name));
+                return bad(format!("attachment '{}': only #microsoft.graph.fileAttachment is supported", a.name));
             }
             let bytes = STANDARD.decode(a.content_bytes.as_bytes()).map_err(|_| {
-                Error::new(ErrorCode::InvalidMail, format!("attachment {:?}: contentBytes is not valid base64", a.name))
+                Error::new(ErrorCode::InvalidMail, format!("attachment '{}': contentBytes is not valid base64", a.name))
             })?;
             if bytes.len() > MAX_INLINE_ATTACHMENT_BYTES {
                 return bad(format!(
-                    "attachment {:?} is {} bytes; inline attachments may be at most {MAX_INLINE_ATTACHMENT_BYTES}",
+                    "attachment '{}' is {} bytes; inline attachments may be at most {MAX_INLINE_ATTACHMENT_BYTES}",
                     a.name,
                     bytes.len()
                 ));
@@ -155,7 +155,7 @@ impl Message {
                 || name.len() < 3
                 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
             {
-                return bad(format!("header {:?}: custom headers must be named x-something", h.name));
+                return bad(format!("header '{}': custom headers must be named x-something", h.name));
             }
         }
         Ok(())

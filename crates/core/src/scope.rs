@@ -28,7 +28,7 @@ impl Scope {
         } else {
             Err(Error::new(
                 ErrorCode::InvalidScope,
-                format!("{input:?} is not a scope: scopes are printable ASCII without spaces, quotes or backslashes"),
+                format!("'{input}' is not a scope: scopes are printable ASCII without spaces, quotes or backslashes"),
             ))
         }
     }

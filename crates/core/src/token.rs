@@ -141,7 +141,7 @@ impl TokenRequest<'_> {
         if matches!(self.grant, Grant::ClientCredentials) && !self.tenant.is_concrete() {
             return Err(Error::new(
                 ErrorCode::InvalidTenant,
-                format!("client credentials need a tenant ID or domain, not {:?}", self.tenant.as_str()),
+                format!("client credentials need a tenant ID or domain, not '{}'", self.tenant.as_str()),
             ));
         }
         let default_scope;
@@ -267,7 +267,7 @@ pub fn parse_token_response(status: u16, body: &str) -> Result<TokenResponse, Er
         if !t.token_type.eq_ignore_ascii_case("bearer") {
             return Err(Error::new(
                 ErrorCode::MalformedResponse,
-                format!("token_type is {:?}, expected Bearer", t.token_type),
+                format!("token_type is '{}', expected Bearer", t.token_type),
             ));
         }
         return Ok(t);

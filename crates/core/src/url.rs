@@ -20,7 +20,7 @@ pub struct HttpUrl {
 impl HttpUrl {
     /// Parses an absolute `http://` or `https://` URL without user information.
     pub fn parse(input: &str) -> Result<Self, Error> {
-        let bad = |why: &str| Error::new(ErrorCode::InvalidUrl, format!("{why}: {input:?}"));
+        let bad = |why: &str| Error::new(ErrorCode::InvalidUrl, format!("{why}: '{input}'"));
         if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad("a URL may not contain spaces or control characters"));
         }
@@ -139,7 +139,7 @@ impl BaseUrl {
         if url.path_and_query().contains(['?', '#']) {
             return Err(Error::new(
                 ErrorCode::InvalidUrl,
-                format!("a base URL may not have a query or fragment: {input:?}"),
+                format!("a base URL may not have a query or fragment: '{input}'"),
             ));
         }
         Ok(Self(url))
@@ -179,13 +179,13 @@ impl RedirectUri {
         if !url.is_https() && !url.is_loopback() {
             return Err(Error::new(
                 ErrorCode::InvalidRedirectUri,
-                format!("a redirect URI must use https unless it points at localhost: {input:?}"),
+                format!("a redirect URI must use https unless it points at localhost: '{input}'"),
             ));
         }
         if url.has_fragment() {
             return Err(Error::new(
                 ErrorCode::InvalidRedirectUri,
-                format!("a redirect URI may not contain a fragment: {input:?}"),
+                format!("a redirect URI may not contain a fragment: '{input}'"),
             ));
         }
         Ok(Self(url))
@@ -215,7 +215,7 @@ impl ClientId {
             Err(Error::new(
                 ErrorCode::InvalidClientId,
                 format!(
-                    "an application (client) ID is a GUID like 00000000-0000-0000-0000-000000000000, not {input:?}"
+                    "an application (client) ID is a GUID like 00000000-0000-0000-0000-000000000000, not '{input}'"
                 ),
             ))
         }
