@@ -42,6 +42,23 @@ fn sign(c: &Credential, alg: AssertionAlg, aud: &str, now: u64, jti: &str) -> St
     parts.finish(&sig).into_exposed_secret()
 }
 
+/// Client credentials against Contoso, authenticated by `assertion`.
+async fn with_assertion(emu: &Emu, assertion: &str) -> (u16, serde_json::Value) {
+    let scope = format!("{}/.default", emu.base());
+    token(
+        emu,
+        CONTOSO,
+        &[
+            ("client_id", APP),
+            ("grant_type", "client_credentials"),
+            ("scope", &scope),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            ("client_assertion", assertion),
+        ],
+    )
+    .await
+}
+
 #[tokio::test]
 async fn client_assertions_are_verified_with_the_registered_certificate() {
     let registered = credential();
@@ -50,24 +67,10 @@ async fn client_assertions_are_verified_with_the_registered_certificate() {
     seed.apps[0].certificates.push(registered.cert_pem.clone());
     let emu = start_with(Config { seed, ..Config::default() }).await;
     let aud = format!("{}/{CONTOSO}/oauth2/v2.0/token", emu.base());
-    let scope = format!("{}/.default", emu.base());
     let now = emu.handle.now();
     let attempt = |assertion: String| {
-        let (emu, scope) = (&emu, scope.clone());
-        async move {
-            token(
-                emu,
-                CONTOSO,
-                &[
-                    ("client_id", APP),
-                    ("grant_type", "client_credentials"),
-                    ("scope", &scope),
-                    ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                    ("client_assertion", &assertion),
-                ],
-            )
-            .await
-        }
+        let emu = &emu;
+        async move { with_assertion(emu, &assertion).await }
     };
     let (status, body) = attempt(sign(&registered, AssertionAlg::Ps256, &aud, now, "j-1")).await;
     assert_eq!(status, 200, "PS256 with x5t#S256: {body}");
@@ -108,18 +111,6 @@ async fn the_sandbox_certificate_credential_works_out_of_the_box() {
     let emu = start().await;
     let aud = format!("{}/{CONTOSO}/oauth2/v2.0/token", emu.base());
     let assertion = sign(&sandbox, AssertionAlg::Ps256, &aud, emu.handle.now(), "sandbox-1");
-    let scope = format!("{}/.default", emu.base());
-    let (status, body) = token(
-        &emu,
-        CONTOSO,
-        &[
-            ("client_id", APP),
-            ("grant_type", "client_credentials"),
-            ("scope", &scope),
-            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-            ("client_assertion", &assertion),
-        ],
-    )
-    .await;
+    let (status, body) = with_assertion(&emu, &assertion).await;
     assert_eq!(status, 200, "{body}");
 }

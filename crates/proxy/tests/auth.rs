@@ -243,15 +243,7 @@ async fn secrets_and_refresh_tokens_never_reach_a_response() {
     let rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
     let mut seen = String::new();
     let (code, verifier, nonce) = rig.sign_in(CONTOSO, ADELE).await;
-    let res = rig
-        .post(
-            "/api/auth/exchange",
-            None,
-            json!({"code": code, "codeVerifier": verifier, "redirectUri": REDIRECT, "nonce": nonce}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let res = rig.exchange_response(&code, &verifier, &nonce).await;
     seen.push_str(&format!("{:?}", res.headers()));
     let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
     seen.push_str(&res.text().await.unwrap());
@@ -347,15 +339,7 @@ async fn the_session_cookie_is_host_only_secure_and_http_only_on_https() {
     );
     rig.restart_proxy().await;
     let (code, verifier, nonce) = rig.sign_in(CONTOSO, ADELE).await;
-    let res = rig
-        .post(
-            "/api/auth/exchange",
-            None,
-            json!({"code": code, "codeVerifier": verifier, "redirectUri": REDIRECT, "nonce": nonce}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let res = rig.exchange_response(&code, &verifier, &nonce).await;
     assert_eq!(res.status(), 200);
     let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
     assert!(cookie.starts_with("__Host-graphgate="), "{cookie}");

@@ -121,15 +121,7 @@ pub async fn sign_in(emu: &Emu, tenant: &str, query: &str, account: &str) -> Str
 pub async fn session_cookie(emu: &Emu, tenant: &str, query: &str, account: &str) -> String {
     let (_, _, page) = post_step(emu, tenant, query, account, "select").await;
     let step = if page.contains("Permissions requested") { "accept" } else { "select" };
-    let body = form_encode([("q", query), ("account", account), ("step", step)]);
-    let res = emu
-        .http
-        .post(format!("{}/{tenant}/oauth2/v2.0/authorize", emu.base()))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let res = send_step(emu, tenant, query, account, step).await;
     let cookie = res.headers().get("set-cookie").expect("a session cookie").to_str().unwrap();
     cookie.split(';').next().unwrap().to_owned()
 }
@@ -147,16 +139,19 @@ pub async fn post_step(
     account: &str,
     step: &str,
 ) -> (u16, Option<String>, String) {
+    finish(send_step(emu, tenant, query, account, step).await).await
+}
+
+/// Posts one step of the sign-in page (`select`, `accept`, `cancel`) as the browser's form does.
+async fn send_step(emu: &Emu, tenant: &str, query: &str, account: &str, step: &str) -> reqwest::Response {
     let body = form_encode([("q", query), ("account", account), ("step", step)]);
-    let res = emu
-        .http
+    emu.http
         .post(format!("{}/{tenant}/oauth2/v2.0/authorize", emu.base()))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body)
         .send()
         .await
-        .unwrap();
-    finish(res).await
+        .unwrap()
 }
 
 /// The query parameters of a redirect Location.

@@ -207,18 +207,16 @@ impl Rig {
 
     /// Redeems a code through the proxy; returns (status, cookie, body).
     pub async fn exchange(&self, code: &str, verifier: &str, nonce: &str) -> (u16, Option<String>, Value) {
-        let res = self
-            .post(
-                "/api/auth/exchange",
-                None,
-                serde_json::json!({"code": code, "codeVerifier": verifier, "redirectUri": REDIRECT, "nonce": nonce}),
-            )
-            .send()
-            .await
-            .unwrap();
+        let res = self.exchange_response(code, verifier, nonce).await;
         let status = res.status().as_u16();
         let cookie = res.headers().get("set-cookie").map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
         (status, cookie, res.json().await.unwrap())
+    }
+
+    /// The raw answer of `/api/auth/exchange`, for tests that read its headers.
+    pub async fn exchange_response(&self, code: &str, verifier: &str, nonce: &str) -> reqwest::Response {
+        let body = serde_json::json!({"code": code, "codeVerifier": verifier, "redirectUri": REDIRECT, "nonce": nonce});
+        self.post("/api/auth/exchange", None, body).send().await.unwrap()
     }
 
     /// Signs in and exchanges; returns the session cookie and the answer.
