@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startEmulator } from './emulator.mjs';
+import { startEmulator } from '../harness/stack.mjs';
 
 test('msal-node completes a code redemption, a refresh and client credentials', async () => {
   const emu = await startEmulator();

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         ["codegen"] => codegen(false),
         ["codegen", "--check"] => codegen(true),
         ["demo"] => demo(),
-        ["wasm"] => setup_browser().and_then(|()| wasm()).and_then(|_| incumbent_size().map(|_| ())),
+        ["wasm"] => setup_browser().and_then(|()| wasm_and_compare()),
         ["setup"] => setup(),
         [] | ["help"] | ["--help"] | ["-h"] => {
             print!("{TASKS}");
@@ -111,7 +111,7 @@ fn setup() -> Result {
         run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
     }
     let tests = project_root().join("tests");
-    let installed = ["@azure/msal-node", "@azure/msal-browser", "binaryen", "esbuild"]
+    let installed = ["@azure/msal-node", "@azure/msal-browser", "binaryen", "esbuild", "typescript"]
         .iter()
         .all(|p| tests.join("node_modules").join(p).join("package.json").exists());
     if !installed {
@@ -128,14 +128,20 @@ fn test() -> Result {
     run(cargo().args(["check", "-p", "graphgate-core", "--target", "wasm32-unknown-unknown"]))?;
     // Alone, so core is built as the browser module uses it: without its default features.
     run(cargo().args(["check", "-p", "graphgate-wasm", "--target", "wasm32-unknown-unknown"]))?;
-    // The browser module's tests, in headless Chromium through wasm-bindgen-test-runner.
-    run(cargo()
-        .args(["test", "-p", "graphgate-wasm", "--target", "wasm32-unknown-unknown"])
+    // The emulator and proxy binaries, which the browser and Node tests start themselves.
+    run(cargo().args(["build", "-p", "graphgate-emulator", "-p", "graphgate-proxy", "--bins"]))?;
+    let tests = project_root().join("tests");
+    // The browser module's tests, in headless Chromium through wasm-bindgen-test-runner, with the
+    // emulator and a proxy started for the test page by the harness.
+    run(Command::new("node")
+        .args(["harness/with-stack.mjs", "cargo", "test", "-p", "graphgate-wasm", "--target", "wasm32-unknown-unknown"])
+        .current_dir(&tests)
         .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", cargo_bin("wasm-bindgen-test-runner"))
         .env("CHROMEDRIVER", "/usr/bin/chromedriver"))?;
-    // The Node tests start the emulator binary themselves.
-    run(cargo().args(["build", "-p", "graphgate-emulator", "--bin", "graphgate-emulator"]))?;
-    run(Command::new("node").args(["--test", "msal-node/"]).current_dir(project_root().join("tests")))?;
+    // The npm package, its size beside msal-browser's, and a TypeScript page type-checked against it.
+    wasm_and_compare()?;
+    run(Command::new(tests.join("node_modules/.bin/tsc")).args(["--noEmit", "-p", "types"]).current_dir(&tests))?;
+    run(Command::new("node").args(["--test", "msal-node/"]).current_dir(&tests))?;
     Ok(())
 }
 
@@ -186,6 +192,10 @@ struct WasmPackage {
     name: String,
     #[serde(rename = "out-dir")]
     out_dir: String,
+    #[serde(rename = "core-name")]
+    core_name: String,
+    #[serde(rename = "js-dir")]
+    js_dir: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -200,12 +210,15 @@ struct WasmOpt {
     level: String,
 }
 
-/// Sizes of one built target: (.wasm raw, .wasm gzip -9, JS glue raw, JS glue gzip -9).
+/// Sizes of one built target, in bytes: the .wasm raw and gzip -9, the package's JavaScript
+/// (wasm-bindgen glue, client.js, index.js) raw and gzip -9 each file, and that JavaScript as an
+/// application ships it (esbuild bundle, minified) gzip -9.
 struct Sizes {
     wasm: u64,
     wasm_gz: u64,
     js: u64,
     js_gz: u64,
+    js_min_gz: Option<u64>,
 }
 
 fn gzip9_len(path: &Path) -> Result<u64> {
@@ -216,8 +229,63 @@ fn gzip9_len(path: &Path) -> Result<u64> {
     Ok(out.stdout.len() as u64)
 }
 
+fn write(path: &Path, text: &str) -> Result {
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The entry module of one target: binds the wasm exports to the API and re-exports it. On the
+/// web the module is instantiated on first use (`createClient` awaits it).
+fn entry_js(target: &str, core: &str) -> String {
+    let bind = if target == "web" {
+        format!("import init, * as core from './{core}.js';\ninstall(core, () => init({{}}));\n")
+    } else {
+        format!("import * as core from './{core}.js';\ninstall(core);\n")
+    };
+    format!(
+        "// The npm package `graphgate`: sign in with Microsoft and call Microsoft Graph from the browser.\n\
+         import {{ install }} from './client.js';\n{bind}\
+         export {{ createClient, createClientFromProxy, GraphgateError }} from './client.js';\n"
+    )
+}
+
+fn package_json(cfg: &WasmPack, target: &str) -> Result<String> {
+    let root = project_root();
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).map_err(|e| e.to_string())?;
+    let workspace: toml::Value = toml::from_str(&manifest).map_err(|e| e.to_string())?;
+    let field = |k: &str| workspace["workspace"]["package"].get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    let core = &cfg.package.core_name;
+    let mut files = vec![
+        "index.js".to_owned(),
+        "index.d.ts".to_owned(),
+        "client.js".to_owned(),
+        format!("{core}.js"),
+        format!("{core}.d.ts"),
+        format!("{core}_bg.wasm"),
+        format!("{core}_bg.wasm.d.ts"),
+    ];
+    if target == "bundler" {
+        files.push(format!("{core}_bg.js"));
+    }
+    let json = serde_json::json!({
+        "name": cfg.package.name,
+        "version": field("version"),
+        "description": "Sign in with Microsoft (Entra ID and personal accounts) and call Microsoft Graph from the browser: a small WebAssembly module with a Graph client.",
+        "license": field("license"),
+        "repository": {"type": "git", "url": field("repository")},
+        "type": "module",
+        "main": "index.js",
+        "module": "index.js",
+        "types": "index.d.ts",
+        "files": files,
+        "sideEffects": ["./index.js", format!("./{core}.js")],
+        "keywords": ["microsoft", "entra", "azure-ad", "msal", "oauth2", "pkce", "microsoft-graph", "wasm"],
+    });
+    serde_json::to_string_pretty(&json).map_err(|e| e.to_string())
+}
+
 /// Builds the npm package: cargo for wasm32, wasm-bindgen (the CLI must match the pinned crate)
-/// for every target, then wasm-opt from the npm `binaryen` package when it is installed.
+/// for every target, wasm-opt from the npm `binaryen` package when it is installed, then the
+/// package's JavaScript, types and package.json.
 fn wasm() -> Result<Vec<(String, Sizes)>> {
     let root = project_root();
     let text = std::fs::read_to_string(root.join("wasm-pack.toml")).map_err(|e| format!("wasm-pack.toml: {e}"))?;
@@ -237,9 +305,13 @@ fn wasm() -> Result<Vec<(String, Sizes)>> {
         .join(&cfg.build.profile)
         .join(format!("{}.wasm", cfg.package.krate.replace('-', "_")));
     let wasm_opt = root.join("tests/node_modules/.bin/wasm-opt");
+    let esbuild = root.join("tests/node_modules/.bin/esbuild");
+    let core = &cfg.package.core_name;
+    let js_dir = root.join(&cfg.package.js_dir);
     let mut report = Vec::new();
     for target in &cfg.build.targets {
         let out = root.join(&cfg.package.out_dir).join(target);
+        let _ = std::fs::remove_dir_all(&out);
         run(Command::new(cargo_bin("wasm-bindgen"))
             .args([
                 "--target",
@@ -247,12 +319,12 @@ fn wasm() -> Result<Vec<(String, Sizes)>> {
                 "--remove-name-section",
                 "--remove-producers-section",
                 "--out-name",
-                &cfg.package.name,
+                core,
                 "--out-dir",
             ])
             .arg(&out)
             .arg(&artifact))?;
-        let wasm_file = out.join(format!("{}_bg.wasm", cfg.package.name));
+        let wasm_file = out.join(format!("{core}_bg.wasm"));
         if cfg.wasm_opt.enabled {
             if wasm_opt.exists() {
                 run(Command::new(&wasm_opt)
@@ -267,33 +339,83 @@ fn wasm() -> Result<Vec<(String, Sizes)>> {
                 );
             }
         }
-        // The JS glue: `{name}.js`, plus `{name}_bg.js` for bundlers.
+        for file in ["client.js", "index.d.ts"] {
+            std::fs::copy(js_dir.join(file), out.join(file)).map_err(|e| format!("{file}: {e}"))?;
+        }
+        write(&out.join("index.js"), &entry_js(target, core))?;
+        write(&out.join("package.json"), &package_json(&cfg, target)?)?;
+        // The JavaScript a page loads: the wasm-bindgen glue, the API and the entry.
         let mut js = 0;
         let mut js_gz = 0;
-        for file in [format!("{}.js", cfg.package.name), format!("{}_bg.js", cfg.package.name)] {
+        for file in [format!("{core}.js"), format!("{core}_bg.js"), "client.js".to_owned(), "index.js".to_owned()] {
             let path = out.join(file);
             if path.exists() {
                 js += std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
                 js_gz += gzip9_len(&path)?;
             }
         }
+        // The same JavaScript bundled and minified, as msal-browser is measured below.
+        let js_min_gz = if target == "web" && esbuild.exists() {
+            let bundle = root.join(&cfg.package.out_dir).join("graphgate-web.min.js");
+            run(Command::new(&esbuild)
+                .arg(out.join("index.js"))
+                .args([
+                    "--bundle",
+                    "--minify",
+                    "--format=esm",
+                    "--platform=browser",
+                    "--target=es2020",
+                    "--log-level=warning",
+                ])
+                .arg(format!("--outfile={}", bundle.display())))?;
+            Some(gzip9_len(&bundle)?)
+        } else {
+            None
+        };
         let sizes = Sizes {
             wasm: std::fs::metadata(&wasm_file).map_err(|e| e.to_string())?.len(),
             wasm_gz: gzip9_len(&wasm_file)?,
             js,
             js_gz,
+            js_min_gz,
         };
         println!(
-            "{target:8} .wasm {} B (gzip -9 {} B) + JS glue {} B (gzip -9 {} B) = {} B gzip -9",
+            "{target:8} .wasm {} B (gzip -9 {} B) + JS {} B (gzip -9 {} B) = {} B gzip -9",
             sizes.wasm,
             sizes.wasm_gz,
             sizes.js,
             sizes.js_gz,
             sizes.wasm_gz + sizes.js_gz
         );
+        if let Some(min) = sizes.js_min_gz {
+            println!(
+                "{target:8} .wasm gzip -9 {} B + JS bundled and minified (esbuild) gzip -9 {min} B = {} B gzip -9",
+                sizes.wasm_gz,
+                sizes.wasm_gz + min
+            );
+        }
         report.push((target.clone(), sizes));
     }
     Ok(report)
+}
+
+/// Builds the package and prints its size beside msal-browser's, measured the same way.
+fn wasm_and_compare() -> Result {
+    let report = wasm()?;
+    let msal = incumbent_size()?;
+    if msal == 0 {
+        return Ok(());
+    }
+    for (target, sizes) in &report {
+        let ours = sizes.wasm_gz + sizes.js_min_gz.unwrap_or(sizes.js_gz);
+        let budget = msal * 4 / 10;
+        println!(
+            "{target:8} graphgate {ours} B vs msal-browser {msal} B gzip -9: {:.2}x (target <= 0.40x, {budget} B){}",
+            ours as f64 / msal as f64,
+            if ours <= budget { "" } else { "  OVER BUDGET" }
+        );
+    }
+    Ok(())
 }
 
 /// Bundles `@azure/msal-browser`'s `PublicClientApplication` with esbuild (minified ES module for

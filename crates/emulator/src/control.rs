@@ -1,10 +1,26 @@
 //! The control API, under `/_emulator/` (and as methods of `Handle` in-process): seed, faults,
-//! clock, call counters, mailboxes, invitations and refresh-token revocation.
+//! clock, call counters, mailboxes, invitations, refresh-token revocation and sign-in sessions.
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `POST /seed` | TOML seed → 204; replaces the whole world |
+//! | `POST /faults`, `DELETE /faults` | JSON [`Fault`] → 204; clear every rule → 204 |
+//! | `GET /clock`, `POST /clock` | `{now}`; `{seconds}` moves the clock forward → `{now}` |
+//! | `GET /calls`, `DELETE /calls` | the call counters; reset → 204 |
+//! | `GET /mailboxes/{address}` | `{value: [message…]}`, each with `parentFolder` |
+//! | `GET /invitations` | `{value: [invitation…]}` |
+//! | `POST /users/{address}/revoke` | revokes the account's refresh tokens → 204 |
+//! | `POST /sessions` | `{account}` → `{account, id}` and `Set-Cookie: emu_session=…`: the account is signed in, as if chosen on the sign-in page |
+//! | `POST /consents` | `{clientId, account, scopes}` → 204: the account has consented to those delegated scopes for the app |
+//!
+//! Errors are `{error, message}`: 400 `bad_request`, 404 `not_found`. Browsers may call the API
+//! from any origin with credentials (see `cors.rs`): it is a local, test-only API, served only
+//! with `--control`.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -12,7 +28,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::faults::Fault;
-use crate::{Ctx, Seed};
+use crate::state::User;
+use crate::{Ctx, Seed, identity};
 
 /// Control routes, nested under `/_emulator`.
 pub(crate) fn router() -> Router<Arc<Ctx>> {
@@ -24,10 +41,16 @@ pub(crate) fn router() -> Router<Arc<Ctx>> {
         .route("/mailboxes/{address}", get(get_mailbox))
         .route("/invitations", get(get_invitations))
         .route("/users/{address}/revoke", post(post_revoke))
+        .route("/sessions", post(post_session))
+        .route("/consents", post(post_consent))
 }
 
 fn bad(message: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"error": "bad_request", "message": message}))).into_response()
+}
+
+fn not_found(message: String) -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({"error": "not_found", "message": message}))).into_response()
 }
 
 async fn seed(State(ctx): State<Arc<Ctx>>, body: String) -> Response {
@@ -78,7 +101,7 @@ async fn reset_calls(State(ctx): State<Arc<Ctx>>) -> StatusCode {
 async fn get_mailbox(State(ctx): State<Arc<Ctx>>, Path(address): Path<String>) -> Response {
     match mailbox(&ctx, &address) {
         Ok(messages) => Json(json!({"value": messages})).into_response(),
-        Err(e) => (StatusCode::NOT_FOUND, Json(json!({"error": "not_found", "message": e}))).into_response(),
+        Err(e) => not_found(e),
     }
 }
 
@@ -89,8 +112,69 @@ async fn get_invitations(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
 async fn post_revoke(State(ctx): State<Arc<Ctx>>, Path(address): Path<String>) -> Response {
     match revoke(&ctx, &address) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => (StatusCode::NOT_FOUND, Json(json!({"error": "not_found", "message": e}))).into_response(),
+        Err(e) => not_found(e),
     }
+}
+
+#[derive(Deserialize)]
+struct NewSession {
+    account: String,
+}
+
+/// `POST /sessions` `{"account": "<UPN or email>"}`: signs the account in, as choosing it on the
+/// sign-in page does. Answers `{"account": <UPN>, "id": <user object ID>}` with the session
+/// cookie; an authorize request carrying it and a `login_hint` naming the account then skips the
+/// account picker (single sign-on).
+async fn post_session(State(ctx): State<Arc<Ctx>>, body: String) -> Response {
+    let account = match serde_json::from_str::<NewSession>(&body) {
+        Ok(s) => s.account,
+        Err(e) => return bad(format!("invalid session request: {e}")),
+    };
+    match open_session(&ctx, &account) {
+        Ok((session, user)) => (
+            [(header::SET_COOKIE, identity::set_session_cookie(&session))],
+            Json(json!({"account": user.upn, "id": user.id})),
+        )
+            .into_response(),
+        Err(e) => not_found(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewConsent {
+    client_id: String,
+    account: String,
+    scopes: Vec<String>,
+}
+
+/// `POST /consents` `{"clientId", "account", "scopes"}`: records the account's consent to those
+/// delegated scopes (and the OpenID ones) for the app, as accepting the consent page does.
+async fn post_consent(State(ctx): State<Arc<Ctx>>, body: String) -> Response {
+    let consent = match serde_json::from_str::<NewConsent>(&body) {
+        Ok(c) => c,
+        Err(e) => return bad(format!("invalid consent request: {e}")),
+    };
+    let mut world = ctx.world();
+    if !world.apps.iter().any(|a| a.seed.client_id == consent.client_id) {
+        return not_found(format!("no app has the client ID {}", consent.client_id));
+    }
+    let Some(user) = world.member_by_address(&consent.account).cloned() else {
+        return not_found(format!("no account owns {}", consent.account));
+    };
+    let granted = world.consents.entry((consent.client_id, user.id)).or_default();
+    granted.extend(["openid", "profile", "email", "offline_access"].map(str::to_owned));
+    granted.extend(consent.scopes);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Opens a sign-in session for the member account owning `address` (the one the sign-in page
+/// lists); returns the session ID and the account.
+pub(crate) fn open_session(ctx: &Ctx, address: &str) -> Result<(String, User), String> {
+    let mut world = ctx.world();
+    let user = world.member_by_address(address).cloned().ok_or_else(|| format!("no account owns {address}"))?;
+    let session = identity::open_session(&mut world, &user.id);
+    Ok((session, user))
 }
 
 /// Revokes the refresh tokens of every user object owned by `address` (the account and its

@@ -4,9 +4,10 @@
 //!
 //! In-process use: [`spawn`] starts it on an ephemeral loopback port and returns a [`Handle`]
 //! with its base URL, its CA certificate and the control operations (clock, faults, counters,
-//! mailboxes, revocation). The `graphgate-emulator` binary serves the same thing.
+//! mailboxes, revocation, sign-in sessions). The `graphgate-emulator` binary serves the same thing.
 
 mod control;
+mod cors;
 mod errors;
 mod faults;
 mod graph;
@@ -227,6 +228,14 @@ impl Handle {
     /// Every refresh token issued so far (for tests that check tokens never leak elsewhere).
     pub fn issued_refresh_tokens(&self) -> Vec<String> {
         self.ctx.world().refresh_tokens.keys().cloned().collect()
+    }
+
+    /// Opens a sign-in session for the account owning `address`, as choosing it on the sign-in
+    /// page does, and returns the cookie a browser would send with it (`emu_session=...`). An
+    /// authorize request carrying it and a `login_hint` naming the account skips the picker.
+    pub fn session_cookie(&self, address: &str) -> Result<String, String> {
+        let (session, _) = control::open_session(&self.ctx, address)?;
+        Ok(identity::cookie_pair(&session))
     }
 
     /// The invitations sent so far, as JSON.

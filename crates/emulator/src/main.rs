@@ -15,7 +15,7 @@ usage: graphgate-emulator [--listen ADDR] [--seed FILE] [--control] [--http] [--
 
   --listen ADDR   where to listen (default 127.0.0.1:8443; port 0 picks one)
   --seed FILE     a TOML seed of tenants, apps, users and mail (default: the built-in sandbox)
-  --control       serve the control API under /_emulator/ (faults, clock, mailboxes, revocation)
+  --control       serve the control API under /_emulator/ (faults, clock, mailboxes, revocation, sessions)
   --http          plain HTTP instead of HTTPS (Microsoft's libraries refuse http:// authorities)
   --ca-out FILE   where to write the CA certificate clients must trust (default: a temp file)
 ";

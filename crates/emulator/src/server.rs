@@ -1,5 +1,5 @@
 //! The accept loop: TLS (or plain TCP), HTTP/1.1 through hyper, and the outer service that
-//! counts calls and applies injected faults before the router sees a request.
+//! answers CORS, counts calls and applies injected faults before the router sees a request.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -14,10 +15,10 @@ use hyper_util::server::conn::auto::Builder;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower::ServiceExt;
+use tower::{Layer, ServiceExt};
 
 use crate::faults::FaultKind;
-use crate::{Ctx, control, errors, graph, identity};
+use crate::{Ctx, control, cors, errors, graph, identity};
 
 /// Every route: identity at the root, Graph under `/v1.0`, the control API under `/_emulator`.
 pub(crate) fn router(ctx: Arc<Ctx>) -> Router {
@@ -31,6 +32,21 @@ pub(crate) fn router(ctx: Arc<Ctx>) -> Router {
     .with_state(ctx)
 }
 
+/// What the outer service needs: the context, the router and the CORS policies.
+#[derive(Clone)]
+pub(crate) struct App {
+    ctx: Arc<Ctx>,
+    router: Router,
+    cors: Arc<cors::Policies>,
+}
+
+impl App {
+    /// The whole application over `ctx`.
+    pub(crate) fn new(ctx: Arc<Ctx>) -> Self {
+        Self { router: router(ctx.clone()), ctx, cors: Arc::new(cors::Policies::new()) }
+    }
+}
+
 /// Serves connections until `stop` turns true.
 pub(crate) async fn serve(
     listener: TcpListener,
@@ -38,7 +54,7 @@ pub(crate) async fn serve(
     ctx: Arc<Ctx>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let app = router(ctx.clone());
+    let app = App::new(ctx);
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
         let stream = tokio::select! {
@@ -49,26 +65,26 @@ pub(crate) async fn serve(
             _ = stop.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let (ctx, app, acceptor, stop) = (ctx.clone(), app.clone(), acceptor.clone(), stop.clone());
+        let (app, acceptor, stop) = (app.clone(), acceptor.clone(), stop.clone());
         tokio::spawn(async move {
             match acceptor {
                 Some(acceptor) => {
                     if let Ok(tls) = acceptor.accept(stream).await {
-                        connection(TokioIo::new(tls), ctx, app, stop).await;
+                        connection(TokioIo::new(tls), app, stop).await;
                     }
                 }
-                None => connection(TokioIo::new(stream), ctx, app, stop).await,
+                None => connection(TokioIo::new(stream), app, stop).await,
             }
         });
     }
 }
 
-async fn connection<I>(io: I, ctx: Arc<Ctx>, app: Router, mut stop: watch::Receiver<bool>)
+async fn connection<I>(io: I, app: App, mut stop: watch::Receiver<bool>)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let service =
-        hyper::service::service_fn(move |req: hyper::Request<Incoming>| handle(ctx.clone(), app.clone(), req));
+        hyper::service::service_fn(move |req: hyper::Request<Incoming>| handle(app.clone(), req.map(Body::new)));
     let mut builder = Builder::new(TokioExecutor::new());
     builder = builder.http1_only();
     let conn = builder.serve_connection(io, service);
@@ -82,8 +98,26 @@ where
     }
 }
 
+/// Answers a CORS preflight, or passes the request on to [`counted`] and adds the CORS headers
+/// of its path to whatever comes back (fault responses included). A preflight is neither counted
+/// nor faulted.
+pub(crate) async fn handle(app: App, req: Request<Body>) -> Result<Response, std::io::Error> {
+    let App { ctx, router, cors } = app;
+    let Some(policy) = cors.for_path(req.uri().path(), ctx.control_api) else {
+        return counted(ctx, router, req).await;
+    };
+    let preflight = cors::is_preflight(req.method());
+    let inner = tower::service_fn(move |req: Request<Body>| counted(ctx.clone(), router.clone(), req));
+    let mut response = policy.clone().layer(inner).oneshot(req).await?;
+    if preflight {
+        // The layer answers 200; a preflight has no content, and Graph answers it so.
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
+    Ok(response)
+}
+
 /// Counts the call, applies a matching fault, then routes.
-async fn handle(ctx: Arc<Ctx>, app: Router, req: hyper::Request<Incoming>) -> Result<Response, std::io::Error> {
+async fn counted(ctx: Arc<Ctx>, app: Router, req: Request<Body>) -> Result<Response, std::io::Error> {
     let path = req.uri().path().to_owned();
     let method = req.method().as_str().to_owned();
     if !path.starts_with("/_emulator") {
@@ -100,7 +134,7 @@ async fn handle(ctx: Arc<Ctx>, app: Router, req: hyper::Request<Incoming>) -> Re
             None => {}
         }
     }
-    let response: Result<Response, Infallible> = app.oneshot(req.map(Body::new)).await;
+    let response: Result<Response, Infallible> = app.oneshot(req).await;
     Ok(response.unwrap_or_else(|never| match never {}))
 }
 
@@ -130,4 +164,143 @@ fn fault_response(path: &str, status: u16, retry_after: Option<u64>) -> Response
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::to_bytes;
+    use axum::http::HeaderMap;
+
+    use super::*;
+    use crate::faults::Fault;
+    use crate::test_support::{ctx, user_id, user_token};
+
+    const CONTOSO: &str = "8eaef023-2b34-4da1-9baa-8bc8c9d6a490";
+    const ORIGIN: &str = "http://127.0.0.1:4173";
+
+    /// Sends a request through the outer service in memory; returns status, headers and body.
+    async fn call(app: &App, method: &str, uri: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap, String) {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = handle(app.clone(), req.body(Body::empty()).expect("request")).await.expect("answered");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = to_bytes(res.into_body(), 1024 * 1024).await.expect("body");
+        (status, headers, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    fn header<'h>(headers: &'h HeaderMap, name: &str) -> &'h str {
+        headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// The comma-separated items of a header, lower-cased.
+    fn items(headers: &HeaderMap, name: &str) -> Vec<String> {
+        header(headers, name).split(',').map(|s| s.trim().to_ascii_lowercase()).collect()
+    }
+
+    #[tokio::test]
+    async fn graph_preflights_are_answered_uncounted_and_unfaulted() {
+        let ctx = ctx();
+        let app = App::new(ctx.clone());
+        ctx.faults.add(Fault {
+            path: "/v1.0/me".into(),
+            method: None,
+            count: 1,
+            kind: FaultKind::Throttle { retry_after: 7 },
+        });
+        let (status, headers, body) = call(
+            &app,
+            "OPTIONS",
+            "/v1.0/me",
+            &[
+                ("origin", ORIGIN),
+                ("access-control-request-method", "GET"),
+                ("access-control-request-headers", "authorization,consistencylevel"),
+            ],
+        )
+        .await;
+        assert_eq!((status, body.as_str()), (204, ""));
+        assert_eq!(header(&headers, "access-control-allow-origin"), "*");
+        assert!(headers.get("access-control-allow-credentials").is_none());
+        assert_eq!(items(&headers, "access-control-allow-methods"), ["get", "post", "patch", "put", "delete"]);
+        assert_eq!(
+            items(&headers, "access-control-allow-headers"),
+            ["authorization", "content-type", "consistencylevel", "prefer", "client-request-id"]
+        );
+        assert!(ctx.faults.calls().is_empty(), "a preflight is not a call: {:?}", ctx.faults.calls());
+
+        // The fault is still there for the real request, and the browser may read its answer.
+        let (status, headers, body) = call(&app, "GET", "/v1.0/me", &[("origin", ORIGIN)]).await;
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(header(&headers, "retry-after"), "7");
+        assert_eq!(header(&headers, "access-control-allow-origin"), "*");
+        assert_eq!(
+            items(&headers, "access-control-expose-headers"),
+            ["retry-after", "request-id", "client-request-id", "location"]
+        );
+        assert_eq!(ctx.faults.calls().get("GET /v1.0/me"), Some(&1));
+    }
+
+    #[tokio::test]
+    async fn graph_answers_and_errors_carry_cors_headers() {
+        let ctx = ctx();
+        let app = App::new(ctx.clone());
+        let token = user_token(&ctx, &user_id(&ctx, "adele@contoso.onmicrosoft.com"), CONTOSO, "User.Read");
+        let auth = format!("Bearer {token}");
+        let (status, headers, body) =
+            call(&app, "GET", "/v1.0/me", &[("origin", ORIGIN), ("authorization", &auth)]).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(header(&headers, "access-control-allow-origin"), "*");
+        for (uri, expected) in [("/v1.0/me", 401), ("/v1.0/no-such-thing", 404)] {
+            let (status, headers, _) = call(&app, "GET", uri, &[("origin", ORIGIN)]).await;
+            assert_eq!(status, expected, "{uri}");
+            assert_eq!(header(&headers, "access-control-allow-origin"), "*", "{uri}");
+        }
+        ctx.faults.add(Fault {
+            path: "/v1.0/".into(),
+            method: None,
+            count: 1,
+            kind: FaultKind::Status { status: 503 },
+        });
+        let (status, headers, _) = call(&app, "GET", "/v1.0/users", &[("origin", ORIGIN)]).await;
+        assert_eq!(status, 503);
+        assert_eq!(header(&headers, "access-control-allow-origin"), "*");
+        // The sign-in and token endpoints are navigated to, not fetched: no CORS there.
+        let (status, headers, _) =
+            call(&app, "GET", "/common/v2.0/.well-known/openid-configuration", &[("origin", ORIGIN)]).await;
+        assert_eq!(status, 200);
+        assert!(headers.get("access-control-allow-origin").is_none());
+        // And an OPTIONS request there is still routed (and counted) as before.
+        let (status, _, _) = call(&app, "OPTIONS", "/common/oauth2/v2.0/token", &[("origin", ORIGIN)]).await;
+        assert_eq!(status, 405);
+        assert_eq!(ctx.faults.calls().get("OPTIONS /common/oauth2/v2.0/token"), Some(&1));
+    }
+
+    #[tokio::test]
+    async fn the_control_api_reflects_the_origin_with_credentials() {
+        let ctx = ctx();
+        let app = App::new(ctx.clone());
+        let (status, headers, _) = call(
+            &app,
+            "OPTIONS",
+            "/_emulator/sessions",
+            &[
+                ("origin", ORIGIN),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 204);
+        assert_eq!(header(&headers, "access-control-allow-origin"), ORIGIN);
+        assert_eq!(header(&headers, "access-control-allow-credentials"), "true");
+        assert_eq!(items(&headers, "access-control-allow-methods"), ["get", "post", "delete"]);
+        assert_eq!(items(&headers, "access-control-allow-headers"), ["content-type"]);
+        let (status, headers, body) = call(&app, "GET", "/_emulator/calls", &[("origin", ORIGIN)]).await;
+        assert_eq!((status, body.as_str()), (200, "{}"), "control calls are not counted");
+        assert_eq!(header(&headers, "access-control-allow-origin"), ORIGIN);
+        assert_eq!(header(&headers, "access-control-allow-credentials"), "true");
+    }
 }

@@ -58,6 +58,15 @@ async fn sign_in_exchange_session_and_cached_token() {
     assert_eq!(status, 200);
     assert_eq!(token["accessToken"], body["accessToken"]);
     assert_eq!(rig.emu.call_count("token:refresh_token"), 0);
+    let expires_in = token["expiresIn"].as_u64().expect("expiresIn");
+    assert!((3000..=3600).contains(&expires_in), "{token}");
+    // forceRefresh (Graph refused the token) skips the cache and goes upstream once.
+    let res =
+        rig.post("/api/auth/token", Some(&cookie), serde_json::json!({"forceRefresh": true})).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let forced: serde_json::Value = res.json().await.unwrap();
+    assert_ne!(forced["accessToken"], body["accessToken"]);
+    assert_eq!(rig.emu.call_count("token:refresh_token"), 1);
     // A session the proxy does not know is not signed in.
     let (status, err) = rig.token("graphgate=forged").await;
     assert_eq!((status, err["error"].as_str()), (401, Some("not_signed_in")));

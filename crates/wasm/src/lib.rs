@@ -1,10 +1,11 @@
-//! graphgate-wasm: the browser module's facade over graphgate-core (first slice: the authorize
-//! URL with PKCE, state and nonce, and the redirect's parsing; the client, token cache and Graph
-//! client follow).
+//! graphgate-wasm: the browser module's facade over graphgate-core. It exports the protocol
+//! steps (the PKCE verifier, the authorize URL with state and nonce, the redirect's parsing and
+//! its state check) as synchronous functions; `js/client.js` builds the Promise-based API (client,
+//! token cache, Graph client) over them, so the module carries no async runtime.
 
 use graphgate_core::{
-    AuthorizeRequest, BaseUrl, ClientId, Endpoints, PkceChallenge, PkceVerifier, Prompt, RedirectUri, Scopes, State,
-    Tenant, parse_redirect, redirect_params,
+    AuthorizeRequest, BaseUrl, ClientId, Endpoints, PkceChallenge, PkceVerifier, Prompt, RedirectResponse, RedirectUri,
+    Scopes, State, Tenant, parse_redirect, redirect_params,
 };
 use wasm_bindgen::prelude::*;
 
@@ -43,20 +44,18 @@ pub fn new_pkce_verifier() -> Result<String, JsValue> {
 /// state and nonce. Returns `[url, state, nonce]`; the caller keeps them and the verifier (in
 /// `sessionStorage`) until the redirect comes back.
 #[wasm_bindgen(js_name = buildAuthorizeUrl)]
-#[allow(
-    clippy::too_many_arguments,
-    reason = "a flat JS signature for this first slice; the client API will take an options object"
-)]
+#[allow(clippy::too_many_arguments, reason = "an internal, flat signature: js/client.js passes its options through")]
 pub fn build_authorize_url(
     login_base: &str,
     tenant: &str,
     client_id: &str,
     redirect_uri: &str,
-    scopes: &str,
+    scopes: Vec<String>,
     verifier: &str,
     digest: &[u8],
     prompt: Option<String>,
     login_hint: Option<String>,
+    domain_hint: Option<String>,
 ) -> Result<js_sys::Array, JsValue> {
     let run = || -> Result<js_sys::Array, graphgate_core::Error> {
         let verifier = PkceVerifier::parse(verifier)?;
@@ -66,13 +65,22 @@ pub fn build_authorize_url(
         let client = ClientId::parse(client_id)?;
         let redirect = RedirectUri::parse(redirect_uri)?;
         let mut req = AuthorizeRequest::new(&endpoints, &tenant, &client, &redirect)
-            .scopes(Scopes::parse_space_separated(scopes)?)
+            .scopes(Scopes::parse_all(&scopes)?)
             .with_pkce(verifier, challenge);
-        if let Some(p) = prompt.as_deref().and_then(Prompt::parse) {
+        if let Some(p) = prompt.as_deref().filter(|p| !p.is_empty()) {
+            let p = Prompt::parse(p).ok_or_else(|| {
+                graphgate_core::Error::new(
+                    graphgate_core::ErrorCode::ConfigInvalid,
+                    format!("prompt '{p}' is not login, none, consent or select_account"),
+                )
+            })?;
             req = req.prompt(p);
         }
-        if let Some(h) = login_hint {
+        if let Some(h) = login_hint.filter(|h| !h.is_empty()) {
             req = req.login_hint(h);
+        }
+        if let Some(h) = domain_hint.filter(|h| !h.is_empty()) {
+            req = req.domain_hint(h);
         }
         let (url, pending) = req.build()?;
         let out = js_sys::Array::new();
@@ -92,4 +100,18 @@ pub fn parse_redirect_url(url: &str, expected_state: &str) -> Result<String, JsV
         .and_then(|r| r.verify(&State::new(expected_state)))
         .map(|s| s.code.into_exposed_secret())
         .map_err(|e| js_error(&e))
+}
+
+/// The `state` of a redirect URL: `undefined` when the URL is no sign-in redirect (carries
+/// neither `code` nor `error`), `""` for an error redirect without one.
+#[wasm_bindgen(js_name = redirectState)]
+pub fn redirect_state(url: &str) -> Result<Option<String>, JsValue> {
+    match parse_redirect(redirect_params(url, None)) {
+        Ok(RedirectResponse::Success(s)) => Ok(Some(s.state.into_exposed_secret())),
+        Ok(RedirectResponse::Error { state, .. }) => {
+            Ok(Some(state.map(State::into_exposed_secret).unwrap_or_default()))
+        }
+        Err(e) if e.code() == graphgate_core::ErrorCode::NotARedirect => Ok(None),
+        Err(e) => Err(js_error(&e)),
+    }
 }

@@ -30,11 +30,12 @@ async fn the_authorize_url_carries_the_web_crypto_challenge() {
         "common",
         "6731de76-14a6-49ae-97bc-6eba6914391e",
         "http://localhost:5173/",
-        "Mail.Send",
+        vec!["Mail.Send".into()],
         verifier,
         &d,
         None,
         Some("ada@contoso.com".into()),
+        Some("contoso.com".into()),
     )
     .unwrap();
     let url = out.get(0).as_string().unwrap();
@@ -47,7 +48,7 @@ async fn the_authorize_url_carries_the_web_crypto_challenge() {
         "{url}"
     );
     assert!(url.contains(&format!("&state={state}&nonce={nonce}&")), "{url}");
-    assert!(url.contains("&login_hint=ada%40contoso.com"));
+    assert!(url.contains("&login_hint=ada%40contoso.com&domain_hint=contoso.com"), "{url}");
     assert!(state.len() >= 43 && nonce.len() >= 43, "256-bit values from the browser's CSPRNG");
     let other = new_pkce_verifier().unwrap();
     assert_eq!(other.len(), 43);
@@ -61,9 +62,10 @@ fn bad_input_rejects_with_a_graphgate_error() {
         "common",
         "not-a-guid",
         "http://localhost:5173/",
-        "Mail.Send",
+        vec!["Mail.Send".into()],
         "x",
         &[],
+        None,
         None,
         None,
     )
@@ -86,4 +88,13 @@ fn redirects_give_the_code_or_the_explained_error() {
     assert_eq!(js_sys::Reflect::get(&err, &"code".into()).unwrap().as_string().unwrap(), "AADSTS50020");
     assert_eq!(js_sys::Reflect::get(&err, &"aadsts".into()).unwrap().as_f64(), Some(50020.0));
     assert_eq!(js_sys::Reflect::get(&err, &"correlationId".into()).unwrap().as_string().unwrap(), "c-9");
+}
+
+#[wasm_bindgen_test]
+fn redirect_state_tells_redirects_apart() {
+    use graphgate_wasm::redirect_state;
+    assert_eq!(redirect_state("http://localhost/?code=a&state=s1").unwrap().as_deref(), Some("s1"));
+    assert_eq!(redirect_state("http://localhost/#error=access_denied").unwrap().as_deref(), Some(""));
+    assert_eq!(redirect_state("http://localhost/inbox?page=2").unwrap(), None);
+    assert!(redirect_state("http://localhost/?code=a&code=b&state=s").is_err(), "a repeated code is refused");
 }

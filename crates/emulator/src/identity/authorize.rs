@@ -1,6 +1,7 @@
-//! `/{tenant}/oauth2/v2.0/authorize`: validation in Entra's order, the account picker, the
-//! tenancy rules (members, guests, personal accounts, AADSTS50020 / 50194), consent, and the
-//! redirect carrying a code or an error.
+//! `/{tenant}/oauth2/v2.0/authorize`: validation in Entra's order, the account picker (skipped
+//! when `login_hint` names the account signed in on the session), the tenancy rules (members,
+//! guests, personal accounts, AADSTS50020 / 50194), consent, and the redirect carrying a code or
+//! an error.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use graphgate_core::{CONSUMERS_TENANT_ID, form_encode, percent_decode_param};
 
 use super::scopes::{ScopeRequest, needs_admin};
-use super::{Authority, pages};
+use super::{Authority, open_session, pages};
 use crate::Ctx;
 use crate::errors::{EntraFields, entra_fields};
 use crate::ids::opaque;
@@ -300,14 +301,18 @@ fn issue_code(
             redeemed: false,
         },
     );
-    let session = opaque("ems.");
-    world.sessions.insert(session.clone(), home_id.to_owned());
     let session_state = crate::ids::guid();
     let mut response = respond(req, &[("code", &code), ("session_state", &session_state)]);
-    if let Ok(v) = format!("{}={session}; Path=/; HttpOnly; SameSite=Lax", pages::SESSION_COOKIE).parse() {
+    add_session(world, &mut response, home_id);
+    response
+}
+
+/// Opens a sign-in session for the member account `home_id` and sets its cookie on `response`.
+fn add_session(world: &mut World, response: &mut Response, home_id: &str) {
+    let session = open_session(world, home_id);
+    if let Ok(v) = pages::set_session_cookie(&session).parse() {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
-    response
 }
 
 /// The scopes granted so far and those still needing consent.
@@ -392,8 +397,9 @@ pub(super) async fn get(
         Ok(r) => r,
         Err(r) => return reject(r),
     };
+    let session = pages::session_cookie(&headers).and_then(|c| world.sessions.get(&c).cloned());
     if req.prompt.as_deref() == Some("none") {
-        let Some(home_id) = pages::session_cookie(&headers).and_then(|c| world.sessions.get(&c).cloned()) else {
+        let Some(home_id) = session else {
             return error_redirect(
                 &req,
                 &entra_fields(
@@ -406,6 +412,16 @@ pub(super) async fn get(
         return after_account(&ctx, &mut world, &tenant, &query, &req, &home_id, true);
     }
     let hint = req.login_hint.clone().unwrap_or_default();
+    // Single sign-on: the hinted account is signed in on the session, so there is nothing to pick
+    // (unless the app asked for the picker or a fresh sign-in).
+    let picker_asked = matches!(req.prompt.as_deref(), Some("login" | "select_account"));
+    if let Some(home_id) = session.filter(|id| {
+        !picker_asked
+            && !hint.is_empty()
+            && world.user(id).is_some_and(|u| u.user_type == UserType::Member && u.owns_address(&hint))
+    }) {
+        return after_account(&ctx, &mut world, &tenant, &query, &req, &home_id, false);
+    }
     let mut accounts: Vec<pages::AccountChoice> = world
         .users
         .iter()
@@ -446,7 +462,15 @@ pub(super) async fn post(
         Err(r) => return reject(r),
     };
     match form.step.as_str() {
-        "select" => after_account(&ctx, &mut world, &tenant, &form.q, &req, &form.account, false),
+        "select" => {
+            let mut response = after_account(&ctx, &mut world, &tenant, &form.q, &req, &form.account, false);
+            // Choosing an account signs it in, even when consent or the tenancy rules come next.
+            let member = world.user(&form.account).is_some_and(|u| u.user_type == UserType::Member);
+            if member && !response.headers().contains_key(header::SET_COOKIE) {
+                add_session(&mut world, &mut response, &form.account);
+            }
+            response
+        }
         "cancel" => error_redirect(
             &req,
             &entra_fields("access_denied", 65004, Some("The user declined to consent to access the app.")),

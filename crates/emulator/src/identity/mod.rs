@@ -24,7 +24,10 @@ use axum::routing::get;
 use graphgate_core::CONSUMERS_TENANT_ID;
 
 use crate::Ctx;
+use crate::ids::opaque;
 use crate::state::World;
+
+pub(crate) use pages::set_session_cookie;
 
 /// Identity routes, at the root.
 pub(crate) fn router() -> Router<Arc<Ctx>> {
@@ -35,6 +38,19 @@ pub(crate) fn router() -> Router<Arc<Ctx>> {
         .route("/{tenant}/oauth2/v2.0/token", axum::routing::post(token::post))
         .route("/{tenant}/oauth2/v2.0/logout", get(discovery::logout).post(discovery::logout))
         .route("/redeem", get(redeem::get).post(redeem::post))
+}
+
+/// Opens a sign-in session of the emulator's own pages for the member account `home_id`, as
+/// choosing that account on the sign-in page does; returns the session ID (the cookie's value).
+pub(crate) fn open_session(world: &mut World, home_id: &str) -> String {
+    let session = opaque("ems.");
+    world.sessions.insert(session.clone(), home_id.to_owned());
+    session
+}
+
+/// `emu_session=ID`, the session cookie as a browser sends it back.
+pub(crate) fn cookie_pair(session: &str) -> String {
+    format!("{}={session}", pages::SESSION_COOKIE)
 }
 
 /// The `{tenant}` segment of a request, resolved.

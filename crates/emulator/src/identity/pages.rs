@@ -5,8 +5,14 @@
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-/// The emulator's own sign-in session cookie (for `prompt=none`).
+/// The emulator's own sign-in session cookie (for `prompt=none`, and to skip the picker when
+/// `login_hint` names the signed-in account).
 pub(crate) const SESSION_COOKIE: &str = "emu_session";
+
+/// The `Set-Cookie` value that hands sign-in session `id` to the browser.
+pub(crate) fn set_session_cookie(id: &str) -> String {
+    format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax")
+}
 
 /// The session cookie's value, if the browser sent one.
 pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {

@@ -59,6 +59,14 @@ pub async fn start_with(config: Config) -> Emu {
     Emu { handle, http }
 }
 
+/// Starts an emulator over plain HTTP with the sandbox seed, as a browser page's tests run it.
+pub async fn start_plain() -> Emu {
+    let handle = spawn(Config { https: false, ..Config::default() }).await.expect("emulator starts");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    Emu { handle, http }
+}
+
 fn rustls_pki_certs(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
     rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()).map(|c| c.expect("PEM")).collect()

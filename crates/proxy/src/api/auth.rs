@@ -96,11 +96,13 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ApiError>
     })
 }
 
-/// The answer to the browser: the access token and the account.
-fn token_answer(token: &CachedToken, account: &graphgate_core::Account) -> Value {
+/// The answer to the browser: the access token and the account. `expiresIn` (seconds from now)
+/// lets the browser keep time by its own clock; `expiresOn` is the proxy's Unix time.
+fn token_answer(token: &CachedToken, account: &graphgate_core::Account, now: u64) -> Value {
     json!({
         "accessToken": token.access_token.expose_secret(),
         "expiresOn": token.expires_at,
+        "expiresIn": token.expires_at.saturating_sub(now),
         "scopes": token.scopes.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
         "account": account,
     })
@@ -171,7 +173,7 @@ pub async fn exchange(
     let cookie = session_cookie(&state, id.into_exposed_secret(), lifetime);
     Ok((
         [(header::SET_COOKIE, cookie), (header::CACHE_CONTROL, "no-store".to_owned())],
-        Json(token_answer(&token, &account)),
+        Json(token_answer(&token, &account, now)),
     )
         .into_response())
 }
@@ -182,9 +184,12 @@ pub async fn exchange(
 pub struct TokenBody {
     #[serde(default)]
     scopes: Option<Vec<String>>,
+    /// Skip the cached token (Graph refused it): refresh upstream.
+    #[serde(default)]
+    force_refresh: bool,
 }
 
-/// `POST /api/auth/token {scopes?}`: a fresh access token for the session's user. A cached token
+/// `POST /api/auth/token {scopes?, forceRefresh?}`: a fresh access token for the session's user. A cached token
 /// that is still fresh is answered at once; otherwise one refresh per session goes upstream while
 /// concurrent callers wait for it. A refresh token Entra no longer accepts ends the session with
 /// 401 `interaction_required`.
@@ -204,9 +209,9 @@ pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
             return Err(ApiError::new(ErrorCode::NotSignedIn, "the session is unknown or expired"));
         }
     };
-    if let Some(t) = guard.as_ref().filter(|t| t.serves(now, &wanted)) {
+    if let Some(t) = guard.as_ref().filter(|t| !body.force_refresh && t.serves(now, &wanted)) {
         state.metrics.token_cache(true);
-        return Ok(Json(token_answer(t, &session.account)).into_response());
+        return Ok(Json(token_answer(t, &session.account, now)).into_response());
     }
     state.metrics.token_cache(false);
     let s = &state.settings;
@@ -236,7 +241,7 @@ pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
         state.sessions.replace_refresh_token(&id, rt, now, now).await.map_err(store_error)?;
     }
     *guard = Some(token.clone());
-    Ok(Json(token_answer(&token, &session.account)).into_response())
+    Ok(Json(token_answer(&token, &session.account, now)).into_response())
 }
 
 /// `GET /api/auth/session`: the signed-in account, or 401.

@@ -1,0 +1,652 @@
+// graphgate's JavaScript API: sign-in by redirect or popup, the in-memory token cache, the Graph
+// client and its typed helpers. Protocol work (PKCE, state, nonce, the authorize URL, the
+// redirect's parsing) is done by the wasm module this file is installed over; see `install`.
+
+let core = null;
+let initCore = null;
+let ready = null;
+
+/** Binds the wasm exports (and, for the web target, the function that instantiates them). */
+export function install(exports, init) {
+  core = exports;
+  initCore = init ?? null;
+}
+
+const loaded = () => (ready ??= Promise.resolve(initCore ? initCore() : undefined));
+
+const PENDING = 'graphgate.pending.';
+const INVITE_STATE = 'graphgate-invite';
+const PENDING_MAX_AGE_MS = 3_600_000;
+const RETRY_STATUSES = [429, 503, 504];
+const BATCH_LIMIT = 20;
+
+/** Every error graphgate raises: a catalogue code, and the catalogue's hint once explained. */
+export class GraphgateError extends Error {
+  constructor(code, message, extra = {}) {
+    super(message);
+    this.name = 'GraphgateError';
+    this.code = code;
+    this.aadsts = extra.aadsts ?? null;
+    this.retryable = extra.retryable ?? false;
+    this.hint = extra.hint ?? null;
+    this.hintZh = extra.hintZh ?? null;
+    this.correlationId = extra.correlationId ?? null;
+    this.status = extra.status ?? null;
+    this.slug = extra.slug ?? null;
+  }
+
+  /** True when the page should answer with `loginRedirect` (or `loginPopup`). */
+  get interactionRequired() {
+    return this.code === 'interaction_required' || this.code === 'not_signed_in';
+  }
+}
+
+// A wasm export's thrown error (an Error with code, aadsts, correlationId) as a GraphgateError.
+function fromCore(e) {
+  if (e instanceof GraphgateError) return e;
+  return new GraphgateError(e?.code ?? 'unknown_error', String(e?.message ?? e), {
+    aadsts: e?.aadsts,
+    correlationId: e?.correlationId,
+  });
+}
+
+function call(f, ...args) {
+  try {
+    return f(...args);
+  } catch (e) {
+    throw fromCore(e);
+  }
+}
+
+const trimSlash = (s) => String(s ?? '').replace(/\/+$/, '');
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const scopeKey = (scopes) => [...(scopes ?? [])].sort().join(' ');
+const storageOf = (options) => {
+  if (options.storage) return options.storage;
+  try {
+    return globalThis.sessionStorage;
+  } catch {
+    return null;
+  }
+};
+
+/** A client from explicit options. */
+export async function createClient(options) {
+  await loaded();
+  return new Client(options ?? {});
+}
+
+/** A client configured by the proxy's `GET /api/config`; `overrides` win over what it says. */
+export async function createClientFromProxy(proxyUrl, overrides = {}) {
+  await loaded();
+  const base = trimSlash(proxyUrl);
+  const fetcher = overrides.fetch ?? globalThis.fetch.bind(globalThis);
+  let res;
+  try {
+    res = await fetcher(`${base}/api/config`, { credentials: 'include' });
+  } catch (e) {
+    throw new GraphgateError('network_error', `the proxy at '${base}' could not be reached: ${e.message}`);
+  }
+  if (!res.ok) throw await proxyError(res);
+  const config = await res.json();
+  const here = globalThis.location ? `${location.origin}${location.pathname}` : '';
+  const redirectUri =
+    config.redirectUris.find((u) => u === here) ??
+    config.redirectUris.find((u) => globalThis.location && new URL(u).origin === location.origin) ??
+    config.redirectUris[0];
+  return new Client({
+    proxyUrl: base,
+    clientId: config.clientId,
+    tenant: config.tenant,
+    loginBaseUrl: config.loginBaseUrl,
+    graphBaseUrl: config.graphBaseUrl,
+    redirectUri,
+    scopes: config.defaultScopes,
+    ...overrides,
+  });
+}
+
+async function proxyError(res) {
+  let body = {};
+  try {
+    body = await res.json();
+  } catch {
+    // Not JSON: the status alone is explained.
+  }
+  return new GraphgateError(body.code ?? body.error ?? 'unknown_error', body.message ?? `HTTP ${res.status}`, {
+    retryable: body.retryable,
+    hint: body.hint,
+    hintZh: body.hintZh,
+    correlationId: body.correlationId,
+    status: res.status,
+    slug: body.slug,
+  });
+}
+
+class Client {
+  #o;
+  #fetch;
+  #now;
+  #storage;
+  #navigate;
+  #tokens = new Map();
+  #inflight = new Map();
+  #explained = new Map();
+  #account = null;
+
+  constructor(o) {
+    for (const key of ['clientId', 'tenant', 'loginBaseUrl', 'graphBaseUrl']) {
+      if (!o[key]) throw new GraphgateError('config_invalid', `createClient needs the option '${key}'`);
+    }
+    this.#o = {
+      proxyUrl: trimSlash(o.proxyUrl ?? ''),
+      clientId: o.clientId,
+      tenant: o.tenant,
+      loginBaseUrl: trimSlash(o.loginBaseUrl),
+      graphBaseUrl: trimSlash(o.graphBaseUrl),
+      redirectUri: o.redirectUri ?? (globalThis.location ? `${location.origin}${location.pathname}` : ''),
+      scopes: o.scopes ?? ['User.Read'],
+      refreshMarginSeconds: o.refreshMarginSeconds ?? 300,
+      maxRetries: o.maxRetries ?? 3,
+      maxRetryDelaySeconds: o.maxRetryDelaySeconds ?? 60,
+      popupTimeoutSeconds: o.popupTimeoutSeconds ?? 300,
+    };
+    this.#fetch = o.fetch ?? globalThis.fetch.bind(globalThis);
+    this.#now = o.clock ?? (() => Date.now());
+    this.#navigate = o.navigate ?? ((url) => location.assign(url));
+    this.#storage = storageOf(o);
+    this.graph = new Graph(this);
+  }
+
+  /** The options in effect (no secrets are ever among them). */
+  get options() {
+    return { ...this.#o };
+  }
+
+  // The authorize URL and what must be kept until the redirect comes back.
+  async #authorize(req = {}) {
+    const verifier = call(core.newPkceVerifier);
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
+    const scopes = req.scopes ?? this.#o.scopes;
+    const [url, state, nonce] = call(
+      core.buildAuthorizeUrl,
+      this.#o.loginBaseUrl,
+      this.#o.tenant,
+      this.#o.clientId,
+      this.#o.redirectUri,
+      scopes,
+      verifier,
+      digest,
+      req.prompt,
+      req.loginHint,
+      req.domainHint,
+    );
+    const pending = { state, nonce, verifier, scopes, appState: req.state ?? null, at: this.#now() };
+    this.#keep(pending);
+    return { url, pending };
+  }
+
+  #keep(pending) {
+    if (!this.#storage) throw new GraphgateError('storage_unavailable', 'sessionStorage is not available');
+    try {
+      this.#storage.setItem(PENDING + pending.state, JSON.stringify(pending));
+    } catch (e) {
+      throw new GraphgateError('storage_unavailable', `sessionStorage refused the pending sign-in: ${e.message}`);
+    }
+  }
+
+  // Takes (reads and removes) the pending request for `state`, and drops stale ones.
+  #take(state) {
+    const store = this.#storage;
+    if (!store) throw new GraphgateError('storage_unavailable', 'sessionStorage is not available');
+    const raw = store.getItem(PENDING + state);
+    store.removeItem(PENDING + state);
+    for (let i = store.length - 1; i >= 0; i--) {
+      const key = store.key(i);
+      if (!key?.startsWith(PENDING)) continue;
+      try {
+        if (this.#now() - JSON.parse(store.getItem(key)).at > PENDING_MAX_AGE_MS) store.removeItem(key);
+      } catch {
+        store.removeItem(key);
+      }
+    }
+    return raw ? JSON.parse(raw) : null;
+  }
+
+  /** Starts sign-in by navigating this page to Microsoft's sign-in. */
+  async loginRedirect(req = {}) {
+    await loaded();
+    const { url } = await this.#authorize(req);
+    await this.#navigate(url);
+  }
+
+  /** Signs in in a popup; resolves like `handleRedirect` once the popup reaches the redirect URI. */
+  async loginPopup(req = {}) {
+    await loaded();
+    // Opened before any await so the browser still sees the user's click.
+    const popup = window.open('', 'graphgate-signin', 'popup,width=483,height=600');
+    if (!popup) throw await this.#explain(new GraphgateError('popup_blocked', 'the browser blocked the sign-in popup'));
+    let pending;
+    try {
+      const built = await this.#authorize(req);
+      pending = built.pending;
+      popup.location.href = built.url;
+    } catch (e) {
+      popup.close();
+      throw await this.#explain(fromCore(e));
+    }
+    const target = new URL(this.#o.redirectUri);
+    const deadline = this.#now() + this.#o.popupTimeoutSeconds * 1000;
+    const landed = await new Promise((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (popup.closed) {
+          clearInterval(timer);
+          reject(new GraphgateError('popup_closed', 'the sign-in popup was closed before sign-in finished'));
+          return;
+        }
+        let href = '';
+        try {
+          href = popup.location.href; // throws while the popup shows another origin
+        } catch {
+          // Still at the sign-in page.
+        }
+        if (href && href !== 'about:blank') {
+          const at = new URL(href);
+          if (at.origin === target.origin && at.pathname === target.pathname && /[?#&](code|error)=/.test(href)) {
+            clearInterval(timer);
+            popup.close();
+            resolve(href);
+            return;
+          }
+        }
+        if (this.#now() > deadline) {
+          clearInterval(timer);
+          popup.close();
+          reject(new GraphgateError('popup_closed', 'the sign-in popup did not finish in time'));
+        }
+      }, 50);
+    }).catch(async (e) => {
+      this.#take(pending.state);
+      throw await this.#explain(e);
+    });
+    return this.#complete(landed, false);
+  }
+
+  /**
+   * On the redirect page: completes a sign-in this tab started. Resolves `null` when the page is
+   * not a sign-in redirect.
+   */
+  async handleRedirect(url) {
+    await loaded();
+    const here = globalThis.location?.href;
+    return this.#complete(url ?? here, (url ?? here) === here);
+  }
+
+  async #complete(url, clean) {
+    const state = call(core.redirectState, url);
+    if (state === undefined || state === null) return null;
+    if (clean && globalThis.history) {
+      const u = new URL(url);
+      u.search = '';
+      u.hash = '';
+      history.replaceState(history.state, '', u.href);
+    }
+    if (state === INVITE_STATE) {
+      // A redeemed invitation lands here: start the app's own sign-in.
+      await this.loginRedirect({});
+      return null;
+    }
+    try {
+      const pending = this.#take(state);
+      if (!pending) {
+        // An error redirect still tells its error; a code nobody waits for cannot be redeemed.
+        call(core.parseRedirect, url, state);
+        throw new GraphgateError('no_pending_request', 'this tab has no sign-in waiting for this redirect');
+      }
+      const code = call(core.parseRedirect, url, pending.state);
+      const answer = await this.#proxy('POST', '/api/auth/exchange', {
+        code,
+        codeVerifier: pending.verifier,
+        redirectUri: this.#o.redirectUri,
+        nonce: pending.nonce,
+        scopes: pending.scopes,
+      });
+      const token = this.#cache(pending.scopes, answer);
+      return { account: answer.account, accessToken: token.accessToken, expiresOn: token.expiresOn, scopes: answer.scopes, state: pending.appState };
+    } catch (e) {
+      throw await this.#explain(fromCore(e));
+    }
+  }
+
+  // Keeps a proxy token answer in memory (for the default scopes and the ones asked for).
+  #cache(scopes, answer) {
+    const seconds = Number(answer.expiresIn ?? 0);
+    const entry = {
+      accessToken: answer.accessToken,
+      expiresOn: new Date(this.#now() + seconds * 1000),
+      scopes: answer.scopes,
+    };
+    this.#tokens.set(scopeKey(scopes), entry);
+    if (scopeKey(scopes) === scopeKey(this.#o.scopes)) this.#tokens.set('', entry);
+    this.#account = answer.account ?? this.#account;
+    return entry;
+  }
+
+  /**
+   * A valid access token: from memory while it is fresh, else one request (shared by all callers
+   * asking at the same time) to the proxy's `/api/auth/token`.
+   */
+  async getAccessToken(req = {}) {
+    return (await this.acquireToken(req)).accessToken;
+  }
+
+  /** Like `getAccessToken`, with its expiry and scopes. */
+  async acquireToken({ scopes, forceRefresh = false } = {}) {
+    const key = scopeKey(scopes);
+    const held = this.#tokens.get(key);
+    const margin = this.#o.refreshMarginSeconds * 1000;
+    if (!forceRefresh && held && held.expiresOn.getTime() - margin > this.#now()) return held;
+    let flight = this.#inflight.get(key);
+    if (!flight) {
+      const body = {};
+      if (scopes?.length) body.scopes = scopes;
+      if (forceRefresh) body.forceRefresh = true;
+      flight = this.#proxy('POST', '/api/auth/token', body)
+        .then((answer) => this.#cache(scopes ?? [], answer))
+        .catch(async (e) => {
+          if (e.interactionRequired) this.#forget();
+          throw await this.#explain(e);
+        })
+        .finally(() => this.#inflight.delete(key));
+      this.#inflight.set(key, flight);
+    }
+    return flight;
+  }
+
+  #forget() {
+    this.#tokens.clear();
+    this.#account = null;
+  }
+
+  /** The signed-in account (asked of the proxy after a reload), or `null`. */
+  async account() {
+    if (this.#account) return this.#account;
+    try {
+      this.#account = (await this.#proxy('GET', '/api/auth/session')).account;
+      return this.#account;
+    } catch (e) {
+      if (e.interactionRequired) return null;
+      throw await this.#explain(e);
+    }
+  }
+
+  /**
+   * Signs out: the proxy drops the session and its refresh token, memory is cleared. With
+   * `{redirect: true}` the page then goes to Microsoft's sign-out; the URL is returned either way.
+   */
+  async logout({ redirect = false } = {}) {
+    this.#forget();
+    const { logoutUrl } = await this.#proxy('POST', '/api/auth/logout', {}).catch(async (e) => {
+      throw await this.#explain(e);
+    });
+    if (redirect) await this.#navigate(logoutUrl);
+    return logoutUrl;
+  }
+
+  /** Invites a guest through the proxy (`POST /api/invitations`). */
+  async invite(email, options = {}) {
+    return this.#proxy('POST', '/api/invitations', { email, ...options }).catch(async (e) => {
+      throw await this.#explain(e);
+    });
+  }
+
+  /** Whether `email` is a member, an invited guest who has not redeemed yet, a guest, or unknown. */
+  async inviteStatus(email) {
+    return this.#proxy('GET', `/api/invitations/status?email=${encodeURIComponent(email)}`).catch(async (e) => {
+      throw await this.#explain(e);
+    });
+  }
+
+  /** The signed-in user's profile (`GET /me`). */
+  me() {
+    return this.graph.get('/me');
+  }
+
+  /** Sends mail as the signed-in user; `message` is Graph's shape or `{to, cc, bcc, subject, text | html}`. */
+  sendMail(message, { saveToSentItems = true } = {}) {
+    return this.graph.post('/me/sendMail', { message: graphMessage(message), saveToSentItems });
+  }
+
+  /** One page of messages: `{value, nextLink}`; pass `nextLink` to `graph.get` or `graph.pages` for more. */
+  async listMessages({ top = 25, folder, select } = {}) {
+    const path = folder ? `/me/mailFolders/${encodeURIComponent(folder)}/messages` : '/me/messages';
+    const query = new URLSearchParams({ $top: String(top) });
+    if (select?.length) query.set('$select', [].concat(select).join(','));
+    const page = await this.graph.get(`${path}?${query}`);
+    return { value: page.value ?? [], nextLink: page['@odata.nextLink'] ?? null };
+  }
+
+  /** Every To Do list of the signed-in user. */
+  todoLists() {
+    return this.graph.all('/me/todo/lists');
+  }
+
+  /** Every task of one To Do list. */
+  todoTasks(listId) {
+    return this.graph.all(`/me/todo/lists/${encodeURIComponent(listId)}/tasks`);
+  }
+
+  // A call to the proxy, with its cookie; its errors arrive explained already.
+  async #proxy(method, path, body) {
+    const init = { method, credentials: 'include', headers: {} };
+    if (method !== 'GET') {
+      init.headers['X-Graphgate'] = '1';
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body ?? {});
+    }
+    let res;
+    try {
+      res = await this.#fetch(`${this.#o.proxyUrl}${path}`, init);
+    } catch (e) {
+      throw new GraphgateError('network_error', `the proxy could not be reached: ${e.message}`);
+    }
+    if (!res.ok) throw await proxyError(res);
+    return res.json();
+  }
+
+  // Fills in the catalogue's hint (from the proxy's `/api/explain`) when the error lacks one.
+  async _explain(e) {
+    return this.#explain(e);
+  }
+
+  async #explain(e) {
+    const err = fromCore(e);
+    if (err.hint) return err;
+    const code = err.aadsts ? `AADSTS${err.aadsts}` : err.code;
+    let flight = this.#explained.get(code);
+    if (!flight) {
+      flight = this.#fetch(`${this.#o.proxyUrl}/api/explain?code=${encodeURIComponent(code)}`)
+        .then((r) => (r.ok ? r.json() : null))
+        .catch(() => null);
+      this.#explained.set(code, flight);
+    }
+    const x = await flight;
+    if (x) {
+      err.hint = x.hint;
+      err.hintZh = x.hintZh;
+      err.slug = x.slug;
+      err.retryable ||= x.retryable;
+      err.lookupUrl = x.lookupUrl ?? null;
+    }
+    return err;
+  }
+
+  get _fetch() {
+    return this.#fetch;
+  }
+
+  get _now() {
+    return this.#now;
+  }
+}
+
+function addresses(list) {
+  return [].concat(list ?? []).map((a) =>
+    typeof a === 'string' ? { emailAddress: { address: a } } : a.emailAddress ? a : { emailAddress: a },
+  );
+}
+
+function graphMessage(m) {
+  if (m.toRecipients) return m;
+  const out = {
+    subject: m.subject ?? '',
+    body: m.html !== undefined ? { contentType: 'HTML', content: m.html } : { contentType: 'Text', content: m.text ?? '' },
+    toRecipients: addresses(m.to),
+  };
+  if (m.cc) out.ccRecipients = addresses(m.cc);
+  if (m.bcc) out.bccRecipients = addresses(m.bcc);
+  return out;
+}
+
+/** The Graph client: bearer token from the client, bounded retries, one refresh on a 401. */
+class Graph {
+  #client;
+
+  constructor(client) {
+    this.#client = client;
+  }
+
+  #url(path) {
+    if (/^https?:\/\//.test(path)) return path;
+    const base = this.#client.options.graphBaseUrl; // with its version: https://graph.microsoft.com/v1.0
+    const rel = path.startsWith('/') ? path : `/${path}`;
+    if (/^\/(v1\.0|beta)(\/|$)/.test(rel)) return base.replace(/\/(v1\.0|beta)$/, '') + rel;
+    return base + rel;
+  }
+
+  /** Any Graph request; resolves the parsed JSON answer (or `null` when there is none). */
+  async request(method, path, body, headers = {}) {
+    const client = this.#client;
+    const { maxRetries, maxRetryDelaySeconds } = client.options;
+    const url = this.#url(path);
+    let refreshed = false;
+    let retries = 0;
+    for (;;) {
+      const token = await client.getAccessToken({ forceRefresh: false });
+      const h = { ...headers, Authorization: `Bearer ${token}` };
+      const init = { method, headers: h };
+      if (body !== undefined && body !== null) {
+        init.body = typeof body === 'string' ? body : JSON.stringify(body);
+        if (!Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) h['Content-Type'] = 'application/json';
+      }
+      let res;
+      try {
+        res = await client._fetch(url, init);
+      } catch (e) {
+        throw await client._explain(new GraphgateError('network_error', `Graph could not be reached: ${e.message}`));
+      }
+      if (res.status === 401 && !refreshed) {
+        refreshed = true;
+        await client.getAccessToken({ forceRefresh: true });
+        continue;
+      }
+      if (RETRY_STATUSES.includes(res.status) && retries < maxRetries) {
+        const wait = retryAfter(res.headers.get('Retry-After'), client._now()) ?? 2 ** retries;
+        if (wait <= maxRetryDelaySeconds) {
+          retries++;
+          await sleep(wait * 1000);
+          continue;
+        }
+      }
+      if (!res.ok) throw await client._explain(await graphError(res));
+      const text = res.status === 204 ? '' : await res.text();
+      return text ? JSON.parse(text) : null;
+    }
+  }
+
+  get(path, headers) {
+    return this.request('GET', path, undefined, headers);
+  }
+
+  post(path, body, headers) {
+    return this.request('POST', path, body, headers);
+  }
+
+  patch(path, body, headers) {
+    return this.request('PATCH', path, body, headers);
+  }
+
+  put(path, body, headers) {
+    return this.request('PUT', path, body, headers);
+  }
+
+  delete(path, headers) {
+    return this.request('DELETE', path, undefined, headers);
+  }
+
+  /** Each page's `value`, following `@odata.nextLink` until there is none. */
+  async *pages(path, headers) {
+    let next = path;
+    while (next) {
+      const page = await this.get(next, headers);
+      yield page?.value ?? [];
+      next = page?.['@odata.nextLink'];
+    }
+  }
+
+  /** Every item of every page. */
+  async all(path, headers) {
+    const items = [];
+    for await (const page of this.pages(path, headers)) items.push(...page);
+    return items;
+  }
+
+  /** Runs requests through `$batch`, 20 at a time; answers come back in the order asked. */
+  async batch(requests) {
+    const answers = [];
+    for (let start = 0; start < requests.length; start += BATCH_LIMIT) {
+      const chunk = requests.slice(start, start + BATCH_LIMIT).map((r, i) => {
+        const item = { id: String(r.id ?? start + i + 1), method: (r.method ?? 'GET').toUpperCase(), url: r.url };
+        if (r.headers || r.body !== undefined) item.headers = { ...r.headers };
+        if (r.body !== undefined) {
+          item.body = r.body;
+          item.headers['Content-Type'] ??= 'application/json';
+        }
+        if (r.dependsOn) item.dependsOn = r.dependsOn;
+        return item;
+      });
+      const answer = await this.post('/$batch', { requests: chunk });
+      const byId = new Map((answer?.responses ?? []).map((x) => [String(x.id), x]));
+      for (const item of chunk) {
+        answers.push(byId.get(item.id) ?? { id: item.id, status: 0, headers: {}, body: null });
+      }
+    }
+    return answers;
+  }
+}
+
+// Seconds a `Retry-After` header asks for: delta-seconds or an HTTP date; undefined when absent or invalid.
+function retryAfter(value, nowMs) {
+  const v = value?.trim();
+  if (!v) return undefined;
+  if (/^\d+$/.test(v)) return Number(v);
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - nowMs) / 1000));
+}
+
+async function graphError(res) {
+  let error = null;
+  try {
+    const body = await res.json();
+    error = body?.error ?? null;
+  } catch {
+    // Not Graph's JSON: the status names the error.
+  }
+  const fallback = { 400: 'invalidRequest', 401: 'unauthenticated', 403: 'accessDenied', 404: 'itemNotFound', 429: 'TooManyRequests', 503: 'serviceNotAvailable' };
+  const inner = error?.innerError ?? error?.innererror ?? {};
+  return new GraphgateError(error?.code ?? fallback[res.status] ?? 'generalException', error?.message ?? `HTTP ${res.status}`, {
+    status: res.status,
+    retryable: RETRY_STATUSES.includes(res.status),
+    correlationId: inner['client-request-id'] ?? inner['request-id'] ?? res.headers.get('request-id'),
+  });
+}

@@ -1,0 +1,124 @@
+//! The JavaScript API (`js/client.js` over this crate's wasm exports) in headless Chromium, against
+//! graphgate-emulator and graphgate-proxy started by the harness (`tests/harness/with-stack.mjs`,
+//! which `cargo xtask test` runs this under). Each test runs one scenario of `tests/js/scenarios.js`.
+
+#![cfg(target_arch = "wasm32")]
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen(module = "/js/client.js")]
+extern "C" {
+    /// Binds the wasm exports to the JavaScript API, as the npm package's entry module does.
+    fn install(core: &JsValue);
+}
+
+#[wasm_bindgen(inline_js = "export function coreModule() { return import('/wasm-bindgen-test'); }")]
+extern "C" {
+    /// This test module's own exports (the crate's `#[wasm_bindgen]` functions among them).
+    #[wasm_bindgen(js_name = coreModule)]
+    fn core_module() -> js_sys::Promise;
+}
+
+#[wasm_bindgen(module = "/tests/js/scenarios.js")]
+extern "C" {
+    fn boot(emulator: &str, proxy: &str);
+    #[wasm_bindgen(js_name = sessionStorageHandling)]
+    fn session_storage_handling() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = redirectRoundTrip)]
+    fn redirect_round_trip() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = popupSignIn)]
+    fn popup_sign_in() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = errorRedirectIsExplained)]
+    fn error_redirect_is_explained() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = tokenCacheAndSingleFlight)]
+    fn token_cache_and_single_flight() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = unauthorizedRefreshesOnce)]
+    fn unauthorized_refreshes_once() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = throttlingHonoursRetryAfter)]
+    fn throttling_honours_retry_after() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = pagingFollowsNextLink)]
+    fn paging_follows_next_link() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = batchSplitsAtTwenty)]
+    fn batch_splits_at_twenty() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = sendMailAndGraphErrors)]
+    fn send_mail_and_graph_errors() -> js_sys::Promise;
+}
+
+/// The harness's URLs, fixed when the test is compiled (the harness sets them for cargo).
+const EMULATOR: Option<&str> = option_env!("GRAPHGATE_TEST_EMULATOR");
+const PROXY: Option<&str> = option_env!("GRAPHGATE_TEST_PROXY");
+
+/// Runs one scenario; a rejection fails the test with its message.
+async fn run(scenario: fn() -> js_sys::Promise) {
+    let (Some(emulator), Some(proxy)) = (EMULATOR, PROXY) else {
+        panic!("run these tests through `cargo xtask test`: they need the emulator and proxy its harness starts");
+    };
+    // Linked in, so the test module exports the crate's functions as the npm package does.
+    std::hint::black_box((
+        graphgate_wasm::new_pkce_verifier as *const (),
+        graphgate_wasm::build_authorize_url as *const (),
+        graphgate_wasm::parse_redirect_url as *const (),
+        graphgate_wasm::redirect_state as *const (),
+    ));
+    let core = JsFuture::from(core_module()).await.expect("the test module imports itself");
+    install(&core);
+    boot(emulator, proxy);
+    if let Err(e) = JsFuture::from(scenario()).await {
+        let message = js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string());
+        panic!("{}", message.unwrap_or_else(|| format!("{e:?}")));
+    }
+}
+
+#[wasm_bindgen_test]
+async fn session_storage_keeps_the_pending_sign_in() {
+    run(session_storage_handling).await;
+}
+
+#[wasm_bindgen_test]
+async fn redirect_round_trip_through_emulator_and_proxy() {
+    run(redirect_round_trip).await;
+}
+
+#[wasm_bindgen_test]
+async fn popup_sign_in_and_its_failures() {
+    run(popup_sign_in).await;
+}
+
+#[wasm_bindgen_test]
+async fn an_error_redirect_is_explained() {
+    run(error_redirect_is_explained).await;
+}
+
+#[wasm_bindgen_test]
+async fn tokens_are_cached_and_requested_once() {
+    run(token_cache_and_single_flight).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_401_refreshes_once_and_retries() {
+    run(unauthorized_refreshes_once).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_429_waits_for_retry_after() {
+    run(throttling_honours_retry_after).await;
+}
+
+#[wasm_bindgen_test]
+async fn pages_follow_next_links() {
+    run(paging_follows_next_link).await;
+}
+
+#[wasm_bindgen_test]
+async fn batches_split_at_twenty() {
+    run(batch_splits_at_twenty).await;
+}
+
+#[wasm_bindgen_test]
+async fn mail_is_sent_and_graph_errors_explained() {
+    run(send_mail_and_graph_errors).await;
+}

@@ -1,0 +1,341 @@
+// Browser scenarios of the JavaScript API against graphgate-emulator and graphgate-proxy, run by
+// tests/client.rs under wasm-bindgen-test in headless Chromium. Each export throws on failure.
+import { createClientFromProxy, GraphgateError } from '../../js/client.js';
+
+let env = null;
+
+/** Records the harness's URLs (tests/client.rs has installed the wasm exports already). */
+export function boot(emulator, proxy) {
+  env = { emulator, proxy };
+}
+
+function assert(cond, message) {
+  if (!cond) throw new Error(`assertion failed: ${message}`);
+}
+
+function eq(actual, expected, message) {
+  if (actual !== expected) throw new Error(`${message}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+}
+
+async function rejects(promise, message) {
+  try {
+    await promise;
+  } catch (e) {
+    return e;
+  }
+  throw new Error(`expected a rejection: ${message}`);
+}
+
+// The emulator's control API.
+async function control(method, path, body) {
+  const init = { method, credentials: 'include' };
+  if (body !== undefined) {
+    init.headers = { 'Content-Type': 'application/json' };
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(`${env.emulator}/_emulator${path}`, init);
+  if (!res.ok) throw new Error(`control ${method} ${path}: HTTP ${res.status} ${await res.text()}`);
+  return res.status === 204 ? null : res.json();
+}
+
+async function calls(key) {
+  const all = await control('GET', '/calls');
+  return all[key] ?? 0;
+}
+
+const SCOPES = ['User.Read', 'Mail.Read', 'Mail.Send', 'Tasks.Read'];
+
+// An emulator sign-in session for `account`, with the app's consent granted, so the authorize
+// request completes without the picker (as Entra does for a hinted user who is signed in).
+async function emulatorSession(client, account) {
+  await control('POST', '/consents', { clientId: client.options.clientId, account, scopes: SCOPES });
+  await control('POST', '/sessions', { account });
+}
+
+// Loads `url` in a hidden iframe until it comes back to this origin; resolves that URL.
+function throughFrame(url) {
+  return new Promise((resolve, reject) => {
+    const frame = document.createElement('iframe');
+    frame.style.display = 'none';
+    const timer = setTimeout(() => {
+      frame.remove();
+      reject(new Error(`the sign-in did not come back to ${location.origin} (the emulator showed a page instead)`));
+    }, 15_000);
+    frame.addEventListener('load', () => {
+      let href = '';
+      try {
+        href = frame.contentWindow.location.href;
+      } catch {
+        return; // still on the emulator's origin
+      }
+      if (href.startsWith(location.origin)) {
+        clearTimeout(timer);
+        frame.remove();
+        resolve(href);
+      }
+    });
+    frame.src = url;
+    document.body.appendChild(frame);
+  });
+}
+
+// A client whose navigations go through a hidden iframe and whose clock the test moves.
+async function newClient(extra = {}) {
+  const clock = { now: Date.now() };
+  const seen = [];
+  const navigated = [];
+  const client = await createClientFromProxy(env.proxy, {
+    clock: () => clock.now,
+    navigate: (url) => navigated.push(url),
+    fetch: (url, init) => {
+      seen.push({ url: String(url), method: init?.method ?? 'GET', body: init?.body });
+      return fetch(url, init);
+    },
+    ...extra,
+  });
+  return { client, clock, seen, navigated };
+}
+
+const proxyCalls = (seen, path) => seen.filter((c) => c.url.includes(path)).length;
+
+// Signs `account` in through the redirect flow; resolves handleRedirect's answer.
+async function signIn(t, account, req = {}) {
+  await emulatorSession(t.client, account);
+  await t.client.loginRedirect({ loginHint: account, ...req });
+  const landed = await throughFrame(t.navigated.at(-1));
+  t.landed = landed;
+  history.pushState(null, '', landed);
+  return t.client.handleRedirect();
+}
+
+/** loginRedirect keeps the pending request in sessionStorage; handleRedirect takes it once. */
+export async function sessionStorageHandling() {
+  const t = await newClient();
+  const before = sessionStorage.length;
+  await t.client.loginRedirect({ scopes: ['User.Read'], loginHint: 'adele@contoso.onmicrosoft.com', state: 'page-7' });
+  const url = new URL(t.navigated[0]);
+  const params = url.searchParams;
+  eq(params.get('code_challenge_method'), 'S256', 'PKCE method');
+  eq(params.get('login_hint'), 'adele@contoso.onmicrosoft.com', 'login_hint');
+  eq(params.get('scope'), 'openid offline_access User.Read', 'scopes');
+  const state = params.get('state');
+  assert(state && state !== 'page-7', 'the protocol state is random, not the page state');
+  const kept = JSON.parse(sessionStorage.getItem(`graphgate.pending.${state}`));
+  assert(kept, 'the pending request is in sessionStorage under its state');
+  eq(kept.nonce, params.get('nonce'), 'the nonce kept is the one sent');
+  eq(kept.appState, 'page-7', 'the page state is kept');
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(kept.verifier)));
+  const challenge = btoa(String.fromCharCode(...digest)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  eq(params.get('code_challenge'), challenge, 'the challenge is S256 of the kept verifier');
+  eq(sessionStorage.length, before + 1, 'one entry per pending sign-in');
+  for (let i = 0; i < localStorage.length; i++) assert(!localStorage.key(i).startsWith('graphgate'), 'nothing in localStorage');
+  // A redirect carrying another state is refused, and the pending entry stays for the real one.
+  const forged = await rejects(t.client.handleRedirect(`${location.origin}/?code=abc&state=forged`), 'forged state');
+  assert(forged instanceof GraphgateError, 'a GraphgateError');
+  eq(forged.code, 'no_pending_request', 'unknown state');
+  assert(sessionStorage.getItem(`graphgate.pending.${state}`), 'still pending');
+  // Not a redirect at all: null, and nothing is consumed.
+  eq(await t.client.handleRedirect(`${location.origin}/inbox?page=2`), null, 'not a redirect');
+  // A stale pending entry (over an hour old) is dropped at the next redirect.
+  t.clock.now += 2 * 3600 * 1000;
+  await rejects(t.client.handleRedirect(`${location.origin}/?code=abc&state=other`), 'stale');
+  eq(sessionStorage.getItem(`graphgate.pending.${state}`), null, 'stale entries are removed');
+  // Bad options are typed errors from the wasm core.
+  const bad = await rejects(t.client.loginRedirect({ prompt: 'always' }), 'bad prompt');
+  eq(bad.code, 'config_invalid', 'bad prompt code');
+  const badScope = await rejects(t.client.loginRedirect({ scopes: ['User Read'] }), 'bad scope');
+  eq(badScope.code, 'invalid_scope', 'bad scope code');
+}
+
+/** The redirect round trip against the emulator and the proxy, and the address bar cleaned. */
+export async function redirectRoundTrip() {
+  const t = await newClient();
+  const result = await signIn(t, 'adele@contoso.onmicrosoft.com', { state: 'back-to-inbox' });
+  eq(result.account.username, 'adele@contoso.onmicrosoft.com', 'the account');
+  eq(result.account.accountType, 'member', 'a member');
+  eq(result.state, 'back-to-inbox', 'the page state comes back');
+  assert(result.accessToken.split('.').length === 3, 'a JWT access token');
+  eq(location.search, '', 'code and state are gone from the address bar');
+  eq((await t.client.account()).username, 'adele@contoso.onmicrosoft.com', 'account()');
+  const me = await t.client.me();
+  eq(me.userPrincipalName, 'adele@contoso.onmicrosoft.com', 'GET /me with the bearer token');
+  // A second client (a reload) finds the session through the proxy's cookie.
+  const again = await newClient();
+  eq((await again.client.account()).username, 'adele@contoso.onmicrosoft.com', 'the session survives a reload');
+  // The same redirect cannot be redeemed twice.
+  const replay = await rejects(t.client.handleRedirect(t.landed), 'replay');
+  eq(replay.code, 'no_pending_request', 'no second redemption');
+}
+
+/** Sign-in in a popup, and the popup's failure modes. */
+export async function popupSignIn() {
+  const t = await newClient();
+  await emulatorSession(t.client, 'megan@contoso.onmicrosoft.com');
+  const result = await t.client.loginPopup({ loginHint: 'megan@contoso.onmicrosoft.com' });
+  eq(result.account.username, 'megan@contoso.onmicrosoft.com', 'popup sign-in');
+  eq(location.search, '', 'the opener page is untouched');
+  // A blocked popup rejects at once, explained.
+  const realOpen = window.open;
+  window.open = () => null;
+  try {
+    const blocked = await rejects(t.client.loginPopup({}), 'blocked popup');
+    eq(blocked.code, 'popup_blocked', 'blocked');
+    assert(blocked.hint, 'explained by the catalogue');
+  } finally {
+    window.open = realOpen;
+  }
+  // A popup closed by the user rejects with popup_closed. Without a session the emulator shows its
+  // picker, which waits for a click that never comes; the test closes the window.
+  let opened;
+  const popupOpened = new Promise((resolve) => {
+    opened = resolve;
+  });
+  window.open = (...a) => {
+    const w = realOpen.apply(window, a);
+    opened(w);
+    return w;
+  };
+  try {
+    const pending = t.client.loginPopup({ prompt: 'select_account' });
+    (await popupOpened).close();
+    const closed = await rejects(pending, 'closed popup');
+    eq(closed.code, 'popup_closed', 'closed');
+  } finally {
+    window.open = realOpen;
+  }
+}
+
+/** An error redirect is explained from the catalogue: AADSTS50020 says to invite or use /common/. */
+export async function errorRedirectIsExplained() {
+  const t = await newClient();
+  const e = await rejects(signIn(t, 'bob@fabrikam.onmicrosoft.com'), 'an external user through the tenant authority');
+  assert(e instanceof GraphgateError, 'a GraphgateError');
+  eq(e.aadsts, 50020, 'AADSTS number');
+  eq(e.code, 'AADSTS50020', 'code');
+  assert(/invit/i.test(e.hint) && /\/common\//.test(e.hint), `the hint says invite or /common/: ${e.hint}`);
+  assert(e.hintZh && /[\u4e00-\u9fff]/.test(e.hintZh), 'a Chinese hint');
+  eq(location.search, '', 'the error redirect is cleaned from the address bar too');
+}
+
+/** Tokens come from memory while fresh; parallel callers share one request; expiry refreshes. */
+export async function tokenCacheAndSingleFlight() {
+  const t = await newClient();
+  const { accessToken } = await signIn(t, 'adele@contoso.onmicrosoft.com');
+  const tokenCalls = () => proxyCalls(t.seen, '/api/auth/token');
+  const first = await Promise.all(Array.from({ length: 20 }, () => t.client.getAccessToken()));
+  assert(first.every((x) => x === accessToken), 'the exchanged token is served from memory');
+  eq(tokenCalls(), 0, 'no proxy call while the token is fresh');
+  // Inside the refresh margin (5 minutes before expiry), the token is renewed: once for everyone.
+  t.clock.now += 3600 * 1000 - 200 * 1000;
+  const upstreamBefore = await calls('token:refresh_token');
+  const renewed = await Promise.all(Array.from({ length: 50 }, () => t.client.getAccessToken()));
+  eq(tokenCalls(), 1, 'fifty callers, one proxy request');
+  assert(renewed.every((x) => x === renewed[0]), 'everyone got the same token');
+  eq(await calls('token:refresh_token'), upstreamBefore, 'the proxy answered from its own cache');
+  // forceRefresh goes upstream through the proxy.
+  const forced = await t.client.getAccessToken({ forceRefresh: true });
+  assert(forced !== accessToken, 'a new token');
+  eq(await calls('token:refresh_token'), upstreamBefore + 1, 'one upstream refresh');
+  // Signed out: token calls answer interaction_required, typed.
+  await t.client.logout();
+  const e = await rejects(t.client.getAccessToken({ forceRefresh: true }), 'after logout');
+  assert(e instanceof GraphgateError && e.interactionRequired, `interaction required, got ${e.code}`);
+  assert(e.hint, 'explained');
+  eq(await t.client.account(), null, 'no account after logout');
+}
+
+/** A 401 from Graph: one silent refresh through the proxy and one retry. */
+export async function unauthorizedRefreshesOnce() {
+  const t = await newClient();
+  await signIn(t, 'adele@contoso.onmicrosoft.com');
+  const meBefore = await calls('GET /v1.0/me');
+  await control('POST', '/faults', { path: '/v1.0/me', method: 'GET', count: 1, kind: 'status', status: 401 });
+  const me = await t.client.me();
+  eq(me.userPrincipalName, 'adele@contoso.onmicrosoft.com', 'the retry succeeds');
+  eq(await calls('GET /v1.0/me'), meBefore + 2, 'Graph saw the call and its one retry');
+  const forced = t.seen.filter((c) => c.url.includes('/api/auth/token') && JSON.parse(c.body).forceRefresh);
+  eq(forced.length, 1, 'one forced refresh');
+  // Two 401s in a row: no loop; the error is Graph's, explained.
+  await control('POST', '/faults', { path: '/v1.0/me', method: 'GET', count: 2, kind: 'status', status: 401 });
+  const e = await rejects(t.client.me(), 'two 401s');
+  eq(e.status, 401, 'the second 401 surfaces');
+  eq(await calls('GET /v1.0/me'), meBefore + 4, 'exactly one retry');
+}
+
+/** 429 with Retry-After: the call waits and succeeds; a wait beyond the bound fails typed. */
+export async function throttlingHonoursRetryAfter() {
+  const t = await newClient();
+  await signIn(t, 'adele@contoso.onmicrosoft.com');
+  const meBefore = await calls('GET /v1.0/me');
+  await control('POST', '/faults', { path: '/v1.0/me', method: 'GET', count: 1, kind: 'throttle', retry_after: 1 });
+  const started = performance.now();
+  const me = await t.client.me();
+  eq(me.userPrincipalName, 'adele@contoso.onmicrosoft.com', 'succeeds after the wait');
+  assert(performance.now() - started >= 1000, 'waited the second Retry-After asked for');
+  eq(await calls('GET /v1.0/me'), meBefore + 2, 'one retry');
+  // Retry-After of an hour exceeds maxRetryDelaySeconds: no wait, a retryable typed error.
+  await control('POST', '/faults', { path: '/v1.0/me', method: 'GET', count: 1, kind: 'throttle', retry_after: 3600 });
+  const e = await rejects(t.client.me(), 'too long a wait');
+  eq(e.status, 429, 'status');
+  assert(e.retryable, 'retryable');
+  assert(e.hint, `explained: ${e.code}`);
+  // Retries are bounded: four throttles in a row exhaust maxRetries (3).
+  await control('POST', '/faults', { path: '/v1.0/me', method: 'GET', count: 4, kind: 'throttle', retry_after: 0 });
+  const before = await calls('GET /v1.0/me');
+  const exhausted = await rejects(t.client.me(), 'retries exhausted');
+  eq(exhausted.status, 429, 'the last throttle surfaces');
+  eq(await calls('GET /v1.0/me'), before + 4, 'the call and three retries');
+}
+
+/** pages() follows @odata.nextLink; listMessages gives one page and its link. */
+export async function pagingFollowsNextLink() {
+  const t = await newClient();
+  await signIn(t, 'adele@contoso.onmicrosoft.com');
+  const first = await t.client.listMessages({ top: 1, select: ['subject', 'from'] });
+  eq(first.value.length, 1, 'one message per page');
+  assert(first.nextLink, 'a next link');
+  const subjects = [];
+  let pages = 0;
+  for await (const page of t.client.graph.pages('/me/messages?$top=1&$select=subject')) {
+    pages++;
+    subjects.push(...page.map((m) => m.subject));
+  }
+  assert(pages >= 2, `several pages (${pages})`);
+  eq(subjects.length, pages, 'one message each');
+  assert(subjects.includes('Welcome to the graphgate sandbox'), 'the seeded message is among them');
+  eq(new Set(subjects).size, subjects.length, 'no page repeats');
+  const lists = await t.client.todoLists();
+  assert(lists.length >= 1, 'To Do lists');
+  const tasks = await t.client.todoTasks(lists[0].id);
+  assert(Array.isArray(tasks), 'tasks of a list');
+}
+
+/** batch() sends 20 requests per $batch call and answers in the order asked. */
+export async function batchSplitsAtTwenty() {
+  const t = await newClient();
+  await signIn(t, 'adele@contoso.onmicrosoft.com');
+  const before = await calls('POST /v1.0/$batch');
+  const requests = Array.from({ length: 45 }, (_, i) => ({ id: `r${i}`, method: 'GET', url: i % 2 ? '/me' : '/me/todo/lists' }));
+  const answers = await t.client.graph.batch(requests);
+  eq(await calls('POST /v1.0/$batch'), before + 3, '45 requests, three $batch calls');
+  eq(answers.length, 45, 'an answer each');
+  answers.forEach((a, i) => {
+    eq(a.id, `r${i}`, 'in the order asked');
+    eq(a.status, 200, `answer ${i}`);
+  });
+  eq(answers[1].body.userPrincipalName, 'adele@contoso.onmicrosoft.com', 'bodies come back');
+}
+
+/** sendMail reaches the recipient's mailbox in the emulator; Graph errors are explained. */
+export async function sendMailAndGraphErrors() {
+  const t = await newClient();
+  await signIn(t, 'adele@contoso.onmicrosoft.com');
+  const subject = `graphgate browser test ${Math.random().toString(36).slice(2)}`;
+  eq(await t.client.sendMail({ to: 'megan@contoso.onmicrosoft.com', subject, text: 'Hello from the browser' }), null, '202, no body');
+  const box = await control('GET', '/mailboxes/megan@contoso.onmicrosoft.com');
+  assert(box.value.some((m) => m.subject === subject), 'the message arrived');
+  const e = await rejects(t.client.graph.get('/me/todo/lists/no-such-list/tasks'), 'a missing list');
+  assert(e instanceof GraphgateError, 'typed');
+  eq(e.status, 404, 'status');
+  assert(e.code && e.hint, `explained: ${e.code}`);
+}
