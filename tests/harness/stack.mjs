@@ -53,11 +53,12 @@ function startProcess(cmd, args, pattern, what, env = {}) {
 /**
  * Starts the emulator with its control API; resolves to { base, caFile, stop }. `http: true` serves
  * plain HTTP (for browsers that do not trust its CA); otherwise HTTPS with the CA written to caFile.
+ * `listen` fixes the address (default: a free port).
  */
-export async function startEmulator({ http = false } = {}) {
+export async function startEmulator({ http = false, listen = '127.0.0.1:0' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'graphgate-emu-'));
   const caFile = http ? null : join(dir, 'ca.pem');
-  const args = ['--listen', '127.0.0.1:0', '--control', ...(http ? ['--http'] : ['--ca-out', caFile])];
+  const args = ['--listen', listen, '--control', ...(http ? ['--http'] : ['--ca-out', caFile])];
   const p = startProcess(binary('graphgate-emulator'), args, /listening on (https?:\/\/\S+)/, 'the emulator');
   const base = await p.found.catch(async (e) => {
     await p.stop();
@@ -73,12 +74,22 @@ export async function startEmulator({ http = false } = {}) {
 /**
  * Starts graphgate-proxy for the emulator at `emulator` (from startEmulator) with an in-memory
  * session store (or SQLite in `dir`, which a restarted proxy may reuse); resolves to
- * { base, dir, stop }. `origins` may call it with credentials; `redirectUris` are the pages signing
- * in; `extra` is appended to the TOML.
+ * { base, dir, stop }. `origins` may call it with credentials (the first is its public origin);
+ * `redirectUris` are the pages signing in; `listen` fixes the address (a restart keeps the page's
+ * origin); `staticDir` is served at `/`; `extra` is appended to the TOML (after `[session]`).
  */
 export async function startProxy(
   emulator,
-  { origins = [], redirectUris, tenant = SANDBOX.contoso, store = 'memory', dir: keep, extra = '' } = {},
+  {
+    origins = [],
+    redirectUris,
+    tenant = SANDBOX.contoso,
+    store = 'memory',
+    dir: keep,
+    listen = '127.0.0.1:0',
+    staticDir,
+    extra = '',
+  } = {},
 ) {
   const dir = keep ?? mkdtempSync(join(tmpdir(), 'graphgate-proxy-'));
   const secretFile = join(dir, 'secret');
@@ -87,9 +98,10 @@ export async function startProxy(
   if (!existsSync(keyFile)) writeFileSync(keyFile, randomBytes(32).toString('base64'));
   const toml = `
 [server]
-listen = "127.0.0.1:0"
+listen = "${listen}"
 public_origin = "${origins[0] ?? 'http://127.0.0.1'}"
 allowed_origins = ${JSON.stringify(origins)}
+${staticDir ? `static_dir = ${JSON.stringify(staticDir)}` : ''}
 [entra]
 tenant = "${tenant}"
 app_tenant = "${SANDBOX.contoso}"

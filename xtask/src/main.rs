@@ -18,7 +18,8 @@ tasks:
   codegen         regenerate docs/errors.md from the error catalogue
   codegen --check fail if docs/errors.md is out of date
   wasm            build the npm package `graphgate` as wasm-pack.toml declares, and report its size
-  demo            build everything and say what the demo will run
+  demo            build everything and run the demo: emulator + proxy serving www/ on
+                  http://localhost:8080 (Ctrl-C stops); `demo --config FILE` uses a real tenant
   setup           install what a fresh machine lacks (wasm32 target, the tests' npm packages)
                   (`test` also installs Chromium, ChromeDriver and wasm-bindgen-cli when missing)
 ";
@@ -29,8 +30,8 @@ fn main() -> ExitCode {
         ["test"] => test(),
         ["codegen"] => codegen(false),
         ["codegen", "--check"] => codegen(true),
-        ["demo"] => demo(),
-        ["wasm"] => setup_browser().and_then(|()| wasm_and_compare()),
+        ["demo", rest @ ..] => demo(rest),
+        ["wasm"] => setup().and_then(|()| setup_wasm_bindgen()).and_then(|()| wasm_and_compare()),
         ["setup"] => setup(),
         [] | ["help"] | ["--help"] | ["-h"] => {
             print!("{TASKS}");
@@ -88,15 +89,22 @@ fn cargo_bin(name: &str) -> PathBuf {
     home.unwrap_or_default().join("bin").join(name)
 }
 
-/// Installs what the browser tests need: Debian's Chromium and ChromeDriver, and the
-/// wasm-bindgen CLI at exactly the pinned version.
+/// Installs what the browser tests need: Debian's Chromium and ChromeDriver, NSS's certutil (the
+/// end-to-end tests make Chromium trust the emulator's CA with it), and the wasm-bindgen CLI.
 fn setup_browser() -> Result {
-    if !Path::new("/usr/bin/chromedriver").exists() || !Path::new("/usr/bin/chromium").exists() {
+    let have =
+        ["/usr/bin/chromedriver", "/usr/bin/chromium", "/usr/bin/certutil"].iter().all(|p| Path::new(p).exists());
+    if !have {
         run(Command::new("apt-get").arg("update").arg("-qq"))?;
         run(Command::new("apt-get")
-            .args(["install", "-y", "-qq", "chromium", "chromium-driver"])
+            .args(["install", "-y", "-qq", "chromium", "chromium-driver", "libnss3-tools"])
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
+    setup_wasm_bindgen()
+}
+
+/// The wasm-bindgen CLI at exactly the version the crate pins.
+fn setup_wasm_bindgen() -> Result {
     let have = output(Command::new(cargo_bin("wasm-bindgen")).arg("--version")).unwrap_or_default();
     if !have.trim().ends_with(WASM_BINDGEN_VERSION) {
         run(cargo().args(["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION, "--locked"]))?;
@@ -162,18 +170,44 @@ fn codegen(check: bool) -> Result {
     Ok(())
 }
 
-fn demo() -> Result {
-    setup()?;
-    run(cargo().args(["build", "--workspace"]))?;
-    run(cargo().args(["check", "-p", "graphgate-core", "--target", "wasm32-unknown-unknown"]))?;
-    println!(
-        "\nBuilt: graphgate-core (native and wasm32), graphgate-emulator and graphgate-proxy.\n\
-         The demo page arrives with the browser module; `cargo xtask demo` will then start the emulator with\n\
-         its sandbox seed and the proxy serving www/, and print the URL and the sandbox accounts.\n\
-         Today: `cargo run -p graphgate-emulator -- --control` serves the offline Microsoft sign-in and Graph,\n\
-         and `cargo xtask test` exercises everything that exists."
-    );
+/// Copies `from` into `to` (files and folders), replacing what is there.
+fn copy_tree(from: &Path, to: &Path) -> Result {
+    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for entry in std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let target = to.join(entry.file_name());
+        if entry.file_type().map_err(|e| e.to_string())?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target).map_err(|e| format!("{}: {e}", target.display()))?;
+        }
+    }
     Ok(())
+}
+
+/// Builds the binaries and the npm package, and assembles the demo site: `www/` with the package
+/// under `graphgate/`, in `target/demo/site`. Returns the site's folder.
+fn demo_site() -> Result<PathBuf> {
+    setup()?;
+    setup_wasm_bindgen()?;
+    run(cargo().args(["build", "-p", "graphgate-emulator", "-p", "graphgate-proxy", "--bins"]))?;
+    wasm()?;
+    let root = project_root();
+    let site = root.join("target/demo/site");
+    let _ = std::fs::remove_dir_all(&site);
+    copy_tree(&root.join("www"), &site)?;
+    copy_tree(&root.join("target/npm/web"), &site.join("graphgate"))?;
+    Ok(site)
+}
+
+/// `cargo xtask demo [--config FILE]`: the emulator (sandbox seed, plain HTTP on loopback) and the
+/// proxy serving the demo site on http://localhost:8080, until Ctrl-C. With `--config`, the proxy
+/// runs with that configuration (a real Microsoft tenant) and no emulator is started.
+fn demo(rest: &[&str]) -> Result {
+    let site = demo_site()?;
+    let mut cmd = Command::new("node");
+    cmd.arg("harness/demo.mjs").arg(&site).args(rest).current_dir(project_root().join("tests"));
+    run(&mut cmd)
 }
 
 /// `wasm-pack.toml`: how the npm package is built.

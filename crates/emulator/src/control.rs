@@ -11,6 +11,7 @@
 //! | `GET /invitations` | `{value: [invitation…]}` |
 //! | `POST /users/{address}/revoke` | revokes the account's refresh tokens → 204 |
 //! | `POST /sessions` | `{account}` → `{account, id}` and `Set-Cookie: emu_session=…`: the account is signed in, as if chosen on the sign-in page |
+//! | `DELETE /sessions` | ends every sign-in session (as if each user signed out at Microsoft) → 204 |
 //! | `POST /consents` | `{clientId, account, scopes}` → 204: the account has consented to those delegated scopes for the app |
 //!
 //! Errors are `{error, message}`: 400 `bad_request`, 404 `not_found`. Browsers may call the API
@@ -41,7 +42,7 @@ pub(crate) fn router() -> Router<Arc<Ctx>> {
         .route("/mailboxes/{address}", get(get_mailbox))
         .route("/invitations", get(get_invitations))
         .route("/users/{address}/revoke", post(post_revoke))
-        .route("/sessions", post(post_session))
+        .route("/sessions", post(post_session).delete(delete_sessions))
         .route("/consents", post(post_consent))
 }
 
@@ -166,6 +167,12 @@ async fn post_consent(State(ctx): State<Arc<Ctx>>, body: String) -> Response {
     granted.extend(["openid", "profile", "email", "offline_access"].map(str::to_owned));
     granted.extend(consent.scopes);
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// `DELETE /sessions`: ends every sign-in session; cookies that name one no longer sign anyone in.
+async fn delete_sessions(State(ctx): State<Arc<Ctx>>) -> StatusCode {
+    ctx.world().sessions.clear();
+    StatusCode::NO_CONTENT
 }
 
 /// Opens a sign-in session for the member account owning `address` (the one the sign-in page

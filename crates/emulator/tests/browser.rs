@@ -246,4 +246,10 @@ async fn the_control_api_records_consent() {
     let res = post(json!({"clientId": APP, "account": "nobody@contoso.onmicrosoft.com", "scopes": []})).await.unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(post(json!({"account": "x"})).await.unwrap().status(), 400);
+    // Ending every session: the same cookie no longer skips the picker.
+    let res = emu.http.delete(format!("{}/_emulator/sessions", emu.base())).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let (status, _, page) = navigate(&emu, &hinted, Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Pick an account"), "{page}");
 }

@@ -360,6 +360,9 @@ async fn tenancy_rules_for_external_guest_and_personal_accounts() {
     let rd = redeem_url.split("rd=").nth(1).unwrap();
     let res = emu.http.post(format!("{}/redeem", emu.base())).form(&[("rd", rd)]).send().await.unwrap();
     assert_eq!(res.headers().get("location").unwrap(), "http://localhost:5173/");
+    // Redeeming signed Bob in at home: a session cookie comes with the redirect.
+    let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap();
+    assert!(cookie.starts_with("emu_session=ems.") && cookie.contains("HttpOnly"), "{cookie}");
     let guest = sign_in_and_redeem(&emu, CONTOSO, "openid offline_access Mail.Send", BOB).await;
     let id = claims(guest["id_token"].as_str().unwrap());
     assert_eq!(id["tid"], CONTOSO);

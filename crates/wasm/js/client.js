@@ -16,6 +16,8 @@ const loaded = () => (ready ??= Promise.resolve(initCore ? initCore() : undefine
 
 const PENDING = 'graphgate.pending.';
 const INVITE_STATE = 'graphgate-invite';
+// What a silent (prompt=none) sign-in answers when the user must be asked after all.
+const NEEDS_INTERACTION = ['login_required', 'interaction_required', 'consent_required'];
 const PENDING_MAX_AGE_MS = 3_600_000;
 const RETRY_STATUSES = [429, 503, 504];
 const BATCH_LIMIT = 20;
@@ -182,6 +184,7 @@ class Client {
       req.domainHint,
     );
     const pending = { state, nonce, verifier, scopes, appState: req.state ?? null, at: this.#now() };
+    if (req.fallback) pending.fallback = true;
     this.#keep(pending);
     return { url, pending };
   }
@@ -292,8 +295,9 @@ class Client {
       history.replaceState(history.state, '', u.href);
     }
     if (state === INVITE_STATE) {
-      // A redeemed invitation lands here: start the app's own sign-in.
-      await this.loginRedirect({});
+      // A redeemed invitation lands here. Redeeming signed the person in at Microsoft, so the
+      // app's own sign-in is tried silently first, and asks the user only if it must.
+      await this.loginRedirect({ prompt: 'none', fallback: true });
       return null;
     }
     try {
@@ -303,7 +307,16 @@ class Client {
         call(core.parseRedirect, url, state);
         throw new GraphgateError('no_pending_request', 'this tab has no sign-in waiting for this redirect');
       }
-      const code = call(core.parseRedirect, url, pending.state);
+      let code;
+      try {
+        code = core.parseRedirect(url, pending.state);
+      } catch (e) {
+        if (pending.fallback && NEEDS_INTERACTION.includes(e?.error)) {
+          await this.loginRedirect({ scopes: pending.scopes, state: pending.appState ?? undefined });
+          return null;
+        }
+        throw fromCore(e);
+      }
       const answer = await this.#proxy('POST', '/api/auth/exchange', {
         code,
         codeVerifier: pending.verifier,

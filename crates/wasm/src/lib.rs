@@ -10,7 +10,8 @@ use graphgate_core::{
 use wasm_bindgen::prelude::*;
 
 /// A graphgate error as JavaScript sees it: an `Error` whose `name` is `GraphgateError`, with
-/// `code` (graphgate's code or the AADSTS/Graph code) and `aadsts` set.
+/// `code` (graphgate's code or the AADSTS/Graph code), and for Entra errors `error` (the OAuth
+/// error, e.g. `login_required`), `aadsts` and `correlationId`.
 fn js_error(e: &graphgate_core::Error) -> JsValue {
     let err = js_sys::Error::new(e.detail());
     err.set_name("GraphgateError");
@@ -22,6 +23,7 @@ fn js_error(e: &graphgate_core::Error) -> JsValue {
     };
     let _ = js_sys::Reflect::set(obj, &"code".into(), &code.into());
     if let graphgate_core::Error::Entra(x) = e {
+        let _ = js_sys::Reflect::set(obj, &"error".into(), &x.error.as_str().into());
         let _ = js_sys::Reflect::set(obj, &"aadsts".into(), &x.aadsts.map(JsValue::from).unwrap_or(JsValue::NULL));
         let _ = js_sys::Reflect::set(
             obj,

@@ -46,6 +46,8 @@ extern "C" {
     fn batch_splits_at_twenty() -> js_sys::Promise;
     #[wasm_bindgen(js_name = sendMailAndGraphErrors)]
     fn send_mail_and_graph_errors() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = inviteReturnSignsInSilently)]
+    fn invite_return_signs_in_silently() -> js_sys::Promise;
 }
 
 /// The harness's URLs, fixed when the test is compiled (the harness sets them for cargo).
@@ -121,4 +123,9 @@ async fn batches_split_at_twenty() {
 #[wasm_bindgen_test]
 async fn mail_is_sent_and_graph_errors_explained() {
     run(send_mail_and_graph_errors).await;
+}
+
+#[wasm_bindgen_test]
+async fn an_invitation_return_signs_in_silently_first() {
+    run(invite_return_signs_in_silently).await;
 }

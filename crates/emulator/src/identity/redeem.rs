@@ -1,11 +1,12 @@
 //! The invitation redemption page behind `inviteRedeemUrl`: accepting marks the guest
-//! `Accepted` and continues to `inviteRedirectUrl` (one-step onboarding when that is the app's
-//! authorize URL).
+//! `Accepted`, opens a sign-in session for the person's home account, and continues to
+//! `inviteRedirectUrl` (one-step onboarding when that is the app's authorize URL).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Form, Query, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use graphgate_core::CONSUMERS_TENANT_ID;
 
@@ -68,7 +69,10 @@ pub(super) async fn post(State(ctx): State<Arc<Ctx>>, Form(form): Form<RedeemFor
     };
     if let Some(guest) = world.user_mut(&inv.user_id) {
         guest.external_state = Some("Accepted".to_owned());
-        guest.home_user = Some(home_id);
+        guest.home_user = Some(home_id.clone());
     }
-    Redirect::to(&inv.redirect_url).into_response()
+    // Redeeming means the person signed in with their home account: they have a session now, so
+    // the app's sign-in that follows (login_hint set) needs no second account choice.
+    let session = super::open_session(&mut world, &home_id);
+    ([(header::SET_COOKIE, super::set_session_cookie(&session))], Redirect::to(&inv.redirect_url)).into_response()
 }

@@ -339,3 +339,27 @@ export async function sendMailAndGraphErrors() {
   eq(e.status, 404, 'status');
   assert(e.code && e.hint, `explained: ${e.code}`);
 }
+
+/** A redeemed invitation's return starts a silent sign-in, and an interactive one when it must. */
+export async function inviteReturnSignsInSilently() {
+  const t = await newClient();
+  await emulatorSession(t.client, 'megan@contoso.onmicrosoft.com');
+  eq(await t.client.handleRedirect(`${location.origin}/?code=from-the-invitation&state=graphgate-invite`), null, 'no result yet');
+  const silent = new URL(t.navigated.at(-1));
+  eq(silent.searchParams.get('prompt'), 'none', 'tried silently first');
+  history.pushState(null, '', await throughFrame(silent.href));
+  const result = await t.client.handleRedirect();
+  eq(result.account.username, 'megan@contoso.onmicrosoft.com', 'signed in without a click');
+  // No session at Microsoft any more: the silent try comes back login_required, and the page is
+  // sent to the interactive sign-in instead of showing an error.
+  await control('DELETE', '/sessions');
+  await t.client.handleRedirect(`${location.origin}/?code=again&state=graphgate-invite`);
+  const second = t.navigated.at(-1);
+  history.pushState(null, '', await throughFrame(second));
+  const before = t.navigated.length;
+  eq(await t.client.handleRedirect(), null, 'no result: the user is asked');
+  eq(t.navigated.length, before + 1, 'one more navigation');
+  const interactive = new URL(t.navigated.at(-1));
+  eq(interactive.searchParams.get('prompt'), null, 'interactive this time');
+  eq(location.search, '', 'the address bar is clean');
+}
