@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,18 @@ export const SANDBOX = {
   clientId: '6731de76-14a6-49ae-97bc-6eba6914391e',
   secret: 'sandbox-secret~5yN.Xq2Vt8Lw3Kd9Rb7Mh4Fz',
 };
+
+/** A free loopback TCP port (for an address a restarted server must keep). */
+export function freePort() {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => ok(port));
+    });
+  });
+}
 
 export function binary(name) {
   const dir = process.env.CARGO_TARGET_DIR ?? join(root, 'target');

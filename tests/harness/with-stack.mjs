@@ -3,18 +3,7 @@
 // The command sees GRAPHGATE_TEST_EMULATOR, GRAPHGATE_TEST_PROXY, GRAPHGATE_TEST_ORIGIN and
 // WASM_BINDGEN_TEST_ADDRESS (where wasm-bindgen-test-runner serves the page).
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { startEmulator, startProxy } from './stack.mjs';
-
-const freePort = () =>
-  new Promise((ok, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => ok(port));
-    });
-  });
+import { freePort, startEmulator, startProxy } from './stack.mjs';
 
 const [cmd, ...args] = process.argv.slice(2);
 if (!cmd) {

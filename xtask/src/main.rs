@@ -119,7 +119,7 @@ fn setup() -> Result {
         run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
     }
     let tests = project_root().join("tests");
-    let installed = ["@azure/msal-node", "@azure/msal-browser", "binaryen", "esbuild", "typescript"]
+    let installed = ["@azure/msal-node", "@azure/msal-browser", "binaryen", "esbuild", "typescript", "playwright-core"]
         .iter()
         .all(|p| tests.join("node_modules").join(p).join("package.json").exists());
     if !installed {
@@ -150,6 +150,9 @@ fn test() -> Result {
     wasm_and_compare()?;
     run(Command::new(tests.join("node_modules/.bin/tsc")).args(["--noEmit", "-p", "types"]).current_dir(&tests))?;
     run(Command::new("node").args(["--test", "msal-node/"]).current_dir(&tests))?;
+    // The demo page in headless Chromium against the emulator over HTTPS (screenshots in target/e2e).
+    assemble_site()?;
+    run(Command::new("node").args(["--test", "--test-concurrency=1", "e2e/"]).current_dir(&tests))?;
     Ok(())
 }
 
@@ -185,19 +188,24 @@ fn copy_tree(from: &Path, to: &Path) -> Result {
     Ok(())
 }
 
-/// Builds the binaries and the npm package, and assembles the demo site: `www/` with the package
-/// under `graphgate/`, in `target/demo/site`. Returns the site's folder.
-fn demo_site() -> Result<PathBuf> {
-    setup()?;
-    setup_wasm_bindgen()?;
-    run(cargo().args(["build", "-p", "graphgate-emulator", "-p", "graphgate-proxy", "--bins"]))?;
-    wasm()?;
+/// Assembles the demo site from the built package: `www/` with the npm package under
+/// `graphgate/`, in `target/demo/site`. Returns the site's folder.
+fn assemble_site() -> Result<PathBuf> {
     let root = project_root();
     let site = root.join("target/demo/site");
     let _ = std::fs::remove_dir_all(&site);
     copy_tree(&root.join("www"), &site)?;
     copy_tree(&root.join("target/npm/web"), &site.join("graphgate"))?;
     Ok(site)
+}
+
+/// Builds the binaries and the npm package, and assembles the demo site.
+fn demo_site() -> Result<PathBuf> {
+    setup()?;
+    setup_wasm_bindgen()?;
+    run(cargo().args(["build", "-p", "graphgate-emulator", "-p", "graphgate-proxy", "--bins"]))?;
+    wasm()?;
+    assemble_site()
 }
 
 /// `cargo xtask demo [--config FILE]`: the emulator (sandbox seed, plain HTTP on loopback) and the
@@ -236,6 +244,8 @@ struct WasmPackage {
 struct WasmBuild {
     profile: String,
     targets: Vec<String>,
+    #[serde(rename = "no-default-features", default)]
+    no_default_features: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -325,7 +335,8 @@ fn wasm() -> Result<Vec<(String, Sizes)>> {
     let text = std::fs::read_to_string(root.join("wasm-pack.toml")).map_err(|e| format!("wasm-pack.toml: {e}"))?;
     let cfg: WasmPack = toml::from_str(&text).map_err(|e| format!("wasm-pack.toml: {e}"))?;
     setup()?;
-    run(cargo().args([
+    let mut build = cargo();
+    build.args([
         "build",
         "-p",
         &cfg.package.krate,
@@ -333,7 +344,11 @@ fn wasm() -> Result<Vec<(String, Sizes)>> {
         "wasm32-unknown-unknown",
         "--profile",
         &cfg.build.profile,
-    ]))?;
+    ]);
+    if cfg.build.no_default_features {
+        build.arg("--no-default-features");
+    }
+    run(&mut build)?;
     let artifact = root
         .join("target/wasm32-unknown-unknown")
         .join(&cfg.build.profile)

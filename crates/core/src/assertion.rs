@@ -5,6 +5,9 @@
 //! [`AssertionParts::finish`]. Entra's current format is `PS256` with `x5t#S256`; the older
 //! `RS256` with `x5t` is kept as a fallback.
 
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;

@@ -1,5 +1,8 @@
 //! The authorize request: the URL a browser is sent to, and what must be kept until it returns.
 
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
 use crate::cloud::{Endpoints, Tenant};
 use crate::encode::form_encode;
 use crate::error::Error;

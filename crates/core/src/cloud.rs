@@ -3,8 +3,11 @@
 //! Every Microsoft host can be overridden ([`Endpoints::with_login_base`],
 //! [`Endpoints::with_graph_base`]): national clouds differ, and tests point both at the emulator.
 
-use std::fmt;
-use std::str::FromStr;
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
+use core::fmt;
+use core::str::FromStr;
 
 use crate::encode::percent_encode;
 use crate::error::{Error, ErrorCode};

@@ -1,5 +1,8 @@
 //! Email addresses, checked against the rules Graph applies to invitations.
 
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::is_domain;

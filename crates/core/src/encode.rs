@@ -3,6 +3,9 @@
 //! Everything except the RFC 3986 unreserved characters is encoded, so a space is always `%20`
 //! and a redirect URI such as `http://localhost:5173` becomes `http%3A%2F%2Flocalhost%3A5173`.
 
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode, utf8_percent_encode};
 
 /// The characters that are encoded: all but `A–Z a–z 0–9 - . _ ~`.

@@ -3,7 +3,10 @@
 //! Invariant: no error built here carries a secret. Details name fields, lengths and positions,
 //! never values of codes, tokens or secrets.
 
-use std::fmt;
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
+use core::fmt;
 
 use crate::catalogue::{self, Code, Entry};
 use crate::graph::GraphError;

@@ -1,6 +1,9 @@
 //! Microsoft Graph errors (`{"error": {"code", "message", "innerError"}}`) and `Retry-After`.
 
-use std::fmt;
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
+use core::fmt;
 
 use serde_json::Value;
 
@@ -97,6 +100,7 @@ fn fallback_code(status: u16) -> &'static str {
     }
 }
 
+#[cfg(feature = "std")]
 /// Parses a `Retry-After` header: delta-seconds, or an HTTP date compared with `now_unix`.
 /// Returns the number of seconds to wait, or `None` when the value is not valid.
 pub fn parse_retry_after(value: &str, now_unix: u64) -> Option<u64> {

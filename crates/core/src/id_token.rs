@@ -1,6 +1,9 @@
 //! ID token claims, decoded without checking the signature (the proxy verifies signatures),
 //! and the account they describe: a member, a guest or a personal account.
 
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -83,7 +86,7 @@ impl IdTokenClaims {
     /// Use it only for display, or after the token was verified.
     pub fn decode_unverified(token: &IdToken) -> Result<Self, Error> {
         let payload = decode_jwt_payload(token.expose_secret())?;
-        let text = std::str::from_utf8(&payload)
+        let text = core::str::from_utf8(&payload)
             .map_err(|_| Error::new(ErrorCode::MalformedIdToken, "the JWT payload is not UTF-8"))?;
         parse_json_object(text, "ID token claims")
             .map_err(|e| Error::new(ErrorCode::MalformedIdToken, e.detail().to_owned()))

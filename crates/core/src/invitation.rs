@@ -1,6 +1,9 @@
 //! Invitations (Graph `POST /invitations`) and the "does this address already belong to the
 //! tenant?" query that should come before one.
 
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 

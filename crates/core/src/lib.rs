@@ -31,6 +31,25 @@
 //! # drop(pending);
 //! # Ok::<(), graphgate_core::Error>(())
 //! ```
+//!
+//! Without its `std` feature (on by default) the crate is `no_std` + `alloc`, which is how the
+//! browser module builds it: the standard library's runtime costs bytes every page downloads.
+
+#![no_std]
+
+extern crate alloc;
+#[cfg(any(test, feature = "std"))]
+extern crate std;
+
+/// What every module uses from `alloc` (the parts of the standard prelude `no_std` lacks).
+mod prelude {
+    pub(crate) use alloc::borrow::ToOwned;
+    pub(crate) use alloc::boxed::Box;
+    pub(crate) use alloc::format;
+    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec;
+    pub(crate) use alloc::vec::Vec;
+}
 
 #[cfg(feature = "assertion")]
 pub mod assertion;
@@ -58,7 +77,9 @@ pub use cloud::{CONSUMERS_TENANT_ID, Cloud, Endpoints, Tenant};
 pub use email::{Email, FORBIDDEN_EMAIL_CHARS};
 pub use encode::{form_encode, percent_decode_param, percent_encode};
 pub use error::{EntraError, Error, ErrorCode, Explanation, lookup_url};
-pub use graph::{GraphError, parse_retry_after};
+pub use graph::GraphError;
+#[cfg(feature = "std")]
+pub use graph::parse_retry_after;
 pub use id_token::{Account, AccountType, IdTokenClaims};
 pub use pkce::PkceChallenge;
 pub use random::random_token;

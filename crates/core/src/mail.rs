@@ -1,5 +1,8 @@
 //! Mail messages for Graph's `sendMail`: validated recipients, body, attachments and headers.
 
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};

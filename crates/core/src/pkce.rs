@@ -1,5 +1,8 @@
 //! PKCE (RFC 7636): code verifiers and their S256 challenges.
 
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 #[cfg(feature = "sha2")]

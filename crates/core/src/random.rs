@@ -1,5 +1,8 @@
 //! Random values from the platform's CSPRNG (the operating system, or Web Crypto in a browser).
 
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 

@@ -1,5 +1,8 @@
 //! Parsing what comes back to the redirect URI: a code and state, or an error.
 
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
 use crate::authorize::ResponseMode;
 use crate::encode::parse_pairs;
 use crate::error::{EntraError, Error, ErrorCode};

@@ -1,6 +1,9 @@
 //! Scopes: validated scope values and an ordered, duplicate-free set of them.
 
-use std::fmt;
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
+use core::fmt;
 
 use crate::error::{Error, ErrorCode};
 use crate::newtype::text_newtype;

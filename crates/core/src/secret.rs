@@ -3,7 +3,10 @@
 //! Each type prints as `Name(<redacted>)`, has no `Display` and no `Serialize`, compares in
 //! constant time, and gives its value up only through the deliberately loud `expose_secret()`.
 
-use std::fmt;
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
+use core::fmt;
 
 /// Compares two byte strings in time that depends only on their lengths.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

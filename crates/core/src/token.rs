@@ -3,7 +3,10 @@
 //! Requests never carry an `Origin` header: Entra treats a redemption with one as a browser
 //! (SPA) redemption and refuses it for Web redirect URIs (AADSTS9002326).
 
-use std::fmt;
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
+use core::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

@@ -3,6 +3,9 @@
 //! Each keeps the caller's original string, because Entra compares redirect URIs exactly
 //! (case, trailing slash and scheme all matter), and checks its shape once, when built.
 
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
 use crate::error::{Error, ErrorCode};
 use crate::newtype::text_newtype;
 

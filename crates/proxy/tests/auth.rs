@@ -67,9 +67,16 @@ async fn sign_in_exchange_session_and_cached_token() {
     let forced: serde_json::Value = res.json().await.unwrap();
     assert_ne!(forced["accessToken"], body["accessToken"]);
     assert_eq!(rig.emu.call_count("token:refresh_token"), 1);
-    // A session the proxy does not know is not signed in.
+    // A session the proxy does not know: the page must sign in (interaction required, not signed in).
     let (status, err) = rig.token("graphgate=forged").await;
-    assert_eq!((status, err["error"].as_str()), (401, Some("not_signed_in")));
+    assert_eq!(
+        (status, err["error"].as_str(), err["code"].as_str()),
+        (401, Some("interaction_required"), Some("not_signed_in"))
+    );
+    let res = rig.post("/api/auth/token", None, serde_json::json!({})).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let err: serde_json::Value = res.json().await.unwrap();
+    assert_eq!((err["error"].as_str(), err["code"].as_str()), (Some("interaction_required"), Some("not_signed_in")));
     assert_eq!(rig.get("/api/auth/session", None).await.0, 401);
 }
 

@@ -142,7 +142,10 @@ async fn a_revoked_session_is_ended_and_a_transient_failure_is_not() {
     assert_eq!(keepalive::run_once(&rig.proxy).await, report(1, 0, 1));
     assert_eq!(rig.get("/api/auth/session", Some(&megan)).await.0, 401);
     let (status, err) = rig.token(&megan).await;
-    assert_eq!((status, err["error"].as_str()), (401, Some("not_signed_in")));
+    assert_eq!(
+        (status, err["error"].as_str(), err["code"].as_str()),
+        (401, Some("interaction_required"), Some("not_signed_in"))
+    );
     assert_eq!(rig.get("/api/auth/session", Some(&adele)).await.0, 200);
     assert_eq!(rig.token(&adele).await.0, 200);
 }

@@ -35,11 +35,12 @@ export class GraphgateError extends Error {
     this.correlationId = extra.correlationId ?? null;
     this.status = extra.status ?? null;
     this.slug = extra.slug ?? null;
+    this.error = extra.error ?? null;
   }
 
   /** True when the page should answer with `loginRedirect` (or `loginPopup`). */
   get interactionRequired() {
-    return this.code === 'interaction_required' || this.code === 'not_signed_in';
+    return [this.code, this.error].some((c) => c === 'interaction_required' || c === 'not_signed_in');
   }
 }
 
@@ -49,6 +50,7 @@ function fromCore(e) {
   return new GraphgateError(e?.code ?? 'unknown_error', String(e?.message ?? e), {
     aadsts: e?.aadsts,
     correlationId: e?.correlationId,
+    error: e?.error,
   });
 }
 
@@ -122,6 +124,7 @@ async function proxyError(res) {
     correlationId: body.correlationId,
     status: res.status,
     slug: body.slug,
+    error: body.error,
   });
 }
 

@@ -100,6 +100,9 @@ export class GraphgateError extends Error {
   status: number | null;
   /** The catalogue entry's slug. */
   slug: string | null;
+  /** The error's class when it differs from `code`: the OAuth error of an Entra error
+   *  (`login_required`, `invalid_grant`…), or `interaction_required` from the proxy. */
+  error: string | null;
   /** Microsoft's lookup page for an AADSTS number the catalogue does not know. */
   lookupUrl?: string | null;
   /** True when the page should call `loginRedirect` or `loginPopup`. */

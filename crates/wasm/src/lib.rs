@@ -3,6 +3,28 @@
 //! its state check) as synchronous functions; `js/client.js` builds the Promise-based API (client,
 //! token cache, Graph client) over them, so the module carries no async runtime.
 
+#![cfg_attr(all(target_arch = "wasm32", not(feature = "std")), no_std)]
+
+extern crate alloc;
+
+use alloc::borrow::ToOwned;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// The allocator of the `no_std` build.
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
+/// A panic cannot happen on any input (core's parsers return errors), but if one did, the
+/// module traps: JavaScript sees a `RuntimeError` instead of a formatted message.
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
+}
+
 use graphgate_core::{
     AuthorizeRequest, BaseUrl, ClientId, Endpoints, PkceChallenge, PkceVerifier, Prompt, RedirectResponse, RedirectUri,
     Scopes, State, Tenant, parse_redirect, redirect_params,

@@ -1,5 +1,8 @@
 //! Tests of authorize URLs against hand-written expected URLs, for every cloud and tenant kind.
 
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
 use super::*;
 use crate::cloud::Cloud;
 use crate::url::BaseUrl;

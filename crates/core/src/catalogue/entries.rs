@@ -1,5 +1,8 @@
 //! The rows of the error catalogue: every Entra (AADSTS), Graph, SMTP and graphgate error code graphgate explains.
 
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
 use super::{Code, Entry, Text};
 
 /// Every catalogue row: AADSTS codes ascending, then Graph codes, SMTP codes, then graphgate's own codes.

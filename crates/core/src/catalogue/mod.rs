@@ -4,6 +4,9 @@
 //! the emulator's error bodies and in `docs/errors.md` — is looked up here, so a code means the
 //! same thing and carries the same fix everywhere.
 
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
 mod entries;
 
 pub use entries::ENTRIES;

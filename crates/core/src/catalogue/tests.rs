@@ -1,5 +1,8 @@
 //! Tests of the catalogue's completeness and consistency, and of `docs/errors.md` staying in sync.
 
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
 use std::collections::HashSet;
 use std::path::PathBuf;
 

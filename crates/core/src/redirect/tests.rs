@@ -1,5 +1,8 @@
 //! Tests of redirect parsing, including a property test that no input makes it panic.
 
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
 use proptest::prelude::*;
 
 use super::*;

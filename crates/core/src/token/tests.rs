@@ -1,5 +1,8 @@
 //! Tests of token requests (exact form bodies) and of token answers parsed from fixtures.
 
+#[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
+use crate::prelude::*;
+
 use super::*;
 use crate::cloud::Cloud;
 use crate::url::BaseUrl;

@@ -197,7 +197,10 @@ pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
     let body: TokenBody = if body.trim().is_empty() { TokenBody::default() } else { parse_body(&body)? };
     let wanted = body.scopes.unwrap_or_default();
     let wanted_scopes = Scopes::parse_all(&wanted)?;
-    let id = session_id(&state, &headers).ok_or_else(|| ApiError::new(ErrorCode::NotSignedIn, "no session cookie"))?;
+    // Without a usable session the page must sign the user in: 401 `interaction_required`
+    // (code `not_signed_in`), as for a refresh token Entra no longer accepts.
+    let id = session_id(&state, &headers)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotSignedIn, "no session cookie").interaction_required())?;
     let key = SessionKey::of(&id);
     let now = state.clock.now();
     let slot = state.tokens.slot(&key);
@@ -206,7 +209,9 @@ pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
         Some(s) => s,
         None => {
             *guard = None;
-            return Err(ApiError::new(ErrorCode::NotSignedIn, "the session is unknown or expired"));
+            return Err(
+                ApiError::new(ErrorCode::NotSignedIn, "the session is unknown or expired").interaction_required()
+            );
         }
     };
     if let Some(t) = guard.as_ref().filter(|t| !body.force_refresh && t.serves(now, &wanted)) {

@@ -240,6 +240,8 @@ export async function tokenCacheAndSingleFlight() {
   await t.client.logout();
   const e = await rejects(t.client.getAccessToken({ forceRefresh: true }), 'after logout');
   assert(e instanceof GraphgateError && e.interactionRequired, `interaction required, got ${e.code}`);
+  eq(e.error, 'interaction_required', 'the proxy answers interaction_required');
+  eq(e.code, 'not_signed_in', 'because the session is gone');
   assert(e.hint, 'explained');
   eq(await t.client.account(), null, 'no account after logout');
 }
