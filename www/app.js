@@ -1,5 +1,5 @@
 // The demo page's behaviour: boots the graphgate client, signs in and out, and drives the profile, inbox, mail, To Do and invitation cards.
-import { createClientFromProxy } from './graphgate/index.js';
+import { createClientFromProxy, inSignInPopup } from './graphgate/index.js';
 import { lang, savedLang, setLang, t, translate } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
@@ -8,7 +8,7 @@ const $ = (id) => document.getElementById(id);
 const INBOX_SELECT = ['subject', 'from', 'receivedDateTime', 'bodyPreview', 'isRead'];
 const INBOX_PAGE = 5;
 /** Statuses for which there is nobody left to invite. */
-const NO_INVITE_NEEDED = ['member', 'guest', 'guest-accepted'];
+const NO_INVITE_NEEDED = ['member', 'guest-accepted'];
 
 let client = null;
 /** Bumped at every sign-in and sign-out, so an answer that arrives late for an old session is dropped. */
@@ -16,7 +16,7 @@ let session = 0;
 
 /** Everything the page shows; the render functions draw it, so switching language redraws it all. */
 const view = {
-  phase: 'loading', // loading | signed-in | signed-out | popup
+  phase: 'loading', // loading | signed-in | signed-out | popup | redirecting
   account: null,
   profile: null,
   inbox: { state: 'idle', messages: [], nextLink: null }, // idle | loading | more | ready | failed
@@ -52,6 +52,16 @@ const initials = (name) =>
     .map((part) => part[0].toUpperCase())
     .join('') || '?';
 
+/** Puts `text` in `node`, showing the catalogue's `backticked` names as inline code. */
+function withCode(node, text) {
+  const parts = String(text ?? '').split('`');
+  if (parts.length % 2 === 0) {
+    node.textContent = text; // unbalanced backticks: plain text
+    return;
+  }
+  node.replaceChildren(...parts.map((part, i) => (i % 2 ? el('code', null, part) : document.createTextNode(part))));
+}
+
 /** Only http(s) links are put in an href. */
 function safeUrl(url) {
   try {
@@ -79,6 +89,7 @@ function renderShell() {
   if (view.phase === 'signed-in') status.textContent = t('state.signedIn', { name: view.account.username });
   else if (view.phase === 'signed-out') status.textContent = t('state.signedOut');
   else if (view.phase === 'popup') status.textContent = t('state.finishing');
+  else if (view.phase === 'redirecting') status.textContent = t('state.redirecting');
   else status.textContent = t('state.loading');
 
   const langButton = $('lang');
@@ -95,9 +106,13 @@ function renderError() {
   }
   panel.dataset.code = e.code;
   $('error-code').textContent = e.code;
-  $('error-message').textContent = e.message || '';
+  // Entra's descriptions end with trace and correlation lines: those go under "Technical details".
+  const [first, ...rest] = String(e.message ?? '').split(/\r?\n/);
+  withCode($('error-message'), first);
+  $('error-details').hidden = !rest.join('').trim();
+  $('error-details-text').textContent = rest.join('\n').trim();
   const hint = lang() === 'zh' ? (e.hintZh ?? e.hint) : (e.hint ?? e.hintZh);
-  $('error-hint').textContent = hint || t('error.noHint');
+  withCode($('error-hint'), hint || t('error.noHint'));
   $('error-correlation').hidden = !e.correlationId;
   $('error-correlation-id').textContent = e.correlationId ?? '';
   const lookup = e.lookupUrl ? safeUrl(e.lookupUrl) : null;
@@ -191,6 +206,7 @@ function renderTodo() {
   let listsNote = '';
   if (state === 'loading') listsNote = t('todo.loading');
   else if (state === 'ready' && lists.length === 0) listsNote = t('todo.noLists');
+  else if (state === 'failed') listsNote = t('todo.unavailable');
   $('todo-lists-note').textContent = listsNote;
 
   $('todo-tasks').replaceChildren(
@@ -209,6 +225,7 @@ function renderTodo() {
   if (!selected) tasksNote = lists.length ? t('todo.pick') : '';
   else if (tasksState === 'loading') tasksNote = t('todo.loading');
   else if (tasksState === 'ready' && tasks.length === 0) tasksNote = t('todo.noTasks');
+  else if (tasksState === 'failed') tasksNote = t('todo.unavailable');
   $('todo-tasks-note').textContent = tasksNote;
   $('load-todo').disabled = state === 'loading';
 }
@@ -291,8 +308,9 @@ async function enterSignedIn(account) {
   view.compose = null;
   view.invite = null;
   renderAll();
+  const mine = session;
   await Promise.allSettled([loadProfile(), loadInbox(), loadTodo()]);
-  setState('signed-in');
+  if (mine === session) setState('signed-in');
 }
 
 function enterSignedOut() {
@@ -402,9 +420,13 @@ async function moreInbox() {
     const page = await client.graph.get(link);
     if (mine !== session) return;
     const seen = new Set(view.inbox.messages.map((m) => m.id));
+    const before = view.inbox.messages.length;
     view.inbox.messages.push(...(page?.value ?? []).filter((m) => !seen.has(m.id)));
     view.inbox.nextLink = page?.['@odata.nextLink'] ?? null;
     view.inbox.state = 'ready';
+    renderInbox();
+    $('inbox').children[before]?.scrollIntoView({ block: 'nearest' });
+    return;
   } catch (e) {
     if (mine !== session) return;
     view.inbox.state = 'ready'; // the pages already shown stay, and More can be tried again
@@ -534,17 +556,6 @@ function switchLanguage() {
 // ---------------------------------------------------------------------------------------------
 // Boot
 
-/** True in the sign-in popup once it is back at this page: the opener reads the answer and closes it. */
-function isSignInPopup() {
-  let opened = false;
-  try {
-    opened = !!window.opener && window.opener !== window && window.name === 'graphgate-signin';
-  } catch {
-    opened = false;
-  }
-  return opened && /[?#&](code|error)=/.test(location.href);
-}
-
 function wire() {
   $('signin-redirect').addEventListener('click', signInRedirect);
   $('signin-popup').addEventListener('click', signInPopup);
@@ -579,7 +590,7 @@ async function boot() {
   setLang(savedLang());
   translate();
   wire();
-  if (isSignInPopup()) {
+  if (inSignInPopup()) {
     // Leave the URL alone: the page that opened this popup picks the code up from it.
     view.phase = 'popup';
     renderAll();
@@ -594,9 +605,17 @@ async function boot() {
     return;
   }
   let account = null;
+  const wasRedirect = /[?#&]state=/.test(location.href);
   try {
     const back = await client.handleRedirect();
     account = back?.account ?? null;
+    if (!back && wasRedirect) {
+      // A redeemed invitation's return, or a silent sign-in that needs the user after all: the
+      // library is sending the page on to Microsoft. Wait for that rather than flash "signed out".
+      view.phase = 'redirecting';
+      renderShell();
+      await new Promise((resolve) => setTimeout(resolve, 8000));
+    }
   } catch (e) {
     showError(e); // a refused sign-in (AADSTS50020, a cancelled consent, …) comes back here
   }

@@ -12,6 +12,7 @@ export const STRINGS = {
     'state.signedIn': 'Signed in as {name}',
     'state.signedOut': 'Signed out',
     'state.finishing': 'Finishing sign-in… this window closes by itself.',
+    'state.redirecting': 'Taking you to Microsoft sign-in…',
 
     'signin.title': 'Sign in to try it',
     'signin.lead':
@@ -60,6 +61,7 @@ export const STRINGS = {
     'todo.tasks': 'Tasks',
     'todo.reload': 'Reload',
     'todo.noLists': 'No To Do lists.',
+    'todo.unavailable': 'To Do could not be read (see the error above).',
     'todo.pick': 'Pick a list to see its tasks.',
     'todo.noTasks': 'This list has no tasks.',
     'todo.loading': 'Loading…',
@@ -82,7 +84,6 @@ export const STRINGS = {
     'invite.copy': 'Copy link',
     'invite.copied': 'Copied',
     'status.member': 'Member of this tenant',
-    'status.guest': 'Guest (invitation accepted)',
     'status.guest-accepted': 'Guest (invitation accepted)',
     'status.guest-pending': 'Guest, invitation not accepted yet',
     'status.invited': 'Invited just now',
@@ -95,6 +96,7 @@ export const STRINGS = {
     'error.signin': 'Sign in again',
     'error.dismiss': 'Dismiss',
     'error.noHint': 'The catalogue has no explanation for this code.',
+    'error.details': 'Technical details',
 
     'footer.text': 'Tokens live in memory only. The language choice is the one thing this page stores.',
   },
@@ -109,6 +111,7 @@ export const STRINGS = {
     'state.signedIn': '已登录：{name}',
     'state.signedOut': '未登录',
     'state.finishing': '正在完成登录……此窗口会自动关闭。',
+    'state.redirecting': '正在前往 Microsoft 登录…',
 
     'signin.title': '登录后即可体验',
     'signin.lead':
@@ -157,6 +160,7 @@ export const STRINGS = {
     'todo.tasks': '任务',
     'todo.reload': '重新加载',
     'todo.noLists': '没有待办事项列表。',
+    'todo.unavailable': '无法读取待办事项（见上方错误信息）。',
     'todo.pick': '选择一个列表以查看其中的任务。',
     'todo.noTasks': '此列表中没有任务。',
     'todo.loading': '加载中…',
@@ -179,7 +183,6 @@ export const STRINGS = {
     'invite.copy': '复制链接',
     'invite.copied': '已复制',
     'status.member': '本租户成员',
-    'status.guest': '来宾（已接受邀请）',
     'status.guest-accepted': '来宾（已接受邀请）',
     'status.guest-pending': '来宾，尚未接受邀请',
     'status.invited': '刚刚已邀请',
@@ -192,6 +195,7 @@ export const STRINGS = {
     'error.signin': '重新登录',
     'error.dismiss': '关闭',
     'error.noHint': '错误目录中没有此代码的说明。',
+    'error.details': '技术细节',
 
     'footer.text': '令牌只保存在内存中。本页面唯一保存的是语言选择。',
   },

@@ -91,7 +91,8 @@ test('1. a member signs in by redirect, sees the profile, sends mail', TIMEOUT, 
     await shot(page, '01-signed-in');
     await sendMailThroughThePage(stack, page, MEGAN);
     await shot(page, '01-mail-sent');
-    const phone = await stack.browser.newPage({ viewport: { width: 375, height: 800 } });
+    const phone = await context.newPage();
+    await phone.setViewportSize({ width: 375, height: 800 });
     await phone.goto(`${stack.origin}/`);
     await phone.waitForSelector('body[data-state="signed-in"]');
     await shot(phone, '01-phone');

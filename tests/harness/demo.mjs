@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { binary, startEmulator, startProxy } from './stack.mjs';
 
 const args = process.argv.slice(2);
@@ -35,8 +35,10 @@ process.on('SIGTERM', () => stopAll(0));
 
 if (config) {
   // A real tenant: the user's configuration, the demo site served by the same proxy.
+  // Relative paths inside the file (sqlite_path, key files) are taken from the file's folder.
   const child = spawn(binary('graphgate-proxy'), ['serve', '--config', resolve(config)], {
     stdio: 'inherit',
+    cwd: dirname(resolve(config)),
     env: { GRAPHGATE_SERVER_STATIC_DIR: site, ...process.env },
   });
   stopped.push(

@@ -4,6 +4,7 @@ import {
   createClient,
   createClientFromProxy,
   GraphgateError,
+  inSignInPopup,
   type Account,
   type AuthenticationResult,
   type BatchResponse,
@@ -27,6 +28,7 @@ async function start(): Promise<Client> {
 }
 
 async function signIn(client: Client): Promise<Account | null> {
+  if (inSignInPopup()) return null;
   const back: AuthenticationResult | null = await client.handleRedirect();
   if (back) return back.account;
   const known = await client.account();

@@ -212,9 +212,16 @@ fn demo_site() -> Result<PathBuf> {
 /// proxy serving the demo site on http://localhost:8080, until Ctrl-C. With `--config`, the proxy
 /// runs with that configuration (a real Microsoft tenant) and no emulator is started.
 fn demo(rest: &[&str]) -> Result {
+    // The demo runs from tests/; a relative `--config` is the caller's, so it is made absolute.
+    let here = env::current_dir().map_err(|e| e.to_string())?;
+    let mut args: Vec<String> = rest.iter().map(|a| (*a).to_owned()).collect();
+    if let Some(i) = args.iter().position(|a| a == "--config") {
+        let file = args.get(i + 1).ok_or("--config needs a file")?;
+        args[i + 1] = here.join(file).display().to_string();
+    }
     let site = demo_site()?;
     let mut cmd = Command::new("node");
-    cmd.arg("harness/demo.mjs").arg(&site).args(rest).current_dir(project_root().join("tests"));
+    cmd.arg("harness/demo.mjs").arg(&site).args(&args).current_dir(project_root().join("tests"));
     run(&mut cmd)
 }
 
@@ -288,7 +295,7 @@ fn entry_js(target: &str, core: &str) -> String {
     format!(
         "// The npm package `graphgate`: sign in with Microsoft and call Microsoft Graph from the browser.\n\
          import {{ install }} from './client.js';\n{bind}\
-         export {{ createClient, createClientFromProxy, GraphgateError }} from './client.js';\n"
+         export {{ createClient, createClientFromProxy, GraphgateError, inSignInPopup }} from './client.js';\n"
     )
 }
 
@@ -376,12 +383,10 @@ fn wasm() -> Result<Vec<(String, Sizes)>> {
         let wasm_file = out.join(format!("{core}_bg.wasm"));
         if cfg.wasm_opt.enabled {
             if wasm_opt.exists() {
-                run(Command::new(&wasm_opt)
-                    .arg(&cfg.wasm_opt.level)
-                    .arg("--all-features")
-                    .arg(&wasm_file)
-                    .arg("-o")
-                    .arg(&wasm_file))?;
+                // No `--all-features`: wasm-opt reads the features the module uses from its
+                // target_features section; enabling all of them lets it write encodings (compact
+                // imports) that browsers refuse to instantiate.
+                run(Command::new(&wasm_opt).arg(&cfg.wasm_opt.level).arg(&wasm_file).arg("-o").arg(&wasm_file))?;
             } else {
                 eprintln!(
                     "xtask: wasm-opt (npm binaryen) is not installed under tests/node_modules; the module is not optimised"

@@ -15,6 +15,7 @@ export function install(exports, init) {
 const loaded = () => (ready ??= Promise.resolve(initCore ? initCore() : undefined));
 
 const PENDING = 'graphgate.pending.';
+const POPUP_NAME = 'graphgate-signin';
 const INVITE_STATE = 'graphgate-invite';
 // What a silent (prompt=none) sign-in answers when the user must be asked after all.
 const NEEDS_INTERACTION = ['login_required', 'interaction_required', 'consent_required'];
@@ -73,6 +74,19 @@ const storageOf = (options) => {
     return null;
   }
 };
+
+/**
+ * True when this page is graphgate's sign-in popup come back with the answer: the page that
+ * opened it completes the sign-in and closes it, so this page should do nothing but wait.
+ */
+export function inSignInPopup() {
+  try {
+    const w = globalThis.window;
+    return !!w?.opener && w.opener !== w && w.name === POPUP_NAME && /[?#&](code|error)=/.test(location.href);
+  } catch {
+    return false;
+  }
+}
 
 /** A client from explicit options. */
 export async function createClient(options) {
@@ -230,7 +244,7 @@ class Client {
   async loginPopup(req = {}) {
     await loaded();
     // Opened before any await so the browser still sees the user's click.
-    const popup = window.open('', 'graphgate-signin', 'popup,width=483,height=600');
+    const popup = window.open('', POPUP_NAME, 'popup,width=483,height=600');
     if (!popup) throw await this.#explain(new GraphgateError('popup_blocked', 'the browser blocked the sign-in popup'));
     let pending;
     try {
@@ -284,6 +298,8 @@ class Client {
    */
   async handleRedirect(url) {
     await loaded();
+    // Inside the sign-in popup the opener reads the answer: leave it in the address bar.
+    if (url === undefined && inSignInPopup()) return null;
     const here = globalThis.location?.href;
     return this.#complete(url ?? here, (url ?? here) === here);
   }

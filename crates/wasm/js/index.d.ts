@@ -218,7 +218,9 @@ export interface InviteOptions {
   language?: string;
 }
 
-export type InviteState = 'member' | 'guest' | 'guest-pending' | 'invited' | 'not-invited';
+/** `member` of the tenant, `guest-accepted` (redeemed), `guest-pending` (not redeemed yet),
+ *  `invited` (just now), or `not-invited`. */
+export type InviteState = 'member' | 'guest-accepted' | 'guest-pending' | 'invited' | 'not-invited';
 
 export interface InviteResult {
   status: InviteState;
@@ -256,6 +258,9 @@ export interface Client {
 
 /** A client from explicit options. */
 export function createClient(options: ClientOptions): Promise<Client>;
+
+/** True on graphgate's sign-in popup come back with the answer: the opener finishes the sign-in. */
+export function inSignInPopup(): boolean;
 
 /** A client configured by the proxy's `GET /api/config`; `overrides` win. */
 export function createClientFromProxy(proxyUrl: string, overrides?: Partial<ClientOptions>): Promise<Client>;
