@@ -382,9 +382,17 @@ impl Config {
             let lower = rest.to_ascii_lowercase();
             let Some(section) = SECTIONS.iter().find(|s| lower.starts_with(&format!("{s}_"))) else { continue };
             let key = &lower[section.len() + 1..];
+            // A variable named like a secret's own key is that secret's source (`key = { env =
+            // "GRAPHGATE_SESSION_KEY" }`), never an override of where the secret comes from.
+            if SECRET_KEYS.contains(&(*section, key)) {
+                continue;
+            }
             let entry = table.entry((*section).to_owned()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
             let Some(t) = entry.as_table_mut() else { continue };
-            t.insert(key.to_owned(), env_value(&value));
+            if t.get(key).is_some_and(toml::Value::is_table) {
+                continue;
+            }
+            t.insert(key.to_owned(), env_value(key, &value));
         }
         toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| format!("invalid configuration: {e}"))
     }
@@ -513,15 +521,25 @@ impl Config {
     }
 }
 
-fn env_value(v: &str) -> toml::Value {
+/// Keys whose value is a list: an override is split at commas (a single item is a list too).
+const LIST_KEYS: [&str; 5] = ["redirect_uris", "scopes", "allowed_origins", "allowed_domains", "allowed_accounts"];
+
+/// Keys that say where a secret comes from (`{ env = … }` or `{ file = … }`); see
+/// [`Config::from_toml_and_env`].
+const SECRET_KEYS: [(&str, &str); 3] = [("session", "key"), ("invitations", "api_keys"), ("entra", "credential")];
+
+/// An override's value, typed by its key: lists split at commas, else a boolean, an integer or text.
+fn env_value(key: &str, v: &str) -> toml::Value {
+    if LIST_KEYS.contains(&key) {
+        return toml::Value::Array(
+            v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.to_owned())).collect(),
+        );
+    }
     if let Ok(b) = v.parse::<bool>() {
         return toml::Value::Boolean(b);
     }
     if let Ok(i) = v.parse::<i64>() {
         return toml::Value::Integer(i);
-    }
-    if v.contains(',') {
-        return toml::Value::Array(v.split(',').map(|s| toml::Value::String(s.trim().to_owned())).collect());
     }
     toml::Value::String(v.to_owned())
 }
@@ -566,6 +584,24 @@ mod tests {
         assert_eq!(s.endpoints.graph_base(), "https://microsoftgraph.chinacloudapi.cn/v1.0");
         assert_eq!(s.raw.server.allowed_origins.len(), 2);
         assert!(s.raw.keepalive.enabled);
+    }
+
+    #[test]
+    fn overrides_follow_the_key_and_leave_secret_sources_alone() {
+        let toml = GOOD.replace("GRAPHGATE_TEST_KEY", "GRAPHGATE_SESSION_KEY");
+        let env = [
+            // The secret itself, in the variable the file names: not an override of `session.key`.
+            ("GRAPHGATE_SESSION_KEY".to_owned(), "c2VjcmV0LWtleS1ieXRlcy0wMTIzNDU2Nzg5YWJjZGVm".to_owned()),
+            ("GRAPHGATE_ENTRA_SCOPES".to_owned(), "Mail.Send".to_owned()),
+            ("GRAPHGATE_ENTRA_REDIRECT_URIS".to_owned(), "https://app.example/".to_owned()),
+            ("GRAPHGATE_INVITATIONS_API_KEYS".to_owned(), "k1,k2".to_owned()),
+        ];
+        let c = Config::from_toml_and_env(&toml, env).expect("parses");
+        assert_eq!(c.session.key.env.as_deref(), Some("GRAPHGATE_SESSION_KEY"));
+        assert_eq!(c.entra.scopes, ["Mail.Send"], "one item is still a list");
+        assert_eq!(c.entra.redirect_uris, ["https://app.example/"]);
+        assert_eq!(c.invitations.api_keys.env, None, "secret sources are never set by an override");
+        c.validate().expect("valid");
     }
 
     #[test]
