@@ -360,11 +360,13 @@ async function signOut() {
   renderShell();
   try {
     await client.logout();
-  } catch (e) {
-    showError(e);
-  } finally {
     view.busy = false;
     enterSignedOut();
+  } catch (e) {
+    // The proxy still holds the session: stay signed in and say why.
+    view.busy = false;
+    renderShell();
+    showError(e);
   }
 }
 
@@ -605,16 +607,15 @@ async function boot() {
     return;
   }
   let account = null;
-  const wasRedirect = /[?#&]state=/.test(location.href);
   try {
     const back = await client.handleRedirect();
     account = back?.account ?? null;
-    if (!back && wasRedirect) {
+    if (!back && client.navigating) {
       // A redeemed invitation's return, or a silent sign-in that needs the user after all: the
-      // library is sending the page on to Microsoft. Wait for that rather than flash "signed out".
+      // library is sending the page on to Microsoft. Say so rather than flash "signed out".
       view.phase = 'redirecting';
       renderShell();
-      await new Promise((resolve) => setTimeout(resolve, 8000));
+      return;
     }
   } catch (e) {
     showError(e); // a refused sign-in (AADSTS50020, a cancelled consent, …) comes back here

@@ -156,6 +156,13 @@ async fn signed_in_invitations_need_a_session_on_the_allow_list() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    // A page's invitation may lead only to this app, not to a site of the inviter's choosing.
+    let elsewhere = json!({"email": "bob@fabrikam.onmicrosoft.com", "redirectUrl": "https://evil.example/welcome"});
+    let res = rig.post("/api/invitations", Some(&cookie), elsewhere).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_invitation");
+    let home = json!({"email": "bob@fabrikam.onmicrosoft.com", "redirectUrl": format!("{REDIRECT}welcome")});
+    assert_eq!(rig.post("/api/invitations", Some(&cookie), home).send().await.unwrap().status(), 200);
     let (code, verifier, nonce) = rig.sign_in(CONTOSO, "b2e6d4f3-1c5e-4d7f-9a2b-3c4d5e6f7081").await;
     let (_, megan, _) = rig.exchange(&code, &verifier, &nonce).await;
     let res = rig

@@ -19,6 +19,7 @@ const POPUP_NAME = 'graphgate-signin';
 const INVITE_STATE = 'graphgate-invite';
 // What a silent (prompt=none) sign-in answers when the user must be asked after all.
 const NEEDS_INTERACTION = ['login_required', 'interaction_required', 'consent_required'];
+const INTERACTION_CODES = [...NEEDS_INTERACTION, 'not_signed_in'];
 const PENDING_MAX_AGE_MS = 3_600_000;
 const RETRY_STATUSES = [429, 503, 504];
 const BATCH_LIMIT = 20;
@@ -29,7 +30,7 @@ export class GraphgateError extends Error {
     super(message);
     this.name = 'GraphgateError';
     this.code = code;
-    this.aadsts = extra.aadsts ?? null;
+    this.aadsts = extra.aadsts ?? (Number(/^AADSTS(\d+)$/.exec(code ?? '')?.[1]) || null);
     this.retryable = extra.retryable ?? false;
     this.hint = extra.hint ?? null;
     this.hintZh = extra.hintZh ?? null;
@@ -37,11 +38,12 @@ export class GraphgateError extends Error {
     this.status = extra.status ?? null;
     this.slug = extra.slug ?? null;
     this.error = extra.error ?? null;
+    this.lookupUrl = extra.lookupUrl ?? null;
   }
 
   /** True when the page should answer with `loginRedirect` (or `loginPopup`). */
   get interactionRequired() {
-    return [this.code, this.error].some((c) => c === 'interaction_required' || c === 'not_signed_in');
+    return [this.code, this.error].some((c) => INTERACTION_CODES.includes(c));
   }
 }
 
@@ -99,6 +101,14 @@ export async function createClientFromProxy(proxyUrl, overrides = {}) {
   await loaded();
   const base = trimSlash(proxyUrl);
   const fetcher = overrides.fetch ?? globalThis.fetch.bind(globalThis);
+  try {
+    return await configured(base, fetcher, overrides);
+  } catch (e) {
+    throw await explain(fetcher, base, new Map(), e);
+  }
+}
+
+async function configured(base, fetcher, overrides) {
   let res;
   try {
     res = await fetcher(`${base}/api/config`, { credentials: 'include' });
@@ -106,12 +116,20 @@ export async function createClientFromProxy(proxyUrl, overrides = {}) {
     throw new GraphgateError('network_error', `the proxy at '${base}' could not be reached: ${e.message}`);
   }
   if (!res.ok) throw await proxyError(res);
-  const config = await res.json();
+  const config = await json(res, 'GET /api/config');
   const here = globalThis.location ? `${location.origin}${location.pathname}` : '';
+  const uris = config.redirectUris ?? [];
   const redirectUri =
-    config.redirectUris.find((u) => u === here) ??
-    config.redirectUris.find((u) => globalThis.location && new URL(u).origin === location.origin) ??
-    config.redirectUris[0];
+    overrides.redirectUri ??
+    uris.find((u) => u === here) ??
+    (globalThis.location ? uris.find((u) => new URL(u).origin === location.origin) : uris[0]);
+  if (!redirectUri) {
+    // Signing in would come back to another origin, whose sessionStorage holds nothing of this one.
+    throw new GraphgateError(
+      'config_invalid',
+      `none of the proxy's redirect URIs (${uris.join(', ')}) is on this page's origin ${globalThis.location?.origin}`,
+    );
+  }
   return new Client({
     proxyUrl: base,
     clientId: config.clientId,
@@ -122,6 +140,41 @@ export async function createClientFromProxy(proxyUrl, overrides = {}) {
     scopes: config.defaultScopes,
     ...overrides,
   });
+}
+
+// Fills in the catalogue's hint (from the proxy's `/api/explain`, cached per code in `cache`) when
+// the error lacks one; a failed lookup is not cached.
+async function explain(fetcher, proxyUrl, cache, e) {
+  const err = fromCore(e);
+  if (err.hint) return err;
+  const code = err.aadsts ? `AADSTS${err.aadsts}` : err.code;
+  let flight = cache.get(code);
+  if (!flight) {
+    flight = fetcher(`${proxyUrl}/api/explain?code=${encodeURIComponent(code)}`)
+      .then((r) => (r.ok ? r.json() : null))
+      .catch(() => null);
+    cache.set(code, flight);
+  }
+  const x = await flight;
+  if (!x) {
+    cache.delete(code);
+    return err;
+  }
+  err.hint = x.hint;
+  err.hintZh = x.hintZh;
+  err.slug = x.slug;
+  err.retryable ||= x.retryable;
+  err.lookupUrl = x.lookupUrl ?? null;
+  return err;
+}
+
+// A response's JSON body, or a typed error when it is not JSON (an HTML fallback page, say).
+async function json(res, what) {
+  try {
+    return await res.json();
+  } catch {
+    throw new GraphgateError('malformed_response', `${what} did not answer JSON (HTTP ${res.status})`, { status: res.status });
+  }
 }
 
 async function proxyError(res) {
@@ -150,6 +203,10 @@ class Client {
   #navigate;
   #tokens = new Map();
   #inflight = new Map();
+  #kept = new Map();
+  #seq = 0;
+  #generation = 0;
+  #navigating = false;
   #explained = new Map();
   #account = null;
 
@@ -221,29 +278,39 @@ class Client {
     if (!store) throw new GraphgateError('storage_unavailable', 'sessionStorage is not available');
     const raw = store.getItem(PENDING + state);
     store.removeItem(PENDING + state);
-    for (let i = store.length - 1; i >= 0; i--) {
-      const key = store.key(i);
-      if (!key?.startsWith(PENDING)) continue;
+    const stale = (text) => {
       try {
-        if (this.#now() - JSON.parse(store.getItem(key)).at > PENDING_MAX_AGE_MS) store.removeItem(key);
+        return this.#now() - JSON.parse(text).at > PENDING_MAX_AGE_MS;
       } catch {
-        store.removeItem(key);
+        return true;
+      }
+    };
+    if (typeof store.key === 'function' && typeof store.length === 'number') {
+      for (let i = store.length - 1; i >= 0; i--) {
+        const key = store.key(i);
+        if (key?.startsWith(PENDING) && stale(store.getItem(key))) store.removeItem(key);
       }
     }
-    return raw ? JSON.parse(raw) : null;
+    return raw && !stale(raw) ? JSON.parse(raw) : null;
   }
 
   /** Starts sign-in by navigating this page to Microsoft's sign-in. */
   async loginRedirect(req = {}) {
     await loaded();
     const { url } = await this.#authorize(req);
+    this.#navigating = true;
     await this.#navigate(url);
+  }
+
+  /** True once this client has sent the page to Microsoft (sign-in or sign-out). */
+  get navigating() {
+    return this.#navigating;
   }
 
   /** Signs in in a popup; resolves like `handleRedirect` once the popup reaches the redirect URI. */
   async loginPopup(req = {}) {
-    await loaded();
-    // Opened before any await so the browser still sees the user's click.
+    // Opened before any await so the browser still sees the user's click (the module is loaded:
+    // this client exists).
     const popup = window.open('', POPUP_NAME, 'popup,width=483,height=600');
     if (!popup) throw await this.#explain(new GraphgateError('popup_blocked', 'the browser blocked the sign-in popup'));
     let pending;
@@ -305,13 +372,21 @@ class Client {
   }
 
   async #complete(url, clean) {
-    const state = call(core.redirectState, url);
-    if (state === undefined || state === null) return null;
+    // Only the redirect URI's own path, with a state this library sent, is a sign-in answer: an
+    // app route such as `/?error=404` or a crafted link is left alone.
+    let at;
+    let state;
+    try {
+      at = new URL(url, globalThis.location?.href);
+      state = core.redirectState(url);
+    } catch {
+      return null;
+    }
+    if (!state || at.pathname !== new URL(this.#o.redirectUri).pathname) return null;
     if (clean && globalThis.history) {
-      const u = new URL(url);
-      u.search = '';
-      u.hash = '';
-      history.replaceState(history.state, '', u.href);
+      at.search = '';
+      at.hash = '';
+      history.replaceState(history.state, '', at.href);
     }
     if (state === INVITE_STATE) {
       // A redeemed invitation lands here. Redeeming signed the person in at Microsoft, so the
@@ -322,8 +397,8 @@ class Client {
     try {
       const pending = this.#take(state);
       if (!pending) {
-        // An error redirect still tells its error; a code nobody waits for cannot be redeemed.
-        call(core.parseRedirect, url, state);
+        // Another tab's answer, one used already, or a link someone made: nothing to redeem, and
+        // its text (which anyone can write) is not shown.
         throw new GraphgateError('no_pending_request', 'this tab has no sign-in waiting for this redirect');
       }
       let code;
@@ -343,6 +418,7 @@ class Client {
         nonce: pending.nonce,
         scopes: pending.scopes,
       });
+      this.#generation++; // answers to requests from before this sign-in are not kept
       const token = this.#cache(pending.scopes, answer);
       return { account: answer.account, accessToken: token.accessToken, expiresOn: token.expiresOn, scopes: answer.scopes, state: pending.appState };
     } catch (e) {
@@ -350,14 +426,18 @@ class Client {
     }
   }
 
-  // Keeps a proxy token answer in memory (for the default scopes and the ones asked for).
-  #cache(scopes, answer) {
-    const seconds = Number(answer.expiresIn ?? 0);
-    const entry = {
+  // A proxy token answer as the cache keeps it.
+  #entry(answer) {
+    return {
       accessToken: answer.accessToken,
-      expiresOn: new Date(this.#now() + seconds * 1000),
+      expiresOn: new Date(this.#now() + Number(answer.expiresIn ?? 0) * 1000),
       scopes: answer.scopes,
     };
+  }
+
+  // Keeps a proxy token answer in memory (for the default scopes and the ones asked for).
+  #cache(scopes, answer) {
+    const entry = this.#entry(answer);
     this.#tokens.set(scopeKey(scopes), entry);
     if (scopeKey(scopes) === scopeKey(this.#o.scopes)) this.#tokens.set('', entry);
     this.#account = answer.account ?? this.#account;
@@ -378,19 +458,29 @@ class Client {
     const held = this.#tokens.get(key);
     const margin = this.#o.refreshMarginSeconds * 1000;
     if (!forceRefresh && held && held.expiresOn.getTime() - margin > this.#now()) return held;
-    let flight = this.#inflight.get(key);
+    // A forced refresh (Graph refused the token) never joins an ordinary request under way.
+    const slot = forceRefresh ? `${key}\u0000force` : key;
+    let flight = this.#inflight.get(slot);
     if (!flight) {
       const body = {};
       if (scopes?.length) body.scopes = scopes;
       if (forceRefresh) body.forceRefresh = true;
+      const generation = this.#generation;
+      const seq = ++this.#seq;
       flight = this.#proxy('POST', '/api/auth/token', body)
-        .then((answer) => this.#cache(scopes ?? [], answer))
+        .then((answer) => {
+          // An answer that outlived a sign-out, or is older than one kept already, is not kept.
+          const newest = seq > (this.#kept.get(key) ?? 0);
+          if (generation !== this.#generation || !newest) return this.#entry(answer);
+          this.#kept.set(key, seq);
+          return this.#cache(scopes ?? [], answer);
+        })
         .catch(async (e) => {
-          if (e.interactionRequired) this.#forget();
+          if (e.interactionRequired && generation === this.#generation) this.#forget();
           throw await this.#explain(e);
         })
-        .finally(() => this.#inflight.delete(key));
-      this.#inflight.set(key, flight);
+        .finally(() => this.#inflight.delete(slot));
+      this.#inflight.set(slot, flight);
     }
     return flight;
   }
@@ -417,11 +507,16 @@ class Client {
    * `{redirect: true}` the page then goes to Microsoft's sign-out; the URL is returned either way.
    */
   async logout({ redirect = false } = {}) {
-    this.#forget();
+    this.#generation++;
     const { logoutUrl } = await this.#proxy('POST', '/api/auth/logout', {}).catch(async (e) => {
+      // The proxy still holds the session: memory keeps the account, and the page can try again.
       throw await this.#explain(e);
     });
-    if (redirect) await this.#navigate(logoutUrl);
+    this.#forget();
+    if (redirect) {
+      this.#navigating = true;
+      await this.#navigate(logoutUrl);
+    }
     return logoutUrl;
   }
 
@@ -483,7 +578,7 @@ class Client {
       throw new GraphgateError('network_error', `the proxy could not be reached: ${e.message}`);
     }
     if (!res.ok) throw await proxyError(res);
-    return res.json();
+    return json(res, `${method} ${path}`);
   }
 
   // Fills in the catalogue's hint (from the proxy's `/api/explain`) when the error lacks one.
@@ -492,25 +587,7 @@ class Client {
   }
 
   async #explain(e) {
-    const err = fromCore(e);
-    if (err.hint) return err;
-    const code = err.aadsts ? `AADSTS${err.aadsts}` : err.code;
-    let flight = this.#explained.get(code);
-    if (!flight) {
-      flight = this.#fetch(`${this.#o.proxyUrl}/api/explain?code=${encodeURIComponent(code)}`)
-        .then((r) => (r.ok ? r.json() : null))
-        .catch(() => null);
-      this.#explained.set(code, flight);
-    }
-    const x = await flight;
-    if (x) {
-      err.hint = x.hint;
-      err.hintZh = x.hintZh;
-      err.slug = x.slug;
-      err.retryable ||= x.retryable;
-      err.lookupUrl = x.lookupUrl ?? null;
-    }
-    return err;
+    return explain(this.#fetch, this.#o.proxyUrl, this.#explained, e);
   }
 
   get _fetch() {
@@ -548,19 +625,34 @@ class Graph {
     this.#client = client;
   }
 
+  // The full URL of `path`; the bearer token is only ever sent to the Graph base's origin.
   #url(path) {
-    if (/^https?:\/\//.test(path)) return path;
     const base = this.#client.options.graphBaseUrl; // with its version: https://graph.microsoft.com/v1.0
-    const rel = path.startsWith('/') ? path : `/${path}`;
-    if (/^\/(v1\.0|beta)(\/|$)/.test(rel)) return base.replace(/\/(v1\.0|beta)$/, '') + rel;
-    return base + rel;
+    let url;
+    if (/^https?:\/\//.test(path)) {
+      url = path;
+    } else {
+      const rel = String(path).startsWith('/') ? String(path) : `/${path}`;
+      url = /^\/(v1\.0|beta)(\/|$)/.test(rel) ? base.replace(/\/(v1\.0|beta)$/, '') + rel : base + rel;
+    }
+    if (new URL(url).origin !== new URL(base).origin) {
+      throw new GraphgateError('invalid_url', `'${new URL(url).origin}' is not Graph (${new URL(base).origin}): no token is sent there`);
+    }
+    return url;
   }
 
   /** Any Graph request; resolves the parsed JSON answer (or `null` when there is none). */
   async request(method, path, body, headers = {}) {
     const client = this.#client;
     const { maxRetries, maxRetryDelaySeconds } = client.options;
-    const url = this.#url(path);
+    let url;
+    try {
+      url = this.#url(path);
+    } catch (e) {
+      throw await client._explain(e);
+    }
+    // 429 and 503 mean the request was not processed; after a 504 a write may have happened.
+    const retryOn = ['GET', 'HEAD', 'PUT', 'DELETE'].includes(method) ? RETRY_STATUSES : [429, 503];
     let refreshed = false;
     let retries = 0;
     for (;;) {
@@ -582,7 +674,7 @@ class Graph {
         await client.getAccessToken({ forceRefresh: true });
         continue;
       }
-      if (RETRY_STATUSES.includes(res.status) && retries < maxRetries) {
+      if (retryOn.includes(res.status) && retries < maxRetries) {
         const wait = retryAfter(res.headers.get('Retry-After'), client._now()) ?? 2 ** retries;
         if (wait <= maxRetryDelaySeconds) {
           retries++;
@@ -662,6 +754,8 @@ function retryAfter(value, nowMs) {
   const v = value?.trim();
   if (!v) return undefined;
   if (/^\d+$/.test(v)) return Number(v);
+  // Only an HTTP date (IMF-fixdate, e.g. `Wed, 21 Oct 2026 07:28:00 GMT`); anything else is ignored.
+  if (!/^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(v)) return undefined;
   const at = Date.parse(v);
   return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - nowMs) / 1000));
 }

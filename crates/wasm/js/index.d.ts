@@ -83,6 +83,7 @@ export interface AccessToken {
 
 /** Every error graphgate raises. */
 export class GraphgateError extends Error {
+  constructor(code: string, message: string, extra?: Partial<Pick<GraphgateError, 'aadsts' | 'retryable' | 'hint' | 'hintZh' | 'correlationId' | 'status' | 'slug' | 'error' | 'lookupUrl'>>);
   readonly name: 'GraphgateError';
   /** graphgate's code (`popup_blocked`, `interaction_required`, …), `AADSTS50020`, or Graph's code. */
   code: string;
@@ -104,7 +105,7 @@ export class GraphgateError extends Error {
    *  (`login_required`, `invalid_grant`…), or `interaction_required` from the proxy. */
   error: string | null;
   /** Microsoft's lookup page for an AADSTS number the catalogue does not know. */
-  lookupUrl?: string | null;
+  lookupUrl: string | null;
   /** True when the page should call `loginRedirect` or `loginPopup`. */
   readonly interactionRequired: boolean;
 }
@@ -122,9 +123,10 @@ export interface BatchRequest {
 
 export interface BatchResponse<T = any> {
   id: string;
+  /** 0 when Graph's answer left this request out. */
   status: number;
   headers?: Record<string, string>;
-  body: T;
+  body: T | null;
 }
 
 export type Headers = Record<string, string>;
@@ -211,7 +213,7 @@ export interface TodoTask {
 
 export interface InviteOptions {
   displayName?: string;
-  /** Where the redeemed invitation leads (default: this app's sign-in). */
+  /** Where the redeemed invitation leads (default: this app's sign-in); from a page, one of this app's origins. */
   redirectUrl?: string;
   sendInvitationMessage?: boolean;
   message?: string;
@@ -233,6 +235,9 @@ export interface Client {
   /** The options in effect. */
   readonly options: Required<Pick<ClientOptions, 'proxyUrl' | 'clientId' | 'tenant' | 'loginBaseUrl' | 'graphBaseUrl' | 'redirectUri' | 'scopes'>>;
   readonly graph: GraphClient;
+  /** True once the client has sent the page to Microsoft (e.g. `handleRedirect` on a redeemed
+   *  invitation's return starts the app's sign-in and resolves `null`): the page is unloading. */
+  readonly navigating: boolean;
   /** Goes to Microsoft's sign-in; the page comes back to the redirect URI. */
   loginRedirect(request?: LoginRequest): Promise<void>;
   /** Signs in in a popup; rejects with `popup_blocked` or `popup_closed`. */

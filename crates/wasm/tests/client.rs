@@ -48,6 +48,8 @@ extern "C" {
     fn send_mail_and_graph_errors() -> js_sys::Promise;
     #[wasm_bindgen(js_name = inviteReturnSignsInSilently)]
     fn invite_return_signs_in_silently() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = guardsAgainstMisuse)]
+    fn guards_against_misuse() -> js_sys::Promise;
 }
 
 /// The harness's URLs, fixed when the test is compiled (the harness sets them for cargo).
@@ -128,4 +130,9 @@ async fn mail_is_sent_and_graph_errors_explained() {
 #[wasm_bindgen_test]
 async fn an_invitation_return_signs_in_silently_first() {
     run(invite_return_signs_in_silently).await;
+}
+
+#[wasm_bindgen_test]
+async fn the_client_refuses_what_it_must() {
+    run(guards_against_misuse).await;
 }

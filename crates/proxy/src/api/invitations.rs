@@ -127,6 +127,25 @@ pub fn onboarding_url(state: &AppState, email: &Email) -> String {
     format!("{}?{query}", s.endpoints.authorize_url(&s.tenant))
 }
 
+/// A redemption link from a page may lead only to this app: its origins or redirect URIs. (An
+/// admin's backend, holding an API key, may send guests anywhere.) Otherwise anyone allowed to
+/// invite could make Microsoft's own invitation forward a guest to a site of their choosing.
+fn own_page(state: &AppState, url: &str) -> Result<(), ApiError> {
+    if state.settings.invite_policy == crate::config::InvitePolicy::Admin {
+        return Ok(());
+    }
+    let origin = graphgate_core::HttpUrl::parse(url).map(|u| u.origin().to_owned()).unwrap_or_default();
+    let mut ours = state.allowed_origins();
+    ours.extend(state.settings.redirect_uris.iter().map(|r| r.url().origin().to_owned()));
+    if !origin.is_empty() && ours.iter().any(|o| o.eq_ignore_ascii_case(&origin)) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::InvalidInvitation,
+        "redirectUrl must lead to this app (one of its origins or redirect URIs)",
+    ))
+}
+
 /// Who owns `email` in the tenant, if anyone.
 async fn lookup(state: &AppState, email: &Email) -> Result<Option<DirectoryUser>, ApiError> {
     let app = state.app_token.get(state).await?;
@@ -200,6 +219,9 @@ pub async fn invite(
     })?;
     let email = Email::parse(body.email.trim())?;
     authorize(&state, &headers, peer.map(|c| c.0.0), &email).await?;
+    if let Some(url) = &body.redirect_url {
+        own_page(&state, url)?;
+    }
     let redirect = body
         .redirect_url
         .clone()

@@ -365,3 +365,42 @@ export async function inviteReturnSignsInSilently() {
   eq(interactive.searchParams.get('prompt'), null, 'interactive this time');
   eq(location.search, '', 'the address bar is clean');
 }
+
+/** What the client refuses: app routes taken for redirects, tokens to other hosts, replayed writes. */
+export async function guardsAgainstMisuse() {
+  const t = await newClient();
+  await signIn(t, 'adele@contoso.onmicrosoft.com');
+  // An app route with `code`, `error` or `state` in its query is not a sign-in answer: untouched.
+  for (const route of ['/inbox?code=PROMO&state=x', '/?error=404', '/?code=PROMO']) {
+    history.pushState(null, '', route);
+    eq(await t.client.handleRedirect(), null, `${route} is not a redirect`);
+    eq(`${location.pathname}${location.search}`, route, `${route} stays in the address bar`);
+  }
+  history.pushState(null, '', '/');
+  // The bearer token goes to the Graph base's origin only.
+  const before = t.seen.length;
+  const away = await rejects(t.client.graph.get('https://evil.example/v1.0/me'), 'another host');
+  eq(away.code, 'invalid_url', 'refused');
+  eq(t.seen.slice(before).filter((c) => c.url.includes('evil.example')).length, 0, 'nothing was sent there');
+  // A write answered 504 may have happened: it is not sent again (a read would be).
+  const sends = await calls('POST /v1.0/me/sendMail');
+  await control('POST', '/faults', { path: '/v1.0/me/sendMail', method: 'POST', count: 1, kind: 'status', status: 504 });
+  const timeout = await rejects(t.client.sendMail({ to: 'megan@contoso.onmicrosoft.com', subject: 'once', text: 'x' }), '504');
+  eq(timeout.status, 504, 'the 504 surfaces');
+  eq(await calls('POST /v1.0/me/sendMail'), sends + 1, 'the write was sent once');
+  // A forced refresh does not join an ordinary request already under way.
+  t.clock.now += 3600 * 1000;
+  const tokenCalls = () => t.seen.filter((c) => c.url.includes('/api/auth/token')).length;
+  const asked = tokenCalls();
+  const [plain, forced] = await Promise.all([t.client.getAccessToken(), t.client.getAccessToken({ forceRefresh: true })]);
+  eq(tokenCalls(), asked + 2, 'two requests: the forced one on its own');
+  assert(plain && forced && plain !== forced, 'the forced one is a new token');
+  // Sign-out the proxy could not do keeps the user signed in here, and says why.
+  const down = await newClient({
+    fetch: (url, init) => (String(url).includes('/api/auth/logout') ? Promise.reject(new TypeError('offline')) : fetch(url, init)),
+  });
+  eq((await down.client.account()).username, 'adele@contoso.onmicrosoft.com', 'signed in');
+  const failed = await rejects(down.client.logout(), 'proxy unreachable');
+  eq(failed.code, 'network_error', 'typed');
+  eq((await down.client.account()).username, 'adele@contoso.onmicrosoft.com', 'still signed in');
+}
