@@ -248,7 +248,7 @@ impl<'a> AuthorizeRequest<'a> {
             Some(c) => c,
             None => default_challenge(&verifier)?,
         };
-        let scope_text = scopes.to_string();
+        let scope_text = scopes.space_separated();
         let mut pairs: Vec<(&str, &str)> = vec![
             ("client_id", self.client_id.as_str()),
             ("response_type", "code"),
@@ -274,7 +274,7 @@ impl<'a> AuthorizeRequest<'a> {
         if let Some(c) = &self.claims {
             pairs.push(("claims", c));
         }
-        let url = format!("{}?{}", self.endpoints.authorize_url(self.tenant), form_encode(pairs));
+        let url = [self.endpoints.authorize_url(self.tenant), form_encode(pairs)].join("?");
         let pending = PendingAuth {
             state,
             nonce,

@@ -9,7 +9,7 @@ use crate::prelude::*;
 use core::fmt;
 use core::str::FromStr;
 
-use crate::encode::percent_encode;
+use crate::encode::{has_ascii, percent_encode};
 use crate::error::{Error, ErrorCode};
 use crate::newtype::text_newtype;
 use crate::url::{BaseUrl, is_guid};
@@ -86,7 +86,7 @@ impl FromStr for Cloud {
         Cloud::ALL.into_iter().find(|c| c.name().eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
             Error::new(
                 ErrorCode::ConfigInvalid,
-                format!("unknown cloud '{s}': use global, us-gov, us-gov-dod or china"),
+                ["unknown cloud '", s, "': use global, us-gov, us-gov-dod or china"].concat(),
             )
         })
     }
@@ -126,7 +126,7 @@ impl Tenant {
         }
         Err(Error::new(
             ErrorCode::InvalidTenant,
-            format!("'{input}' is not common, organizations, consumers, a tenant ID or a domain name"),
+            ["'", input, "' is not common, organizations, consumers, a tenant ID or a domain name"].concat(),
         ))
     }
 
@@ -150,7 +150,7 @@ impl Tenant {
 /// Whether `s` looks like a DNS name with at least two labels.
 pub(crate) fn is_domain(s: &str) -> bool {
     s.len() <= 253
-        && s.contains('.')
+        && has_ascii(s, b'.')
         && s.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
@@ -204,7 +204,7 @@ impl Endpoints {
     }
 
     fn login_url(&self, tenant: &Tenant, path: &str) -> String {
-        self.login.join(&format!("/{}{path}", percent_encode(tenant.as_str())))
+        self.login.join(&["/", &percent_encode(tenant.as_str()), path].concat())
     }
 
     /// `{login}/{tenant}/oauth2/v2.0/authorize`.
@@ -221,7 +221,7 @@ impl Endpoints {
     pub fn logout_url(&self, tenant: &Tenant, post_logout_redirect_uri: Option<&str>) -> String {
         let base = self.login_url(tenant, "/oauth2/v2.0/logout");
         match post_logout_redirect_uri {
-            Some(uri) => format!("{base}?post_logout_redirect_uri={}", percent_encode(uri)),
+            Some(uri) => [&base, "?post_logout_redirect_uri=", &percent_encode(uri)].concat(),
             None => base,
         }
     }
@@ -238,7 +238,7 @@ impl Endpoints {
 
     /// The issuer of v2.0 tokens for tenant ID `tid`: `{login}/{tid}/v2.0`.
     pub fn issuer(&self, tid: &str) -> String {
-        self.login.join(&format!("/{}/v2.0", percent_encode(tid)))
+        self.login.join(&["/", &percent_encode(tid), "/v2.0"].concat())
     }
 
     /// The Graph v1.0 base URL, such as `https://graph.microsoft.com/v1.0`.

@@ -3,11 +3,10 @@
 #[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
 use crate::prelude::*;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 #[cfg(feature = "sha2")]
 use sha2::{Digest, Sha256};
 
+use crate::encode::{base64url, decimal};
 use crate::error::{Error, ErrorCode};
 use crate::random::random_token;
 use crate::secret::PkceVerifier;
@@ -26,7 +25,7 @@ impl PkceChallenge {
     /// The challenge from a SHA-256 digest of the verifier computed elsewhere (Web Crypto's
     /// `crypto.subtle.digest` in a browser).
     pub fn from_sha256_digest(digest: &[u8]) -> Self {
-        Self(URL_SAFE_NO_PAD.encode(digest))
+        Self(base64url(digest))
     }
 
     /// The challenge value.
@@ -43,7 +42,7 @@ impl PkceChallenge {
 /// `BASE64URL(SHA256(input))` without padding.
 #[cfg(feature = "sha2")]
 pub(crate) fn s256(input: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(input.as_bytes()))
+    base64url(&Sha256::digest(input.as_bytes()))
 }
 
 impl PkceVerifier {
@@ -61,10 +60,12 @@ impl PkceVerifier {
         } else {
             Err(Error::new(
                 ErrorCode::PkceInvalid,
-                format!(
-                    "a code verifier is 43 to 128 characters from A-Z a-z 0-9 - . _ ~ (got {} characters)",
-                    value.len()
-                ),
+                [
+                    "a code verifier is 43 to 128 characters from A-Z a-z 0-9 - . _ ~ (got ",
+                    &decimal(value.len()),
+                    " characters)",
+                ]
+                .concat(),
             ))
         }
     }
@@ -79,6 +80,8 @@ impl PkceVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     #[test]
     fn a_digest_computed_elsewhere_gives_the_same_challenge() {

@@ -87,7 +87,7 @@ pub fn parse_redirect(params: &str) -> Result<RedirectResponse, Error> {
             if found[i].is_some() {
                 return Err(Error::new(
                     ErrorCode::RepeatedParameter,
-                    format!("the redirect carries `{name}` more than once"),
+                    ["the redirect carries `", &name, "` more than once"].concat(),
                 ));
             }
             found[i] = Some(value);

@@ -31,7 +31,8 @@ impl Scope {
         } else {
             Err(Error::new(
                 ErrorCode::InvalidScope,
-                format!("'{input}' is not a scope: scopes are printable ASCII without spaces, quotes or backslashes"),
+                ["'", input, "' is not a scope: scopes are printable ASCII without spaces, quotes or backslashes"]
+                    .concat(),
             ))
         }
     }
@@ -64,6 +65,12 @@ text_newtype!(Scope);
 pub struct Scopes(Vec<Scope>);
 
 impl Scopes {
+    /// The scopes separated by single spaces, as the `scope` parameter wants them (also what
+    /// `Display` writes).
+    pub fn space_separated(&self) -> String {
+        self.0.iter().map(Scope::as_str).collect::<Vec<_>>().join(" ")
+    }
+
     /// An empty set.
     pub fn new() -> Self {
         Self::default()
@@ -100,7 +107,7 @@ impl Scopes {
         if mixes_default {
             return Err(Error::new(
                 ErrorCode::InvalidScope,
-                format!("{scope} cannot be combined: a /.default scope stands alone with the OpenID scopes"),
+                [scope.as_str(), " cannot be combined: a /.default scope stands alone with the OpenID scopes"].concat(),
             ));
         }
         self.0.push(scope);
@@ -155,13 +162,7 @@ impl Scopes {
 impl fmt::Display for Scopes {
     /// Space-separated, as the `scope` parameter wants it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, s) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            f.write_str(s.as_str())?;
-        }
-        Ok(())
+        f.write_str(&self.space_separated())
     }
 }
 

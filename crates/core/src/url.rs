@@ -6,6 +6,7 @@
 #[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
 use crate::prelude::*;
 
+use crate::encode::has_ascii;
 use crate::error::{Error, ErrorCode};
 use crate::newtype::text_newtype;
 
@@ -23,7 +24,7 @@ pub struct HttpUrl {
 impl HttpUrl {
     /// Parses an absolute `http://` or `https://` URL without user information.
     pub fn parse(input: &str) -> Result<Self, Error> {
-        let bad = |why: &str| Error::new(ErrorCode::InvalidUrl, format!("{why}: '{input}'"));
+        let bad = |why: &str| Error::new(ErrorCode::InvalidUrl, [why, ": '", input, "'"].concat());
         if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad("a URL may not contain spaces or control characters"));
         }
@@ -35,8 +36,8 @@ impl HttpUrl {
             return Err(bad("the URL must start with https:// or http://"));
         };
         let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let authority = &rest[..authority_len];
-        if authority.contains('@') {
+        let authority = rest.get(..authority_len).unwrap_or(rest);
+        if has_ascii(authority, b'@') {
             return Err(bad("the URL may not carry user information"));
         }
         let (host, port) = split_host_port(authority).ok_or_else(|| bad("the URL has no valid host"))?;
@@ -71,12 +72,12 @@ impl HttpUrl {
 
     /// The scheme, host and port: `https://example.com:8443`.
     pub fn origin(&self) -> &str {
-        &self.raw[..self.path_start]
+        self.raw.get(..self.path_start).unwrap_or(&self.raw)
     }
 
     /// Everything after the origin: path, query and fragment.
     pub fn path_and_query(&self) -> &str {
-        &self.raw[self.path_start..]
+        self.raw.get(self.path_start..).unwrap_or_default()
     }
 
     /// Whether the host is `localhost`, a `127.0.0.0/8` address or `[::1]`.
@@ -90,24 +91,24 @@ impl HttpUrl {
 
     /// Whether the URL has a `#fragment`.
     pub fn has_fragment(&self) -> bool {
-        self.raw.contains('#')
+        has_ascii(&self.raw, b'#')
     }
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+    if head.eq_ignore_ascii_case(prefix) { s.get(prefix.len()..) } else { None }
 }
 
 fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
     let (host, port) = if authority.starts_with('[') {
         let end = authority.find(']')?;
-        let host = &authority[..=end];
-        let inner = &host[1..host.len() - 1];
+        let (host, after) = authority.split_at_checked(end + 1)?;
+        let inner = host.get(1..end)?;
         if inner.is_empty() || !inner.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
             return None;
         }
-        (host, authority[end + 1..].strip_prefix(':'))
+        (host, after.strip_prefix(':'))
     } else {
         match authority.split_once(':') {
             Some((h, p)) => (h, Some(p)),
@@ -142,7 +143,7 @@ impl BaseUrl {
         if url.path_and_query().contains(['?', '#']) {
             return Err(Error::new(
                 ErrorCode::InvalidUrl,
-                format!("a base URL may not have a query or fragment: '{input}'"),
+                ["a base URL may not have a query or fragment: '", input, "'"].concat(),
             ));
         }
         Ok(Self(url))
@@ -150,7 +151,7 @@ impl BaseUrl {
 
     /// `https://{host}` for a well-known host name.
     pub(crate) fn https_host(host: &str) -> Self {
-        Self::parse(&format!("https://{host}")).unwrap_or_else(|_| unreachable!("built-in hosts are valid"))
+        Self::parse(&["https://", host].concat()).unwrap_or_else(|_| unreachable!("built-in hosts are valid"))
     }
 
     /// The base URL without a trailing slash.
@@ -165,7 +166,7 @@ impl BaseUrl {
 
     /// The base followed by `path` (which should start with `/`).
     pub fn join(&self, path: &str) -> String {
-        format!("{}{}", self.0.as_str(), path)
+        [self.0.as_str(), path].concat()
     }
 }
 
@@ -182,13 +183,13 @@ impl RedirectUri {
         if !url.is_https() && !url.is_loopback() {
             return Err(Error::new(
                 ErrorCode::InvalidRedirectUri,
-                format!("a redirect URI must use https unless it points at localhost: '{input}'"),
+                ["a redirect URI must use https unless it points at localhost: '", input, "'"].concat(),
             ));
         }
         if url.has_fragment() {
             return Err(Error::new(
                 ErrorCode::InvalidRedirectUri,
-                format!("a redirect URI may not contain a fragment: '{input}'"),
+                ["a redirect URI may not contain a fragment: '", input, "'"].concat(),
             ));
         }
         Ok(Self(url))
@@ -217,9 +218,8 @@ impl ClientId {
         } else {
             Err(Error::new(
                 ErrorCode::InvalidClientId,
-                format!(
-                    "an application (client) ID is a GUID like 00000000-0000-0000-0000-000000000000, not '{input}'"
-                ),
+                ["an application (client) ID is a GUID like 00000000-0000-0000-0000-000000000000, not '", input, "'"]
+                    .concat(),
             ))
         }
     }

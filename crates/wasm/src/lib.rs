@@ -7,8 +7,6 @@
 
 extern crate alloc;
 
-use alloc::borrow::ToOwned;
-use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -38,12 +36,17 @@ fn js_error(e: &graphgate_core::Error) -> JsValue {
     let err = js_sys::Error::new(e.detail());
     err.set_name("GraphgateError");
     let obj: &JsValue = err.as_ref();
-    let code = match e {
-        graphgate_core::Error::Entra(x) => x.aadsts.map(|n| format!("AADSTS{n}")).unwrap_or_else(|| x.error.clone()),
-        graphgate_core::Error::Graph(x) => x.code.clone(),
-        other => other.code().as_str().to_owned(),
+    // The AADSTS number is written by JavaScript's string concatenation: Rust's number formatting
+    // would cost the module the formatting code.
+    let code: JsValue = match e {
+        graphgate_core::Error::Entra(x) => match x.aadsts {
+            Some(n) => js_sys::JsString::from("AADSTS").concat(&n.into()).into(),
+            None => x.error.as_str().into(),
+        },
+        graphgate_core::Error::Graph(x) => x.code.as_str().into(),
+        other => other.code().as_str().into(),
     };
-    let _ = js_sys::Reflect::set(obj, &"code".into(), &code.into());
+    let _ = js_sys::Reflect::set(obj, &"code".into(), &code);
     if let graphgate_core::Error::Entra(x) = e {
         let _ = js_sys::Reflect::set(obj, &"error".into(), &x.error.as_str().into());
         let _ = js_sys::Reflect::set(obj, &"aadsts".into(), &x.aadsts.map(JsValue::from).unwrap_or(JsValue::NULL));
@@ -95,7 +98,7 @@ pub fn build_authorize_url(
             let p = Prompt::parse(p).ok_or_else(|| {
                 graphgate_core::Error::new(
                     graphgate_core::ErrorCode::ConfigInvalid,
-                    format!("prompt '{p}' is not login, none, consent or select_account"),
+                    ["prompt '", p, "' is not login, none, consent or select_account"].concat(),
                 )
             })?;
             req = req.prompt(p);
