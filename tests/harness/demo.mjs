@@ -1,8 +1,9 @@
 // The demo: graphgate-emulator (plain HTTP, sandbox seed) and graphgate-proxy serving the demo site
 // (www/ with the npm package under graphgate/) on one origin, with SQLite sessions in a temporary
 // directory; prints the URL and the sandbox accounts; Ctrl-C stops both. With `--config FILE` the
-// proxy runs with that configuration (a real Microsoft tenant) and no emulator is started.
-// Usage: node harness/demo.mjs SITE_DIR [--config FILE] [--port 8080] [--emulator-port 8400]
+// proxy runs with that configuration (a real Microsoft tenant) and no emulator is started; with
+// `--env` the same, configured by GRAPHGATE_* environment variables alone, in `--workdir DIR`.
+// Usage: node harness/demo.mjs SITE_DIR [--config FILE | --env [--workdir DIR]] [--port 8080] [--emulator-port 8400]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,11 +17,14 @@ const flag = (name, fallback) => {
   return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
 };
 if (!site) {
-  console.error('usage: node harness/demo.mjs SITE_DIR [--config FILE] [--port 8080] [--emulator-port 8400]');
+  console.error(
+    'usage: node harness/demo.mjs SITE_DIR [--config FILE | --env [--workdir DIR]] [--port 8080] [--emulator-port 8400]',
+  );
   process.exit(2);
 }
 const port = flag('--port', '8080');
 const config = flag('--config', null);
+const fromEnv = args.includes('--env');
 
 const stopped = [];
 let stopping = false;
@@ -33,12 +37,13 @@ async function stopAll(code) {
 process.on('SIGINT', () => stopAll(0));
 process.on('SIGTERM', () => stopAll(0));
 
-if (config) {
-  // A real tenant: the user's configuration, the demo site served by the same proxy.
-  // Relative paths inside the file (sqlite_path, key files) are taken from the file's folder.
-  const child = spawn(binary('graphgate-proxy'), ['serve', '--config', resolve(config)], {
+if (config || fromEnv) {
+  // A real tenant: the user's configuration (a file, or GRAPHGATE_* variables alone), the demo
+  // site served by the same proxy. Relative paths inside a file (sqlite_path, key files) are
+  // taken from the file's folder; with --env, from the folder the demo was started in.
+  const child = spawn(binary('graphgate-proxy'), config ? ['serve', '--config', resolve(config)] : ['serve'], {
     stdio: 'inherit',
-    cwd: dirname(resolve(config)),
+    cwd: config ? dirname(resolve(config)) : resolve(flag('--workdir', process.cwd())),
     env: { GRAPHGATE_SERVER_STATIC_DIR: site, ...process.env },
   });
   stopped.push(

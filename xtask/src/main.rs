@@ -19,7 +19,8 @@ tasks:
   codegen --check fail if docs/errors.md is out of date
   wasm            build the npm package `graphgate` as wasm-pack.toml declares, and report its size
   demo            build everything and run the demo: emulator + proxy serving www/ on
-                  http://localhost:8080 (Ctrl-C stops); `demo --config FILE` uses a real tenant
+                  http://localhost:8080 (Ctrl-C stops); `demo --config FILE` uses a real tenant,
+                  `demo --env` one configured by GRAPHGATE_* environment variables
   setup           install what a fresh machine lacks (wasm32 target, the tests' npm packages)
                   (`test` also installs Chromium, ChromeDriver and wasm-bindgen-cli when missing)
 ";
@@ -208,9 +209,10 @@ fn demo_site() -> Result<PathBuf> {
     assemble_site()
 }
 
-/// `cargo xtask demo [--config FILE]`: the emulator (sandbox seed, plain HTTP on loopback) and the
-/// proxy serving the demo site on http://localhost:8080, until Ctrl-C. With `--config`, the proxy
-/// runs with that configuration (a real Microsoft tenant) and no emulator is started.
+/// `cargo xtask demo [--config FILE | --env]`: the emulator (sandbox seed, plain HTTP on loopback)
+/// and the proxy serving the demo site on http://localhost:8080, until Ctrl-C. With `--config`, the
+/// proxy runs with that configuration (a real Microsoft tenant) and no emulator is started; with
+/// `--env`, the same with the configuration in GRAPHGATE_* environment variables.
 fn demo(rest: &[&str]) -> Result {
     // The demo runs from tests/; a relative `--config` is the caller's, so it is made absolute.
     let here = env::current_dir().map_err(|e| e.to_string())?;
@@ -218,6 +220,9 @@ fn demo(rest: &[&str]) -> Result {
     if let Some(i) = args.iter().position(|a| a == "--config") {
         let file = args.get(i + 1).ok_or("--config needs a file")?;
         args[i + 1] = here.join(file).display().to_string();
+    }
+    if args.iter().any(|a| a == "--env") {
+        args.extend(["--workdir".to_owned(), here.display().to_string()]);
     }
     let site = demo_site()?;
     let mut cmd = Command::new("node");

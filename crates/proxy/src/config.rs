@@ -376,7 +376,44 @@ pub struct Settings {
 impl Config {
     /// Parses TOML, then applies `GRAPHGATE_<SECTION>_<KEY>` variables from `env`.
     pub fn from_toml_and_env(text: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, String> {
-        let mut table: toml::Table = text.parse().map_err(|e| format!("invalid configuration: {e}"))?;
+        let table: toml::Table = text.parse().map_err(|e| format!("invalid configuration: {e}"))?;
+        Self::from_table_and_env(table, env)
+    }
+
+    /// The configuration without a file, from `GRAPHGATE_<SECTION>_<KEY>` variables alone. The
+    /// credential is the client secret in `GRAPHGATE_CLIENT_SECRET` or, when
+    /// `GRAPHGATE_CLIENT_CERTIFICATE_FILE` names a certificate, that certificate with its private
+    /// key in the file `GRAPHGATE_CLIENT_KEY_FILE`; the session key is `GRAPHGATE_SESSION_KEY`.
+    pub fn from_env(env: impl IntoIterator<Item = (String, String)>) -> Result<Self, String> {
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let var = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| toml::Value::String(v.clone()));
+        let source =
+            |kind: &str, value: toml::Value| toml::Value::Table(toml::Table::from_iter([(kind.to_owned(), value)]));
+        let mut credential = toml::Table::new();
+        match var(ENV_CERTIFICATE_FILE) {
+            Some(certificate) => {
+                credential.insert("certificate_file".into(), certificate);
+                if let Some(key) = var(ENV_KEY_FILE) {
+                    credential.insert("key".into(), source("file", key));
+                }
+            }
+            None => {
+                credential.insert("secret".into(), source("env", ENV_CLIENT_SECRET.into()));
+            }
+        }
+        let entra = toml::Table::from_iter([("credential".to_owned(), toml::Value::Table(credential))]);
+        let session = toml::Table::from_iter([("key".to_owned(), source("env", ENV_SESSION_KEY.into()))]);
+        let table = toml::Table::from_iter([
+            ("entra".to_owned(), toml::Value::Table(entra)),
+            ("session".to_owned(), toml::Value::Table(session)),
+        ]);
+        Self::from_table_and_env(table, env)
+    }
+
+    fn from_table_and_env(
+        mut table: toml::Table,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, String> {
         for (name, value) in env {
             let Some(rest) = name.strip_prefix("GRAPHGATE_") else { continue };
             let lower = rest.to_ascii_lowercase();
@@ -524,6 +561,15 @@ impl Config {
 /// Keys whose value is a list: an override is split at commas (a single item is a list too).
 const LIST_KEYS: [&str; 5] = ["redirect_uris", "scopes", "allowed_origins", "allowed_domains", "allowed_accounts"];
 
+/// The client secret's variable, for [`Config::from_env`].
+pub const ENV_CLIENT_SECRET: &str = "GRAPHGATE_CLIENT_SECRET";
+/// The certificate file of a certificate credential, for [`Config::from_env`].
+pub const ENV_CERTIFICATE_FILE: &str = "GRAPHGATE_CLIENT_CERTIFICATE_FILE";
+/// The file with the certificate's private key, for [`Config::from_env`].
+pub const ENV_KEY_FILE: &str = "GRAPHGATE_CLIENT_KEY_FILE";
+/// The session key's variable, for [`Config::from_env`].
+pub const ENV_SESSION_KEY: &str = "GRAPHGATE_SESSION_KEY";
+
 /// Keys that say where a secret comes from (`{ env = … }` or `{ file = … }`); see
 /// [`Config::from_toml_and_env`].
 const SECRET_KEYS: [(&str, &str); 3] = [("session", "key"), ("invitations", "api_keys"), ("entra", "credential")];
@@ -559,6 +605,40 @@ mod tests {
         [session]
         key = { env = "GRAPHGATE_TEST_KEY" }
     "#;
+
+    #[test]
+    fn environment_variables_alone_configure_the_proxy() {
+        let var = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let base = [
+            var("GRAPHGATE_ENTRA_CLIENT_ID", "6731de76-14a6-49ae-97bc-6eba6914391e"),
+            var("GRAPHGATE_ENTRA_TENANT", "organizations"),
+            var("GRAPHGATE_ENTRA_APP_TENANT", "contoso.onmicrosoft.com"),
+            var("GRAPHGATE_ENTRA_REDIRECT_URIS", "http://localhost:8080/"),
+            var("GRAPHGATE_SESSION_STORE", "memory"),
+        ];
+        let c = Config::from_env(base.clone()).expect("parses");
+        assert_eq!(c.entra.credential.secret.env.as_deref(), Some(ENV_CLIENT_SECRET));
+        assert_eq!(c.session.key.env.as_deref(), Some(ENV_SESSION_KEY));
+        assert_eq!(c.session.store, "memory");
+        let s = c.validate().expect("valid");
+        assert_eq!(s.tenant, Tenant::Organizations);
+        assert_eq!(s.raw.entra.redirect_uris, ["http://localhost:8080/"]);
+
+        let with_certificate =
+            base.iter().cloned().chain([var(ENV_CERTIFICATE_FILE, "app.pem"), var(ENV_KEY_FILE, "app-key.pem")]);
+        let c = Config::from_env(with_certificate).expect("parses");
+        assert!(c.entra.credential.secret.env.is_none(), "a certificate, not a secret");
+        assert_eq!(c.entra.credential.certificate_file.as_deref(), Some(std::path::Path::new("app.pem")));
+        assert_eq!(c.entra.credential.key.file.as_deref(), Some(std::path::Path::new("app-key.pem")));
+
+        let no_key = base.iter().cloned().chain([var(ENV_CERTIFICATE_FILE, "app.pem")]);
+        let problems = Config::from_env(no_key).expect("parses").validate().expect_err("no key file");
+        assert!(problems.iter().any(|p| p.contains("needs both certificate_file and key")), "{problems:?}");
+
+        let problems = Config::from_env([]).expect("parses").validate().expect_err("nothing set");
+        assert!(problems.iter().any(|p| p.starts_with("entra.client_id")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("entra.redirect_uris")), "{problems:?}");
+    }
 
     #[test]
     fn a_good_configuration_validates() {

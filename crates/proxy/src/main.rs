@@ -1,4 +1,4 @@
-//! The `graphgate-proxy` binary: `graphgate-proxy [serve] --config FILE`.
+//! The `graphgate-proxy` binary: `graphgate-proxy [serve|check] [--config FILE]`.
 
 #![allow(clippy::print_stdout)]
 
@@ -10,22 +10,33 @@ use graphgate_proxy::server::{build_state, serve, shutdown_signal};
 const USAGE: &str = "\
 graphgate-proxy: the confidential token proxy of graphgate
 
-usage: graphgate-proxy [serve] --config FILE
-       graphgate-proxy check --config FILE
+usage: graphgate-proxy [serve] [--config FILE]
+       graphgate-proxy check [--config FILE]
 
   serve           run the proxy (the default)
   check           check the configuration, credential, session store, sign-in service and the
                   app-only permissions; says what is wrong in English and Chinese; exit 0 if nothing is wrong
   --config FILE   the TOML configuration; GRAPHGATE_<SECTION>_<KEY> variables override it.
                   Secrets come from environment variables or files named there, never from here.
+                  Without it, the configuration is the GRAPHGATE_<SECTION>_<KEY> variables alone
+                  (GRAPHGATE_ENTRA_CLIENT_ID, GRAPHGATE_ENTRA_REDIRECT_URIS, ...), the client secret
+                  in GRAPHGATE_CLIENT_SECRET (or a certificate: GRAPHGATE_CLIENT_CERTIFICATE_FILE and
+                  GRAPHGATE_CLIENT_KEY_FILE) and the session key in GRAPHGATE_SESSION_KEY.
 ";
 
-fn read_config(path: &str) -> Result<graphgate_proxy::config::Settings, Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| vec![format!("cannot read {path}: {e}")])?;
-    Config::from_toml_and_env(&text, std::env::vars()).map_err(|e| vec![e])?.validate()
+/// The configuration from `path` and the environment, or from the environment alone.
+fn read_config(path: Option<&str>) -> Result<graphgate_proxy::config::Settings, Vec<String>> {
+    let config = match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| vec![format!("cannot read {path}: {e}")])?;
+            Config::from_toml_and_env(&text, std::env::vars())
+        }
+        None => Config::from_env(std::env::vars()),
+    };
+    config.map_err(|e| vec![e])?.validate()
 }
 
-fn load(path: &str) -> Result<graphgate_proxy::config::Settings, String> {
+fn load(path: Option<&str>) -> Result<graphgate_proxy::config::Settings, String> {
     read_config(path).map_err(|problems| {
         format!("the configuration has {} problem(s):\n  - {}", problems.len(), problems.join("\n  - "))
     })
@@ -46,7 +57,13 @@ async fn main() -> ExitCode {
         match arg {
             "serve" => command = "serve",
             "check" => command = "check",
-            "--config" => config = it.next(),
+            "--config" => match it.next() {
+                Some(file) => config = Some(file),
+                None => {
+                    eprintln!("graphgate-proxy: --config needs a file\n\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
             "-h" | "--help" => {
                 print!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -57,16 +74,15 @@ async fn main() -> ExitCode {
             }
         }
     }
-    let Some(path) = config else {
-        eprintln!("graphgate-proxy: --config FILE is required\n\n{USAGE}");
-        return ExitCode::from(2);
-    };
+    if config.is_none() {
+        tracing::info!("no --config: the configuration comes from GRAPHGATE_* environment variables");
+    }
     if command == "check" {
-        let report = graphgate_proxy::check::check(read_config(path)).await;
+        let report = graphgate_proxy::check::check(read_config(config)).await;
         print!("{}", report.render());
         return if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     }
-    let settings = match load(path) {
+    let settings = match load(config) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("graphgate-proxy: {e}");

@@ -2,7 +2,7 @@
 //! 90-day inactivity window outlived, idle sessions not kept alive, dead grants ended, transient
 //! failures retried, single flight with the browser, bounded concurrency) and the `check`
 //! command (a good configuration, missing admin consent, a wrong secret, an unreachable host, a
-//! broken session store, an invalid file).
+//! broken session store, an invalid file, the binary configured by environment variables alone).
 
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on the first unexpected error")]
 
@@ -276,6 +276,39 @@ async fn check_passes_a_good_configuration_in_both_languages() {
     // No API keys under the admin policy is a warning, not a failure.
     assert!(text.contains("warning  invitations.policy is admin"), "{text}");
     assert!(!text.contains(SECRET), "the secret must never be shown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_runs_from_environment_variables_alone() {
+    let rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
+    let key = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+    let vars = [
+        ("GRAPHGATE_ENTRA_CLIENT_ID", APP.to_owned()),
+        ("GRAPHGATE_ENTRA_TENANT", CONTOSO.to_owned()),
+        ("GRAPHGATE_ENTRA_REDIRECT_URIS", REDIRECT.to_owned()),
+        ("GRAPHGATE_ENTRA_LOGIN_BASE", rig.emu.base_url().to_owned()),
+        ("GRAPHGATE_ENTRA_GRAPH_BASE", rig.emu.base_url().to_owned()),
+        ("GRAPHGATE_ENTRA_EXTRA_CA_FILE", rig.emu.ca_file().unwrap().display().to_string()),
+        ("GRAPHGATE_SESSION_STORE", "memory".to_owned()),
+        ("GRAPHGATE_CLIENT_SECRET", SECRET.to_owned()),
+        ("GRAPHGATE_SESSION_KEY", key.to_owned()),
+    ];
+    let run = move |vars: Vec<(&'static str, String)>| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_graphgate-proxy")).arg("check").env_clear().envs(vars).output()
+    };
+    let all = vars.to_vec();
+    let out = tokio::task::spawn_blocking(move || run(all)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("an app-only token was issued"), "{text}");
+    assert!(!text.contains(SECRET) && !text.contains(key), "no secret shown: {text}");
+
+    // Without the secret's variable the same run names what is missing.
+    let without_secret: Vec<_> = vars.into_iter().filter(|(k, _)| *k != "GRAPHGATE_CLIENT_SECRET").collect();
+    let out = tokio::task::spawn_blocking(move || run(without_secret)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("GRAPHGATE_CLIENT_SECRET"), "{text}");
 }
 
 #[tokio::test]
