@@ -91,14 +91,16 @@ fn cargo_bin(name: &str) -> PathBuf {
 }
 
 /// Installs what the browser tests need: Debian's Chromium and ChromeDriver, NSS's certutil (the
-/// end-to-end tests make Chromium trust the emulator's CA with it), and the wasm-bindgen CLI.
+/// end-to-end tests make Chromium trust the emulator's CA with it), a Chinese font (so the Chinese
+/// screenshots show text, not boxes), and the wasm-bindgen CLI.
 fn setup_browser() -> Result {
-    let have =
-        ["/usr/bin/chromedriver", "/usr/bin/chromium", "/usr/bin/certutil"].iter().all(|p| Path::new(p).exists());
+    let have = ["/usr/bin/chromedriver", "/usr/bin/chromium", "/usr/bin/certutil", "/usr/share/fonts/truetype/wqy"]
+        .iter()
+        .all(|p| Path::new(p).exists());
     if !have {
         run(Command::new("apt-get").arg("update").arg("-qq"))?;
         run(Command::new("apt-get")
-            .args(["install", "-y", "-qq", "chromium", "chromium-driver", "libnss3-tools"])
+            .args(["install", "-y", "-qq", "chromium", "chromium-driver", "libnss3-tools", "fonts-wqy-microhei"])
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
     setup_wasm_bindgen()
