@@ -298,15 +298,20 @@ function setState(state) {
   document.body.dataset.state = state;
 }
 
-async function enterSignedIn(account) {
+// Starts a new session of the page (answers of the previous one are dropped) with empty cards.
+function resetView(phase, account) {
   session++;
-  view.phase = 'signed-in';
+  view.phase = phase;
   view.account = account;
   view.profile = null;
   view.inbox = { state: 'idle', messages: [], nextLink: null };
   view.todo = { state: 'idle', lists: [], selected: null, tasksState: 'idle', tasks: [] };
   view.compose = null;
   view.invite = null;
+}
+
+async function enterSignedIn(account) {
+  resetView('signed-in', account);
   renderAll();
   const mine = session;
   await Promise.allSettled([loadProfile(), loadInbox(), loadTodo()]);
@@ -314,14 +319,7 @@ async function enterSignedIn(account) {
 }
 
 function enterSignedOut() {
-  session++;
-  view.phase = 'signed-out';
-  view.account = null;
-  view.profile = null;
-  view.inbox = { state: 'idle', messages: [], nextLink: null };
-  view.todo = { state: 'idle', lists: [], selected: null, tasksState: 'idle', tasks: [] };
-  view.compose = null;
-  view.invite = null;
+  resetView('signed-out', null);
   for (const id of ['compose-to', 'compose-subject', 'compose-body', 'invite-email']) $(id).value = '';
   renderAll();
   setState('signed-out');
