@@ -12,7 +12,12 @@ export function install(exports, init) {
   initCore = init ?? null;
 }
 
-const loaded = () => (ready ??= Promise.resolve(initCore ? initCore() : undefined));
+// The module, instantiated once; a failed load is not kept, so the next call tries again.
+const loaded = () =>
+  (ready ??= Promise.resolve(initCore ? initCore() : undefined).catch((e) => {
+    ready = null;
+    throw new GraphgateError('internal_error', `the graphgate module could not be loaded: ${e?.message ?? e}`);
+  }));
 
 const PENDING = 'graphgate.pending.';
 const POPUP_NAME = 'graphgate-signin';
@@ -23,6 +28,9 @@ const INTERACTION_CODES = [...NEEDS_INTERACTION, 'not_signed_in'];
 const PENDING_MAX_AGE_MS = 3_600_000;
 const RETRY_STATUSES = [429, 503, 504];
 const BATCH_LIMIT = 20;
+// The proxy renews a session's token this long before it expires; a client margin beyond it would
+// count every token the proxy hands out as stale.
+const MAX_REFRESH_MARGIN_SECONDS = 300;
 
 /** Every error graphgate raises: a catalogue code, and the catalogue's hint once explained. */
 export class GraphgateError extends Error {
@@ -93,7 +101,12 @@ export function inSignInPopup() {
 /** A client from explicit options. */
 export async function createClient(options) {
   await loaded();
-  return new Client(options ?? {});
+  try {
+    return new Client(options ?? {});
+  } catch (e) {
+    const proxy = trimSlash(options?.proxyUrl ?? '');
+    throw options?.proxyUrl === undefined ? e : await explain(options.fetch ?? globalThis.fetch.bind(globalThis), proxy, new Map(), e);
+  }
 }
 
 /** A client configured by the proxy's `GET /api/config`; `overrides` win over what it says. */
@@ -209,6 +222,7 @@ class Client {
   #navigating = false;
   #explained = new Map();
   #account = null;
+  #handling = null;
 
   constructor(o) {
     for (const key of ['clientId', 'tenant', 'loginBaseUrl', 'graphBaseUrl']) {
@@ -222,11 +236,18 @@ class Client {
       graphBaseUrl: trimSlash(o.graphBaseUrl),
       redirectUri: o.redirectUri ?? (globalThis.location ? `${location.origin}${location.pathname}` : ''),
       scopes: o.scopes ?? ['User.Read'],
-      refreshMarginSeconds: o.refreshMarginSeconds ?? 300,
+      refreshMarginSeconds: o.refreshMarginSeconds ?? MAX_REFRESH_MARGIN_SECONDS,
       maxRetries: o.maxRetries ?? 3,
       maxRetryDelaySeconds: o.maxRetryDelaySeconds ?? 60,
       popupTimeoutSeconds: o.popupTimeoutSeconds ?? 300,
     };
+    const margin = this.#o.refreshMarginSeconds;
+    if (!(margin >= 0 && margin <= MAX_REFRESH_MARGIN_SECONDS)) {
+      throw new GraphgateError(
+        'config_invalid',
+        `refreshMarginSeconds is ${margin}: give 0 to ${MAX_REFRESH_MARGIN_SECONDS} (the proxy renews tokens ${MAX_REFRESH_MARGIN_SECONDS} s before they expire)`,
+      );
+    }
     this.#fetch = o.fetch ?? globalThis.fetch.bind(globalThis);
     this.#now = o.clock ?? (() => Date.now());
     this.#navigate = o.navigate ?? ((url) => location.assign(url));
@@ -250,7 +271,7 @@ class Client {
       this.#o.tenant,
       this.#o.clientId,
       this.#o.redirectUri,
-      scopes,
+      scopes.join('\n'),
       verifier,
       digest,
       req.prompt,
@@ -297,7 +318,12 @@ class Client {
   /** Starts sign-in by navigating this page to Microsoft's sign-in. */
   async loginRedirect(req = {}) {
     await loaded();
-    const { url } = await this.#authorize(req);
+    let url;
+    try {
+      ({ url } = await this.#authorize(req));
+    } catch (e) {
+      throw await this.#explain(fromCore(e));
+    }
     this.#navigating = true;
     await this.#navigate(url);
   }
@@ -367,8 +393,19 @@ class Client {
     await loaded();
     // Inside the sign-in popup the opener reads the answer: leave it in the address bar.
     if (url === undefined && inSignInPopup()) return null;
+    // A second call while this page's answer is being redeemed (two components, or a framework
+    // running an effect twice) shares it: the address bar is clean by then.
+    if (url === undefined && this.#handling) return this.#handling;
     const here = globalThis.location?.href;
-    return this.#complete(url ?? here, (url ?? here) === here);
+    const completion = this.#complete(url ?? here, (url ?? here) === here);
+    if (url === undefined) {
+      this.#handling = completion;
+      completion.then(
+        () => (this.#handling = null),
+        () => (this.#handling = null),
+      );
+    }
+    return completion;
   }
 
   async #complete(url, clean) {
@@ -418,7 +455,9 @@ class Client {
         nonce: pending.nonce,
         scopes: pending.scopes,
       });
-      this.#generation++; // answers to requests from before this sign-in are not kept
+      // A new sign-in (perhaps of another account) replaces everything kept for the previous one,
+      // and answers to requests from before it are not kept.
+      this.#forget();
       const token = this.#cache(pending.scopes, answer);
       return { account: answer.account, accessToken: token.accessToken, expiresOn: token.expiresOn, scopes: answer.scopes, state: pending.appState };
     } catch (e) {
@@ -479,23 +518,33 @@ class Client {
           if (e.interactionRequired && generation === this.#generation) this.#forget();
           throw await this.#explain(e);
         })
-        .finally(() => this.#inflight.delete(slot));
+        .finally(() => {
+          if (this.#inflight.get(slot) === flight) this.#inflight.delete(slot);
+        });
       this.#inflight.set(slot, flight);
     }
     return flight;
   }
 
+  // Drops every token and the account; requests under way are neither joined nor kept.
   #forget() {
+    this.#generation++;
     this.#tokens.clear();
+    this.#inflight.clear();
+    this.#kept.clear();
     this.#account = null;
   }
 
   /** The signed-in account (asked of the proxy after a reload), or `null`. */
   async account() {
     if (this.#account) return this.#account;
+    const generation = this.#generation;
     try {
-      this.#account = (await this.#proxy('GET', '/api/auth/session')).account;
-      return this.#account;
+      const { account } = await this.#proxy('GET', '/api/auth/session');
+      // An answer that outlived a sign-out or a new sign-in is not kept.
+      if (generation !== this.#generation) return this.#account;
+      this.#account = account;
+      return account;
     } catch (e) {
       if (e.interactionRequired) return null;
       throw await this.#explain(e);
@@ -507,7 +556,7 @@ class Client {
    * `{redirect: true}` the page then goes to Microsoft's sign-out; the URL is returned either way.
    */
   async logout({ redirect = false } = {}) {
-    this.#generation++;
+    this.#generation++; // answers arriving while the proxy ends the session are not kept
     const { logoutUrl } = await this.#proxy('POST', '/api/auth/logout', {}).catch(async (e) => {
       // The proxy still holds the session: memory keeps the account, and the page can try again.
       throw await this.#explain(e);
@@ -643,6 +692,7 @@ class Graph {
 
   /** Any Graph request; resolves the parsed JSON answer (or `null` when there is none). */
   async request(method, path, body, headers = {}) {
+    method = String(method).toUpperCase();
     const client = this.#client;
     const { maxRetries, maxRetryDelaySeconds } = client.options;
     let url;
@@ -660,8 +710,12 @@ class Graph {
       const h = { ...headers, Authorization: `Bearer ${token}` };
       const init = { method, headers: h };
       if (body !== undefined && body !== null) {
-        init.body = typeof body === 'string' ? body : JSON.stringify(body);
-        if (!Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) h['Content-Type'] = 'application/json';
+        // Plain objects, arrays and numbers are sent as JSON; a string (JSON already) and anything
+        // else (a Blob, bytes, a form, a stream) as it is.
+        const proto = typeof body === 'object' && Object.getPrototypeOf(body);
+        const json = typeof body !== 'string' && (!proto || proto === Object.prototype || Array.isArray(body));
+        init.body = json ? JSON.stringify(body) : body;
+        if (json || typeof body === 'string') setDefault(h, 'Content-Type', 'application/json');
       }
       let res;
       try {
@@ -683,8 +737,7 @@ class Graph {
         }
       }
       if (!res.ok) throw await client._explain(await graphError(res));
-      const text = res.status === 204 ? '' : await res.text();
-      return text ? JSON.parse(text) : null;
+      return answerOf(res, `${method} ${path}`);
     }
   }
 
@@ -725,27 +778,91 @@ class Graph {
     return items;
   }
 
-  /** Runs requests through `$batch`, 20 at a time; answers come back in the order asked. */
+  /**
+   * Runs requests through `$batch`, 20 at a time; answers come back in the order asked. Requests
+   * joined by `dependsOn` go in the same `$batch` (Graph resolves `dependsOn` only within one).
+   */
   async batch(requests) {
-    const answers = [];
-    for (let start = 0; start < requests.length; start += BATCH_LIMIT) {
-      const chunk = requests.slice(start, start + BATCH_LIMIT).map((r, i) => {
-        const item = { id: String(r.id ?? start + i + 1), method: (r.method ?? 'GET').toUpperCase(), url: r.url };
-        if (r.headers || r.body !== undefined) item.headers = { ...r.headers };
-        if (r.body !== undefined) {
-          item.body = r.body;
-          item.headers['Content-Type'] ??= 'application/json';
-        }
-        if (r.dependsOn) item.dependsOn = r.dependsOn;
-        return item;
-      });
-      const answer = await this.post('/$batch', { requests: chunk });
-      const byId = new Map((answer?.responses ?? []).map((x) => [String(x.id), x]));
-      for (const item of chunk) {
-        answers.push(byId.get(item.id) ?? { id: item.id, status: 0, headers: {}, body: null });
+    const taken = new Set(requests.filter((r) => r.id != null).map((r) => String(r.id)));
+    let next = 0;
+    const freshId = () => {
+      while (taken.has(String(++next)));
+      return String(next);
+    };
+    const items = requests.map((r) => {
+      const item = { id: r.id != null ? String(r.id) : freshId(), method: (r.method ?? 'GET').toUpperCase(), url: r.url };
+      if (r.headers || r.body !== undefined) item.headers = { ...r.headers };
+      if (r.body !== undefined) {
+        item.body = r.body;
+        setDefault(item.headers, 'Content-Type', 'application/json');
       }
+      if (r.dependsOn) item.dependsOn = [].concat(r.dependsOn).map(String);
+      return item;
+    });
+    const answers = new Map();
+    for (const chunk of batchChunks(items)) {
+      const answer = await this.post('/$batch', { requests: chunk });
+      for (const x of answer?.responses ?? []) answers.set(String(x.id), x);
     }
-    return answers;
+    return items.map((item) => answers.get(item.id) ?? { id: item.id, status: 0, headers: {}, body: null });
+  }
+}
+
+// Splits batch items into `$batch` calls of at most 20, keeping each group of requests joined by
+// `dependsOn` together and the groups in order.
+function batchChunks(items) {
+  const root = new Map(items.map((it) => [it.id, it.id]));
+  const find = (id) => {
+    while (root.get(id) !== id) id = root.get(id);
+    return id;
+  };
+  for (const it of items) {
+    for (const dep of it.dependsOn ?? []) if (root.has(dep)) root.set(find(it.id), find(dep));
+  }
+  const groups = new Map();
+  for (const it of items) {
+    const key = find(it.id);
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(it);
+  }
+  const chunks = [];
+  let chunk = [];
+  for (const group of groups.values()) {
+    if (group.length > BATCH_LIMIT) {
+      throw new GraphgateError(
+        'invalid_json_body',
+        `${group.length} batch requests depend on each other; one $batch takes at most ${BATCH_LIMIT}`,
+      );
+    }
+    if (chunk.length + group.length > BATCH_LIMIT) {
+      chunks.push(chunk);
+      chunk = [];
+    }
+    chunk.push(...group);
+  }
+  if (chunk.length) chunks.push(chunk);
+  return chunks;
+}
+
+// Sets header `name` unless the caller gave it in any letter case.
+function setDefault(headers, name, value) {
+  if (!Object.keys(headers).some((k) => k.toLowerCase() === name.toLowerCase())) headers[name] = value;
+}
+
+// A Graph answer: parsed JSON, `null` when empty, a Blob for anything else (a photo, `$value`).
+async function answerOf(res, what) {
+  if (res.status === 204) return null;
+  const type = res.headers.get('Content-Type') ?? '';
+  if (!/[/+]json\b/i.test(type)) {
+    const blob = await res.blob();
+    return blob.size || type ? blob : null;
+  }
+  const text = await res.text();
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new GraphgateError('malformed_response', `${what}: Graph's answer is not the JSON it announced`, { status: res.status });
   }
 }
 

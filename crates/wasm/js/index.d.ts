@@ -16,7 +16,7 @@ export interface ClientOptions {
   redirectUri?: string;
   /** Delegated scopes asked for at sign-in (default `['User.Read']`). */
   scopes?: string[];
-  /** Renew tokens this many seconds before they expire (default 300). */
+  /** Renew tokens this many seconds before they expire: 0 to 300 (default 300, when the proxy renews them). */
   refreshMarginSeconds?: number;
   /** Retries of a Graph call answered 429, 503 or 504 (default 3). */
   maxRetries?: number;
@@ -133,7 +133,11 @@ export type Headers = Record<string, string>;
 
 /** Microsoft Graph, called with the signed-in user's token. */
 export interface GraphClient {
-  /** Any request; resolves the parsed JSON answer, or `null` when there is none. */
+  /**
+   * Any request. A `body` that is a string, `Blob`, `ArrayBuffer`, typed array, `FormData`,
+   * `URLSearchParams` or stream is sent as it is; anything else as JSON. Resolves the parsed JSON
+   * answer, a `Blob` for an answer that is not JSON (a photo, `$value`), or `null` when there is none.
+   */
   request<T = any>(method: string, path: string, body?: unknown, headers?: Headers): Promise<T>;
   get<T = any>(path: string, headers?: Headers): Promise<T>;
   post<T = any>(path: string, body?: unknown, headers?: Headers): Promise<T>;
@@ -144,7 +148,7 @@ export interface GraphClient {
   pages<T = any>(path: string, headers?: Headers): AsyncGenerator<T[], void, unknown>;
   /** Every item of every page. */
   all<T = any>(path: string, headers?: Headers): Promise<T[]>;
-  /** `$batch`, 20 requests per call; answers in the order asked. */
+  /** `$batch`, 20 requests per call, requests joined by `dependsOn` in the same call; answers in the order asked. */
   batch(requests: BatchRequest[]): Promise<BatchResponse[]>;
 }
 

@@ -30,7 +30,7 @@ async fn the_authorize_url_carries_the_web_crypto_challenge() {
         "common",
         "6731de76-14a6-49ae-97bc-6eba6914391e",
         "http://localhost:5173/",
-        vec!["Mail.Send".into()],
+        "Mail.Send\nUser.Read",
         verifier,
         &d,
         None,
@@ -42,7 +42,7 @@ async fn the_authorize_url_carries_the_web_crypto_challenge() {
     let state = out.get(1).as_string().unwrap();
     let nonce = out.get(2).as_string().unwrap();
     assert!(url.starts_with("https://login.microsoftonline.com/common/oauth2/v2.0/authorize?client_id=6731de76-14a6-49ae-97bc-6eba6914391e&response_type=code"), "{url}");
-    assert!(url.contains("&scope=openid%20offline_access%20Mail.Send&"), "{url}");
+    assert!(url.contains("&scope=openid%20offline_access%20Mail.Send%20User.Read&"), "{url}");
     assert!(
         url.contains("&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"),
         "{url}"
@@ -62,7 +62,7 @@ fn bad_input_rejects_with_a_graphgate_error() {
         "common",
         "not-a-guid",
         "http://localhost:5173/",
-        vec!["Mail.Send".into()],
+        "Mail.Send",
         "x",
         &[],
         None,
@@ -74,6 +74,22 @@ fn bad_input_rejects_with_a_graphgate_error() {
     assert_eq!(err.name(), "GraphgateError");
     let code = js_sys::Reflect::get(&err, &"code".into()).unwrap().as_string().unwrap();
     assert!(code == "pkce_invalid" || code == "invalid_client_id", "{code}");
+    // A scope with a space is refused, not split in two.
+    let err = build_authorize_url(
+        "https://login.microsoftonline.com",
+        "common",
+        "6731de76-14a6-49ae-97bc-6eba6914391e",
+        "http://localhost:5173/",
+        "Mail.Send\nUser Read",
+        "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        &[0; 32],
+        None,
+        None,
+        None,
+    )
+    .expect_err("a scope with a space");
+    let code = js_sys::Reflect::get(&err, &"code".into()).unwrap().as_string().unwrap();
+    assert_eq!(code, "invalid_scope");
 }
 
 #[wasm_bindgen_test]

@@ -48,6 +48,8 @@ extern "C" {
     fn send_mail_and_graph_errors() -> js_sys::Promise;
     #[wasm_bindgen(js_name = inviteReturnSignsInSilently)]
     fn invite_return_signs_in_silently() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = signingInAgainReplacesTheAccount)]
+    fn signing_in_again_replaces_the_account() -> js_sys::Promise;
     #[wasm_bindgen(js_name = guardsAgainstMisuse)]
     fn guards_against_misuse() -> js_sys::Promise;
 }
@@ -130,6 +132,11 @@ async fn mail_is_sent_and_graph_errors_explained() {
 #[wasm_bindgen_test]
 async fn an_invitation_return_signs_in_silently_first() {
     run(invite_return_signs_in_silently).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_second_sign_in_replaces_the_first_account() {
+    run(signing_in_again_replaces_the_account).await;
 }
 
 #[wasm_bindgen_test]

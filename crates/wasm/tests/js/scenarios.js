@@ -326,6 +326,47 @@ export async function batchSplitsAtTwenty() {
     eq(a.status, 200, `answer ${i}`);
   });
   eq(answers[1].body.userPrincipalName, 'adele@contoso.onmicrosoft.com', 'bodies come back');
+  // Requests joined by dependsOn stay in one $batch across the 20 boundary (Graph refuses a
+  // dependsOn on a request of another batch), and made-up ids never take the caller's ('3').
+  const chained = [
+    { id: '3', url: '/me' },
+    ...Array.from({ length: 18 }, () => ({ url: '/me' })),
+    { id: 'lists', url: '/me/todo/lists' },
+    { id: 'after', url: '/me', dependsOn: ['lists'] },
+  ];
+  const calledBefore = await calls('POST /v1.0/$batch');
+  const chainedAnswers = await t.client.graph.batch(chained);
+  eq(await calls('POST /v1.0/$batch'), calledBefore + 2, '21 requests, two $batch calls');
+  chainedAnswers.forEach((a, i) => eq(a.status, 200, `chained answer ${i}`));
+  eq(new Set(chainedAnswers.map((a) => a.id)).size, 21, 'every id once');
+  eq(chainedAnswers[0].id, '3', "the caller's id");
+  eq(chainedAnswers[20].id, 'after', 'the dependent request, in its place');
+  const tooMany = Array.from({ length: 21 }, (_, i) => ({ id: `c${i}`, url: '/me', dependsOn: i ? [`c${i - 1}`] : undefined }));
+  const refused = await rejects(t.client.graph.batch(tooMany), 'a chain longer than one $batch');
+  eq(refused.code, 'invalid_json_body', 'typed');
+}
+
+/**
+ * A second sign-in (another account, other scopes) leaves nothing of the first: every token kept
+ * for it is dropped. Two handleRedirect calls on one redirect share one redemption.
+ */
+export async function signingInAgainReplacesTheAccount() {
+  const t = await newClient();
+  await emulatorSession(t.client, 'adele@contoso.onmicrosoft.com');
+  await t.client.loginRedirect({ loginHint: 'adele@contoso.onmicrosoft.com' });
+  history.pushState(null, '', await throughFrame(t.navigated.at(-1)));
+  const exchanges = proxyCalls(t.seen, '/api/auth/exchange');
+  const [a, b] = await Promise.all([t.client.handleRedirect(), t.client.handleRedirect()]);
+  assert(a && a === b, 'both calls get the one answer');
+  eq(proxyCalls(t.seen, '/api/auth/exchange'), exchanges + 1, 'one redemption');
+  eq((await t.client.me()).userPrincipalName, 'adele@contoso.onmicrosoft.com', 'Adele');
+  const adeleMail = await t.client.getAccessToken({ scopes: ['Mail.Read'] });
+  // Megan signs in on the same page with other scopes than the default ones.
+  const megan = await signIn(t, 'megan@contoso.onmicrosoft.com', { scopes: ['User.Read'] });
+  eq(megan.account.username, 'megan@contoso.onmicrosoft.com', 'Megan signed in');
+  eq((await t.client.account()).username, 'megan@contoso.onmicrosoft.com', 'account() is Megan');
+  eq((await t.client.me()).userPrincipalName, 'megan@contoso.onmicrosoft.com', "Graph sees Megan, not Adele's kept token");
+  assert((await t.client.getAccessToken({ scopes: ['Mail.Read'] })) !== adeleMail, "Adele's Mail.Read token is gone");
 }
 
 /** sendMail reaches the recipient's mailbox in the emulator; Graph errors are explained. */
@@ -340,6 +381,17 @@ export async function sendMailAndGraphErrors() {
   assert(e instanceof GraphgateError, 'typed');
   eq(e.status, 404, 'status');
   assert(e.code && e.hint, `explained: ${e.code}`);
+  // A body that is bytes goes as it is, with its own type; the method may be given in any case.
+  const raw = `graphgate raw body ${Math.random().toString(36).slice(2)}`;
+  const blob = new Blob([JSON.stringify({ message: { subject: raw, body: { contentType: 'Text', content: 'x' }, toRecipients: [{ emailAddress: { address: 'megan@contoso.onmicrosoft.com' } }] } })], { type: 'application/json' });
+  eq(await t.client.graph.request('post', '/me/sendMail', blob), null, 'sent from a Blob');
+  const box2 = await control('GET', '/mailboxes/megan@contoso.onmicrosoft.com');
+  assert(box2.value.some((m) => m.subject === raw), 'the Blob body arrived as the message');
+  // An answer that says JSON but is not is a typed error, not a SyntaxError.
+  await control('POST', '/faults', { path: '/v1.0/me', method: 'GET', count: 1, kind: 'malformed_json' });
+  const malformed = await rejects(t.client.me(), 'malformed JSON');
+  assert(malformed instanceof GraphgateError, `typed, got ${malformed?.name}`);
+  eq(malformed.code, 'malformed_response', 'malformed_response');
 }
 
 /** A redeemed invitation's return starts a silent sign-in, and an interactive one when it must. */
@@ -395,6 +447,10 @@ export async function guardsAgainstMisuse() {
   const [plain, forced] = await Promise.all([t.client.getAccessToken(), t.client.getAccessToken({ forceRefresh: true })]);
   eq(tokenCalls(), asked + 2, 'two requests: the forced one on its own');
   assert(plain && forced && plain !== forced, 'the forced one is a new token');
+  // A refresh margin beyond the proxy's own would count every token as stale: refused.
+  const margin = await rejects(newClient({ refreshMarginSeconds: 600 }), 'too large a margin');
+  eq(margin.code, 'config_invalid', 'typed');
+  assert(margin.hint, 'explained');
   // Sign-out the proxy could not do keeps the user signed in here, and says why.
   const down = await newClient({
     fetch: (url, init) => (String(url).includes('/api/auth/logout') ? Promise.reject(new TypeError('offline')) : fetch(url, init)),
