@@ -187,7 +187,7 @@ fn jitter(bound: Duration) -> Duration {
 
 /// Refreshes one session while holding its token slot.
 async fn refresh(state: &AppState, key: &SessionKey, refresh_after: u64) -> Outcome {
-    let slot = state.tokens.slot(key);
+    let slot = state.tokens.slot(key, state.clock.now());
     let mut guard = slot.lock().await;
     let now = state.clock.now();
     let session = match state.sessions.load_by_key(key, now).await {

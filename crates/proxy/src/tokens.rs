@@ -2,6 +2,7 @@
 //! concurrent callers of one session wait for the refresh in flight and share its result.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use graphgate_core::AccessToken;
@@ -37,22 +38,50 @@ impl CachedToken {
 /// One slot per session; holding its lock is holding the right to refresh.
 pub type Slot = Arc<tokio::sync::Mutex<Option<CachedToken>>>;
 
+/// Every this many new slots, the slots of sessions that ended quietly are dropped.
+const PURGE_EVERY: usize = 256;
+
 /// The cache.
 #[derive(Debug, Default)]
 pub struct TokenCache {
     slots: Mutex<HashMap<SessionKey, Slot>>,
+    created: AtomicUsize,
 }
 
 impl TokenCache {
-    /// The slot of a session (created empty on first use).
-    pub fn slot(&self, key: &SessionKey) -> Slot {
-        crate::lock(&self.slots).entry(key.clone()).or_default().clone()
+    /// The slot of a session (created empty on first use). Creating slots now and then drops the
+    /// ones nobody holds whose token expired by `now` or that never got one (sessions that idled
+    /// out, cookies that named no session), so the cache does not grow without bound.
+    pub fn slot(&self, key: &SessionKey, now: u64) -> Slot {
+        let mut slots = crate::lock(&self.slots);
+        if let Some(slot) = slots.get(key) {
+            return slot.clone();
+        }
+        if self.created.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
+            slots.retain(|_, slot| !unused(slot, now));
+        }
+        slots.entry(key.clone()).or_default().clone()
     }
 
     /// Forgets a session's token (sign-out, failed refresh).
     pub fn remove(&self, key: &SessionKey) {
         crate::lock(&self.slots).remove(key);
     }
+
+    /// How many sessions have a slot.
+    pub fn len(&self) -> usize {
+        crate::lock(&self.slots).len()
+    }
+
+    /// Whether no session has a slot.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A slot no request holds or waits on, with no token still valid at `now`.
+fn unused(slot: &Slot, now: u64) -> bool {
+    Arc::strong_count(slot) == 1 && slot.try_lock().is_ok_and(|t| t.as_ref().is_none_or(|t| t.expires_at <= now))
 }
 
 #[cfg(test)]
@@ -70,5 +99,33 @@ mod tests {
         assert!(t.serves(600, &["Mail.Send".into(), "user.read".into()]));
         assert!(!t.serves(600, &["Mail.Read".into()]));
         assert!(!t.serves(700, &[]), "within five minutes of expiry it is refreshed");
+    }
+
+    fn key(n: usize) -> SessionKey {
+        SessionKey::of(&graphgate_core::SessionId::new(format!("session-{n}")))
+    }
+
+    #[test]
+    fn slots_of_ended_sessions_are_dropped_and_live_ones_kept() {
+        let cache = TokenCache::default();
+        let token = |expires_at| CachedToken { access_token: AccessToken::new("x"), expires_at, scopes: String::new() };
+        // A session in use (its slot held), one with a valid token, one whose token expired.
+        let held = cache.slot(&key(0), 0);
+        *cache.slot(&key(1), 0).try_lock().expect("free") = Some(token(5_000));
+        *cache.slot(&key(2), 0).try_lock().expect("free") = Some(token(500));
+        // Cookies that named no session leave empty slots behind.
+        for n in 3..PURGE_EVERY - 1 {
+            cache.slot(&key(n), 1_000);
+        }
+        assert_eq!(cache.len(), PURGE_EVERY - 1, "nothing dropped before the purge point");
+        cache.slot(&key(PURGE_EVERY - 1), 1_000);
+        assert_eq!(cache.len(), 3, "the held slot, the valid token and the new slot stay");
+        let kept = cache.slot(&key(1), 1_000);
+        assert!(kept.try_lock().expect("free").is_some(), "the valid token is still there");
+        assert!(Arc::ptr_eq(&held, &cache.slot(&key(0), 1_000)), "the held slot is the same");
+        for n in PURGE_EVERY..3 * PURGE_EVERY {
+            cache.slot(&key(n), 1_000);
+        }
+        assert!(cache.len() <= PURGE_EVERY + 2, "bounded: {}", cache.len());
     }
 }

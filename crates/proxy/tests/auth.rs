@@ -68,11 +68,17 @@ async fn sign_in_exchange_session_and_cached_token() {
     assert_ne!(forced["accessToken"], body["accessToken"]);
     assert_eq!(rig.emu.call_count("token:refresh_token"), 1);
     // A session the proxy does not know: the page must sign in (interaction required, not signed in).
+    let slots = rig.proxy.tokens.len();
     let (status, err) = rig.token("graphgate=forged").await;
     assert_eq!(
         (status, err["error"].as_str(), err["code"].as_str()),
         (401, Some("interaction_required"), Some("not_signed_in"))
     );
+    // Made-up cookies leave nothing behind in the token cache.
+    for n in 0..20 {
+        assert_eq!(rig.token(&format!("graphgate=made-up-{n}")).await.0, 401);
+    }
+    assert_eq!(rig.proxy.tokens.len(), slots, "no slot per unknown cookie");
     let res = rig.post("/api/auth/token", None, serde_json::json!({})).send().await.unwrap();
     assert_eq!(res.status(), 401);
     let err: serde_json::Value = res.json().await.unwrap();

@@ -168,7 +168,7 @@ pub async fn exchange(
         refreshed_at: now,
     };
     let id = state.sessions.create(session, now).await.map_err(store_error)?;
-    *state.tokens.slot(&SessionKey::of(&id)).lock().await = Some(token.clone());
+    *state.tokens.slot(&SessionKey::of(&id), now).lock().await = Some(token.clone());
     let lifetime = i64::try_from(s.raw.session.absolute_lifetime_hours.saturating_mul(3600)).unwrap_or(i64::MAX);
     let cookie = session_cookie(&state, id.into_exposed_secret(), lifetime);
     Ok((
@@ -203,12 +203,15 @@ pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
         .ok_or_else(|| ApiError::new(ErrorCode::NotSignedIn, "no session cookie").interaction_required())?;
     let key = SessionKey::of(&id);
     let now = state.clock.now();
-    let slot = state.tokens.slot(&key);
+    let slot = state.tokens.slot(&key, now);
     let mut guard = slot.lock().await;
     let session = match state.sessions.load(&id, now).await.map_err(store_error)? {
         Some(s) => s,
         None => {
+            // No slot stays behind for a cookie that names no session.
             *guard = None;
+            drop(guard);
+            state.tokens.remove(&key);
             return Err(
                 ApiError::new(ErrorCode::NotSignedIn, "the session is unknown or expired").interaction_required()
             );
