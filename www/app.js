@@ -96,6 +96,20 @@ function renderShell() {
   langButton.dataset.lang = lang();
 }
 
+// A card's note: `text`, or `prefix` and the code of error `e` as a button that shows it (with
+// its explanation and fix) in the error panel again, after a later error has taken its place.
+function note(node, text, prefix, e) {
+  if (!e) {
+    node.textContent = text;
+    return;
+  }
+  const again = el('button', 'link-btn', e.code ?? 'unknown_error');
+  again.type = 'button';
+  again.dataset.code = again.textContent;
+  again.addEventListener('click', () => showError(e));
+  node.replaceChildren(`${prefix} `, again);
+}
+
 function renderError() {
   const panel = $('error');
   const e = view.error;
@@ -111,6 +125,9 @@ function renderError() {
   withCode($('error-message'), first);
   $('error-details').hidden = !rest.join('').trim();
   $('error-details-text').textContent = rest.join('\n').trim();
+  const why = lang() === 'zh' ? (e.explanationZh ?? e.explanation) : (e.explanation ?? e.explanationZh);
+  $('error-why').hidden = !why;
+  withCode($('error-why-text'), why ?? '');
   const hint = lang() === 'zh' ? (e.hintZh ?? e.hint) : (e.hint ?? e.hintZh);
   withCode($('error-hint'), hint || t('error.noHint'));
   $('error-correlation').hidden = !e.correlationId;
@@ -163,11 +180,11 @@ function renderInbox() {
     }),
   );
   $('inbox-card').setAttribute('aria-busy', String(state === 'loading' || state === 'more'));
-  let note = '';
-  if (state === 'loading') note = t('inbox.loading');
-  else if (state === 'failed' && messages.length === 0) note = t('inbox.unavailable');
-  else if (state === 'ready' && messages.length === 0) note = t('inbox.empty');
-  $('inbox-note').textContent = note;
+  let text = '';
+  if (state === 'loading') text = t('inbox.loading');
+  else if (state === 'ready' && messages.length === 0) text = t('inbox.empty');
+  const failed = state === 'failed' && messages.length === 0;
+  note($('inbox-note'), text, t('inbox.unavailable'), failed && view.inbox.error);
   $('inbox-count').textContent = messages.length ? t('inbox.count', { count: messages.length }) : '';
   const more = $('inbox-more');
   more.hidden = !nextLink;
@@ -185,8 +202,8 @@ function renderCompose() {
     return;
   }
   status.dataset.result = c.result;
-  const text = { sending: t('compose.sending'), sent: t('compose.sent', { to: c.to }), error: t('compose.failed'), missing: t('compose.missing') };
-  status.textContent = (c.result === 'sent' ? '✓ ' : '') + text[c.result];
+  const text = { sending: t('compose.sending'), sent: t('compose.sent', { to: c.to }), missing: t('compose.missing') };
+  note(status, (c.result === 'sent' ? '✓ ' : '') + (text[c.result] ?? ''), t('compose.failed'), c.error);
 }
 
 function renderTodo() {
@@ -206,8 +223,7 @@ function renderTodo() {
   let listsNote = '';
   if (state === 'loading') listsNote = t('todo.loading');
   else if (state === 'ready' && lists.length === 0) listsNote = t('todo.noLists');
-  else if (state === 'failed') listsNote = t('todo.unavailable');
-  $('todo-lists-note').textContent = listsNote;
+  note($('todo-lists-note'), listsNote, t('todo.unavailable'), state === 'failed' && view.todo.error);
 
   $('todo-tasks').replaceChildren(
     ...(selected ? tasks : []).map((task) => {
@@ -225,8 +241,8 @@ function renderTodo() {
   if (!selected) tasksNote = lists.length ? t('todo.pick') : '';
   else if (tasksState === 'loading') tasksNote = t('todo.loading');
   else if (tasksState === 'ready' && tasks.length === 0) tasksNote = t('todo.noTasks');
-  else if (tasksState === 'failed') tasksNote = t('todo.unavailable');
-  $('todo-tasks-note').textContent = tasksNote;
+  const tasksFailed = selected && tasksState === 'failed';
+  note($('todo-tasks-note'), tasksNote, t('todo.unavailable'), tasksFailed && view.todo.tasksError);
   $('load-todo').disabled = state === 'loading';
 }
 
@@ -327,9 +343,13 @@ function enterSignedOut() {
 
 async function signInRedirect() {
   clearError();
+  view.busy = true; // until the page leaves: a second click would start a second sign-in
+  renderShell();
   try {
     await (await ensureClient()).loginRedirect();
   } catch (e) {
+    view.busy = false;
+    renderShell();
     showError(e);
   }
 }
@@ -360,6 +380,8 @@ async function signOut() {
     await client.logout();
     view.busy = false;
     enterSignedOut();
+    clearError(); // what failed while the session was ending belongs to it
+
   } catch (e) {
     // The proxy still holds the session: stay signed in and say why.
     view.busy = false;
@@ -398,12 +420,13 @@ async function loadInbox() {
   view.inbox = { state: 'loading', messages: [], nextLink: null };
   renderInbox();
   try {
-    const page = await client.listMessages({ top: INBOX_PAGE, select: INBOX_SELECT });
+    const page = await client.listMessages({ folder: 'inbox', top: INBOX_PAGE, select: INBOX_SELECT });
     if (mine !== session) return;
     view.inbox = { state: 'ready', messages: page.value, nextLink: page.nextLink };
   } catch (e) {
     if (mine !== session) return;
     view.inbox.state = 'failed';
+    view.inbox.error = e;
     showError(e);
   }
   renderInbox();
@@ -458,7 +481,7 @@ async function sendMail(event) {
     $('compose-body').value = '';
   } catch (e) {
     if (mine !== session) return;
-    view.compose = { result: 'error' };
+    view.compose = { result: 'error', error: e };
     showError(e);
   }
   renderCompose();
@@ -476,6 +499,7 @@ async function loadTodo() {
   } catch (e) {
     if (mine !== session) return;
     view.todo.state = 'failed';
+    view.todo.error = e;
     showError(e);
   }
   renderTodo();
@@ -496,6 +520,7 @@ async function selectList(id) {
   } catch (e) {
     if (mine !== session || view.todo.selected !== id) return;
     view.todo.tasksState = 'failed';
+    view.todo.tasksError = e;
     showError(e);
   }
   renderTodo();

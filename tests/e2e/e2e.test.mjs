@@ -120,11 +120,13 @@ test('3. an external user who was never invited is refused, and the page explain
     const hint = await errorShown(page, 'AADSTS50020');
     assert.match(hint, /invite/i, 'the fix says to invite the user');
     assert.match(hint, /\/common\//, 'or to sign in through /common/');
+    assert.match(await page.textContent('#error-why-text'), /tenant/i, "the catalogue's explanation of why");
     assert.equal(await page.getAttribute('body', 'data-state'), 'signed-out');
     await shot(page, '03-aadsts50020');
     await page.click('#lang');
     assert.equal(await page.getAttribute('html', 'lang'), 'zh');
     assert.match(await page.textContent('#error-hint'), /[\u4e00-\u9fff]/, 'the hint in Chinese');
+    assert.match(await page.textContent('#error-why-text'), /[\u4e00-\u9fff]/, 'the explanation in Chinese');
     await shot(page, '03-aadsts50020-zh');
   });
 });
@@ -144,6 +146,11 @@ test('5. a guest through the tenant authority has no mailbox; through /common/ m
     const guest = await inviteAndRedeem(stack, context);
     await sendFails(guest);
     await shot(guest, '05-mailbox-not-enabled');
+    // The inbox card keeps its own failure: its code brings the explanation back to the panel.
+    await guest.click('#error-dismiss');
+    await guest.locator('#error').waitFor({ state: 'hidden' });
+    await guest.click('#inbox-note .link-btn[data-code="MailboxNotEnabledForRESTAPI"]');
+    await errorShown(guest, 'MailboxNotEnabledForRESTAPI');
     // The same site behind a proxy whose authority is /common/: Bob signs in at home (Fabrikam).
     const common = await stack.secondProxy({ tenant: 'common' });
     const page = await openDemo(context, common.origin);

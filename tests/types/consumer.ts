@@ -87,7 +87,7 @@ async function work(client: Client): Promise<void> {
 
 function explain(e: unknown): string {
   if (!(e instanceof GraphgateError)) return String(e);
-  const parts: (string | number | null)[] = [e.code, e.aadsts, e.hint, e.hintZh, e.correlationId, e.status];
+  const parts: (string | number | null)[] = [e.code, e.aadsts, e.hint, e.hintZh, e.explanation, e.explanationZh, e.correlationId, e.status];
   return `${e.retryable ? 'retry later: ' : ''}${parts.filter((p) => p !== null).join(' · ')}`;
 }
 

@@ -1,5 +1,5 @@
 //! The proxy's one error type and its JSON answer:
-//! `{error, code, message, hint, hintZh, traceId, correlationId}` (plus `slug` and `retryable`),
+//! `{error, code, message, cause, causeZh, hint, hintZh, traceId, correlationId}` (plus `slug` and `retryable`),
 //! with every text taken from the core catalogue.
 
 use axum::Json;
@@ -62,6 +62,8 @@ impl IntoResponse for ApiError {
             "error": self.error,
             "code": x.code,
             "message": x.message,
+            "cause": x.cause,
+            "causeZh": x.cause_zh,
             "hint": x.hint,
             "hintZh": x.hint_zh,
             "traceId": x.trace_id,
@@ -89,6 +91,8 @@ mod tests {
         assert_eq!(body["message"], "add the X-Graphgate header");
         assert!(!body["hint"].as_str().expect("hint").is_empty());
         assert!(!body["hintZh"].as_str().expect("hintZh").is_empty());
+        assert!(!body["cause"].as_str().expect("cause").is_empty());
+        assert!(!body["causeZh"].as_str().expect("causeZh").is_empty());
     }
 
     #[test]

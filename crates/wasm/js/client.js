@@ -42,6 +42,8 @@ export class GraphgateError extends Error {
     this.retryable = extra.retryable ?? false;
     this.hint = extra.hint ?? null;
     this.hintZh = extra.hintZh ?? null;
+    this.explanation = extra.explanation ?? null;
+    this.explanationZh = extra.explanationZh ?? null;
     this.correlationId = extra.correlationId ?? null;
     this.status = extra.status ?? null;
     this.slug = extra.slug ?? null;
@@ -175,6 +177,8 @@ async function explain(fetcher, proxyUrl, cache, e) {
   }
   err.hint = x.hint;
   err.hintZh = x.hintZh;
+  err.explanation = x.cause;
+  err.explanationZh = x.causeZh;
   err.slug = x.slug;
   err.retryable ||= x.retryable;
   err.lookupUrl = x.lookupUrl ?? null;
@@ -201,6 +205,8 @@ async function proxyError(res) {
     retryable: body.retryable,
     hint: body.hint,
     hintZh: body.hintZh,
+    explanation: body.cause,
+    explanationZh: body.causeZh,
     correlationId: body.correlationId,
     status: res.status,
     slug: body.slug,

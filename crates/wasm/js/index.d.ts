@@ -83,7 +83,7 @@ export interface AccessToken {
 
 /** Every error graphgate raises. */
 export class GraphgateError extends Error {
-  constructor(code: string, message: string, extra?: Partial<Pick<GraphgateError, 'aadsts' | 'retryable' | 'hint' | 'hintZh' | 'correlationId' | 'status' | 'slug' | 'error' | 'lookupUrl'>>);
+  constructor(code: string, message: string, extra?: Partial<Pick<GraphgateError, 'aadsts' | 'retryable' | 'hint' | 'hintZh' | 'explanation' | 'explanationZh' | 'correlationId' | 'status' | 'slug' | 'error' | 'lookupUrl'>>);
   readonly name: 'GraphgateError';
   /** graphgate's code (`popup_blocked`, `interaction_required`, …), `AADSTS50020`, or Graph's code. */
   code: string;
@@ -95,6 +95,10 @@ export class GraphgateError extends Error {
   hint: string | null;
   /** The catalogue's fix, in Simplified Chinese. */
   hintZh: string | null;
+  /** The catalogue's explanation of why it happened, in English. */
+  explanation: string | null;
+  /** The catalogue's explanation of why it happened, in Simplified Chinese. */
+  explanationZh: string | null;
   /** Quote it to Microsoft support. */
   correlationId: string | null;
   /** The HTTP status, when one came back. */
