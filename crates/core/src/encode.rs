@@ -103,6 +103,9 @@ pub(crate) fn decimal(mut n: usize) -> String {
     digits.iter().rev().collect()
 }
 
+/// Splits a query string, fragment or form body into decoded pairs.
+///
+/// Returns `None` if any name or value is not valid UTF-8 once decoded.
 pub(crate) fn parse_pairs(input: &str) -> Option<Vec<(String, String)>> {
     input
         .split('&')

@@ -68,8 +68,9 @@ pub fn new_pkce_verifier() -> Result<String, JsValue> {
 
 /// Builds an authorize URL with PKCE S256 (`verifier` and the SHA-256 `digest` of it), a random
 /// state and nonce. `scopes` are separated by newlines (which no scope contains: a scope with a
-/// space is refused, not split), one string being cheaper to pass than an array. Returns `[url, state, nonce]`; the caller keeps them and the verifier (in
-/// `sessionStorage`) until the redirect comes back.
+/// space is refused, not split), one string being cheaper to pass than an array. Returns
+/// `[url, state, nonce]`; the caller keeps them and the verifier (in `sessionStorage`) until the
+/// redirect comes back.
 #[wasm_bindgen(js_name = buildAuthorizeUrl)]
 #[allow(clippy::too_many_arguments, reason = "an internal, flat signature: js/client.js passes its options through")]
 pub fn build_authorize_url(
