@@ -84,10 +84,15 @@ const WASM_BINDGEN_VERSION: &str = "0.2.129";
 
 /// Where cargo installs binaries.
 fn cargo_bin(name: &str) -> PathBuf {
-    let home = env::var_os("CARGO_HOME")
+    cargo_home().join("bin").join(name)
+}
+
+/// `$CARGO_HOME`, by default `~/.cargo`.
+fn cargo_home() -> PathBuf {
+    env::var_os("CARGO_HOME")
         .map(PathBuf::from)
-        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    home.unwrap_or_default().join("bin").join(name)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_default()
 }
 
 /// Installs what the browser tests need: Debian's Chromium and ChromeDriver, NSS's certutil (the
@@ -364,6 +369,16 @@ fn wasm() -> Result<Vec<(String, Sizes)>> {
     if cfg.build.no_default_features {
         build.arg("--no-default-features");
     }
+    // Panic locations name source files: relative to the checkout and the registry, the module's
+    // bytes (and so its size) do not depend on where they are on this machine.
+    build.env(
+        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+        format!(
+            "--remap-path-prefix={}/= --remap-path-prefix={}/=",
+            root.display(),
+            cargo_home().join("registry/src").display()
+        ),
+    );
     run(&mut build)?;
     let artifact = root
         .join("target/wasm32-unknown-unknown")
