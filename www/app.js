@@ -110,6 +110,11 @@ function note(node, text, prefix, e) {
   node.replaceChildren(`${prefix} `, again);
 }
 
+// The text in the page's language, else the other one.
+function localized(en, zh) {
+  return lang() === 'zh' ? (zh ?? en) : (en ?? zh);
+}
+
 function renderError() {
   const panel = $('error');
   const e = view.error;
@@ -125,10 +130,10 @@ function renderError() {
   withCode($('error-message'), first);
   $('error-details').hidden = !rest.join('').trim();
   $('error-details-text').textContent = rest.join('\n').trim();
-  const why = lang() === 'zh' ? (e.explanationZh ?? e.explanation) : (e.explanation ?? e.explanationZh);
+  const why = localized(e.explanation, e.explanationZh);
   $('error-why').hidden = !why;
   withCode($('error-why-text'), why ?? '');
-  const hint = lang() === 'zh' ? (e.hintZh ?? e.hint) : (e.hint ?? e.hintZh);
+  const hint = localized(e.hint, e.hintZh);
   withCode($('error-hint'), hint || t('error.noHint'));
   $('error-correlation').hidden = !e.correlationId;
   $('error-correlation-id').textContent = e.correlationId ?? '';

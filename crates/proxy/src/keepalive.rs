@@ -189,6 +189,7 @@ fn jitter(bound: Duration) -> Duration {
 async fn refresh(state: &AppState, key: &SessionKey, refresh_after: u64) -> Outcome {
     let slot = state.tokens.slot(key, state.clock.now());
     let mut guard = slot.lock().await;
+    // Read again once the slot is ours: waiting for a refresh under way can take a while.
     let now = state.clock.now();
     let session = match state.sessions.load_by_key(key, now).await {
         Ok(Some(s)) => s,

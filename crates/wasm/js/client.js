@@ -75,6 +75,8 @@ function call(f, ...args) {
   }
 }
 
+// The `fetch` given in the options, else the global one.
+const fetcherOf = (o) => o.fetch ?? globalThis.fetch.bind(globalThis);
 const trimSlash = (s) => String(s ?? '').replace(/\/+$/, '');
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const scopeKey = (scopes) => [...(scopes ?? [])].sort().join(' ');
@@ -107,7 +109,7 @@ export async function createClient(options) {
     return new Client(options ?? {});
   } catch (e) {
     const proxy = trimSlash(options?.proxyUrl ?? '');
-    throw options?.proxyUrl === undefined ? e : await explain(options.fetch ?? globalThis.fetch.bind(globalThis), proxy, new Map(), e);
+    throw options?.proxyUrl === undefined ? e : await explain(fetcherOf(options), proxy, new Map(), e);
   }
 }
 
@@ -115,7 +117,7 @@ export async function createClient(options) {
 export async function createClientFromProxy(proxyUrl, overrides = {}) {
   await loaded();
   const base = trimSlash(proxyUrl);
-  const fetcher = overrides.fetch ?? globalThis.fetch.bind(globalThis);
+  const fetcher = fetcherOf(overrides);
   try {
     return await configured(base, fetcher, overrides);
   } catch (e) {
@@ -254,7 +256,7 @@ class Client {
         `refreshMarginSeconds is ${margin}: give 0 to ${MAX_REFRESH_MARGIN_SECONDS} (the proxy renews tokens ${MAX_REFRESH_MARGIN_SECONDS} s before they expire)`,
       );
     }
-    this.#fetch = o.fetch ?? globalThis.fetch.bind(globalThis);
+    this.#fetch = fetcherOf(o);
     this.#now = o.clock ?? (() => Date.now());
     this.#navigate = o.navigate ?? ((url) => location.assign(url));
     this.#storage = storageOf(o);
