@@ -263,8 +263,6 @@ struct WasmPackage {
 struct WasmBuild {
     profile: String,
     targets: Vec<String>,
-    #[serde(rename = "no-default-features", default)]
-    no_default_features: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -298,19 +296,32 @@ fn write(path: &Path, text: &str) -> Result {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// The entry module of one target: binds the wasm exports to the API and re-exports it. On the
-/// web the module is instantiated on first use (`createClient` awaits it).
+/// The entry module of one target: tells the hand-written part how to load the wasm module
+/// (instantiated on first use on the web; imported on first use by bundlers), starts loading it
+/// in a page, and re-exports the API. Nothing runs that needs a window.
 fn entry_js(target: &str, core: &str) -> String {
-    let bind = if target == "web" {
-        format!("import init, * as core from './{core}.js';\ninstall(core, () => init({{}}));\n")
+    let load = if target == "web" {
+        format!(
+            "async () => {{\n  const core = await import('./{core}.js');\n  await core.default();\n  return core;\n}}"
+        )
     } else {
-        format!("import * as core from './{core}.js';\ninstall(core);\n")
+        format!("() => import('./{core}.js')")
     };
     format!(
         "// The npm package `graphgate`: sign in with Microsoft and call Microsoft Graph from the browser.\n\
-         import {{ install }} from './client.js';\n{bind}\
-         export {{ createClient, createClientFromProxy, GraphgateError, inSignInPopup }} from './client.js';\n"
+         import {{ install, preload }} from './{ENTRY_JS}';\n\
+         install({load});\n\
+         preload();\n\
+         export {{ createClient, createClientFromProxy, GraphgateError, inSignInPopup }} from './{ENTRY_JS}';\n"
     )
+}
+
+/// The hand-written JavaScript of the package, in `js-dir`.
+const ENTRY_JS: &str = "graphgate.js";
+
+/// The package's types: the module's declarations (written in the Rust crate).
+fn entry_dts(core: &str) -> String {
+    format!("// Types of the npm package `graphgate` (declared in crates/wasm).\nexport * from './{core}';\n")
 }
 
 fn package_json(cfg: &WasmPack, target: &str) -> Result<String> {
@@ -322,7 +333,7 @@ fn package_json(cfg: &WasmPack, target: &str) -> Result<String> {
     let mut files = vec![
         "index.js".to_owned(),
         "index.d.ts".to_owned(),
-        "client.js".to_owned(),
+        ENTRY_JS.to_owned(),
         format!("{core}.js"),
         format!("{core}.d.ts"),
         format!("{core}_bg.wasm"),
@@ -366,9 +377,6 @@ fn wasm() -> Result<Vec<(String, Sizes)>> {
         "--profile",
         &cfg.build.profile,
     ]);
-    if cfg.build.no_default_features {
-        build.arg("--no-default-features");
-    }
     // Panic locations name source files: relative to the checkout and the registry, the module's
     // bytes (and so its size) do not depend on where they are on this machine.
     build.env(
@@ -422,15 +430,14 @@ fn wasm() -> Result<Vec<(String, Sizes)>> {
                 );
             }
         }
-        for file in ["client.js", "index.d.ts"] {
-            std::fs::copy(js_dir.join(file), out.join(file)).map_err(|e| format!("{file}: {e}"))?;
-        }
+        std::fs::copy(js_dir.join(ENTRY_JS), out.join(ENTRY_JS)).map_err(|e| format!("{ENTRY_JS}: {e}"))?;
         write(&out.join("index.js"), &entry_js(target, core))?;
+        write(&out.join("index.d.ts"), &entry_dts(core))?;
         write(&out.join("package.json"), &package_json(&cfg, target)?)?;
         // The JavaScript a page loads: the wasm-bindgen glue, the API and the entry.
         let mut js = 0;
         let mut js_gz = 0;
-        for file in [format!("{core}.js"), format!("{core}_bg.js"), "client.js".to_owned(), "index.js".to_owned()] {
+        for file in [format!("{core}.js"), format!("{core}_bg.js"), ENTRY_JS.to_owned(), "index.js".to_owned()] {
             let path = out.join(file);
             if path.exists() {
                 js += std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
@@ -482,26 +489,38 @@ fn wasm() -> Result<Vec<(String, Sizes)>> {
 const MINIFIED_BUNDLE: [&str; 6] =
     ["--bundle", "--minify", "--format=esm", "--platform=browser", "--target=es2020", "--log-level=warning"];
 
-/// Builds the package and prints its size beside msal-browser's, measured the same way. With
-/// `enforce` (the test run), a package over 0.4x msal-browser's size fails.
+/// Builds the package and prints its size beside the incumbents', measured the same way in the
+/// same run: msal-browser with the Graph SDK's client (what a page ships today to sign in and
+/// call Graph; graphgate's goal is at most half of it) and msal-browser alone. With `enforce`
+/// (the test run), a package larger than msal-browser alone fails: the Graph client would no
+/// longer come free.
 fn wasm_and_compare(enforce: bool) -> Result {
     let report = wasm()?;
-    let msal = incumbent_size()?;
-    if msal == 0 {
+    let Some(msal) = incumbent_size("msal-browser-entry.mjs", "@azure/msal-browser PublicClientApplication")? else {
         return Ok(());
-    }
+    };
+    let pair = incumbent_size(
+        "msal-graph-entry.mjs",
+        "@azure/msal-browser PublicClientApplication + @microsoft/microsoft-graph-client Client",
+    )?;
     let mut over = None;
     for (target, sizes) in &report {
         let ours = sizes.wasm_gz + sizes.js_min_gz.unwrap_or(sizes.js_gz);
-        let budget = msal * 4 / 10;
+        if let Some(pair) = pair {
+            println!(
+                "{target:8} graphgate {ours} B vs msal-browser + Graph client {pair} B gzip -9: {:.2}x (goal <= 0.50x, {} B)",
+                ours as f64 / pair as f64,
+                pair / 2
+            );
+        }
         println!(
-            "{target:8} graphgate {ours} B vs msal-browser {msal} B gzip -9: {:.2}x (target <= 0.40x, {budget} B){}",
+            "{target:8} graphgate {ours} B vs msal-browser alone {msal} B gzip -9: {:.2}x (limit <= 1.00x){}",
             ours as f64 / msal as f64,
-            if ours <= budget { "" } else { "  OVER BUDGET" }
+            if ours <= msal { "" } else { "  OVER THE LIMIT" }
         );
-        if ours > budget {
+        if ours > msal {
             over = Some(format!(
-                "the npm package's {target} build is {ours} B gzip -9, over its budget of {budget} B (0.4x @azure/msal-browser)"
+                "the npm package's {target} build is {ours} B gzip -9, larger than @azure/msal-browser alone ({msal} B)"
             ));
         }
     }
@@ -511,26 +530,28 @@ fn wasm_and_compare(enforce: bool) -> Result {
     }
 }
 
-/// Bundles `@azure/msal-browser`'s `PublicClientApplication` with esbuild (minified ES module for
-/// the browser, tree-shaken) and returns its gzip -9 size: the yardstick for the module's size.
-fn incumbent_size() -> Result<u64> {
+/// Bundles the incumbent entry `tests/size/{entry}` with esbuild (minified ES module for the
+/// browser, tree-shaken) and returns its gzip -9 size; `None` when the tests' npm packages are
+/// not installed.
+fn incumbent_size(entry: &str, name: &str) -> Result<Option<u64>> {
     let root = project_root();
     let tests = root.join("tests");
     let esbuild = tests.join("node_modules/.bin/esbuild");
-    if !esbuild.exists() || !tests.join("node_modules/@azure/msal-browser/package.json").exists() {
+    let packages = ["@azure/msal-browser", "@microsoft/microsoft-graph-client"];
+    if !esbuild.exists() || packages.iter().any(|p| !tests.join("node_modules").join(p).join("package.json").exists()) {
         eprintln!(
-            "xtask: @azure/msal-browser or esbuild is not installed under tests/node_modules; skipping the comparison"
+            "xtask: the incumbents or esbuild are not installed under tests/node_modules; skipping the comparison"
         );
-        return Ok(0);
+        return Ok(None);
     }
-    let out = root.join("target/npm/msal-browser.min.js");
+    let out = root.join("target/npm").join(entry.replace(".mjs", ".min.js"));
     run(Command::new(&esbuild)
-        .arg(tests.join("size/msal-browser-entry.mjs"))
+        .arg(tests.join("size").join(entry))
         .args(MINIFIED_BUNDLE)
         .arg(format!("--outfile={}", out.display()))
         .current_dir(&tests))?;
     let raw = std::fs::metadata(&out).map_err(|e| e.to_string())?.len();
     let gz = gzip9_len(&out)?;
-    println!("@azure/msal-browser PublicClientApplication (esbuild, minified) {raw} B = {gz} B gzip -9");
-    Ok(gz)
+    println!("{name} (esbuild, minified) {raw} B = {gz} B gzip -9");
+    Ok(Some(gz))
 }

@@ -95,6 +95,8 @@ error_codes! {
     UnsupportedContentType = "unsupported_content_type",
     /// The JSON body does not have the expected shape.
     InvalidJsonBody = "invalid_json_body",
+    /// A claims request (a claims challenge answered) is not a JSON object.
+    InvalidClaims = "invalid_claims",
     /// The request body is too large.
     BodyTooLarge = "body_too_large",
     /// No such route.
@@ -203,6 +205,37 @@ impl EntraError {
     }
 }
 
+/// Entra's OAuth `error` values meaning the user must be asked on the sign-in page.
+const ENTRA_NEEDS_INTERACTION: [&str; 3] = ["login_required", "interaction_required", "consent_required"];
+
+/// Whether an error code means the page must sign the user in interactively (by redirect or
+/// popup): Entra's `login_required`, `interaction_required` and `consent_required` (what a silent
+/// sign-in answers when it cannot go on), and graphgate's `not_signed_in`. It applies to an OAuth
+/// `error` and to graphgate's `code` alike, so a caller may pass either field of an error.
+pub fn needs_interaction(code: &str) -> bool {
+    ENTRA_NEEDS_INTERACTION.contains(&code) || code == ErrorCode::NotSignedIn.as_str()
+}
+
+/// Whether a refresh that failed with the OAuth `error` means the stored grant is dead for good
+/// (revoked, lapsed, or now asking for MFA or consent), so the user must sign in again:
+/// `invalid_grant` or `interaction_required`. Other errors may pass.
+pub fn grant_is_dead(error: &str) -> bool {
+    matches!(error, "invalid_grant" | "interaction_required")
+}
+
+impl EntraError {
+    /// Whether the page must sign the user in interactively (`login_required`,
+    /// `interaction_required`, `consent_required`).
+    pub fn needs_interaction(&self) -> bool {
+        ENTRA_NEEDS_INTERACTION.contains(&self.error.as_str())
+    }
+
+    /// Whether, as the answer to a refresh, this error means the stored grant is dead; see [`grant_is_dead`].
+    pub fn grant_is_dead(&self) -> bool {
+        grant_is_dead(&self.error)
+    }
+}
+
 /// The first `AADSTS<digits>` number in `text`.
 pub(crate) fn aadsts_in(text: &str) -> Option<u32> {
     // A byte search rather than `str::find`, whose substring searcher the browser module would carry.
@@ -263,6 +296,23 @@ impl Error {
             Error::Entra(e) => e.description.as_deref().unwrap_or(&e.error),
             Error::Graph(e) => &e.message,
         }
+    }
+
+    /// Whether the page must sign the user in interactively: Entra asked for it (see
+    /// [`EntraError::needs_interaction`]), or graphgate found no usable session or grant
+    /// (`not_signed_in`, `interaction_required`).
+    pub fn needs_interaction(&self) -> bool {
+        match self {
+            Error::Entra(e) => e.needs_interaction(),
+            Error::Graphgate { code, .. } => matches!(code, ErrorCode::NotSignedIn | ErrorCode::InteractionRequired),
+            Error::Graph(_) => false,
+        }
+    }
+
+    /// Whether, as the answer to a refresh, this error means the stored grant is dead: Entra
+    /// refused it with `invalid_grant` or `interaction_required`.
+    pub fn grant_is_dead(&self) -> bool {
+        matches!(self, Error::Entra(e) if e.grant_is_dead())
     }
 
     /// The catalogue's explanation of this error.
@@ -440,6 +490,31 @@ mod tests {
         assert_eq!(x.message, "AADSTS99999999: Something new.");
         assert!(x.hint.ends_with("https://login.microsoftonline.com/error?code=99999999"), "{}", x.hint);
         assert!(x.hint_zh.ends_with("https://login.microsoftonline.com/error?code=99999999"));
+    }
+
+    #[test]
+    fn interaction_and_dead_grants_are_told_apart() {
+        let entra = |error: &str| Error::Entra(Box::new(EntraError { error: error.into(), ..Default::default() }));
+        for code in ["login_required", "interaction_required", "consent_required"] {
+            assert!(needs_interaction(code) && entra(code).needs_interaction(), "{code}");
+        }
+        assert!(needs_interaction("not_signed_in"));
+        assert!(Error::new(ErrorCode::NotSignedIn, "no cookie").needs_interaction());
+        assert!(Error::new(ErrorCode::InteractionRequired, "grant dead").needs_interaction());
+        for code in ["invalid_grant", "invalid_client", "access_denied", "Login_Required", "", "session_expired"] {
+            assert!(!needs_interaction(code) && !entra(code).needs_interaction(), "{code}");
+        }
+        assert!(!Error::new(ErrorCode::StateMismatch, "x").needs_interaction());
+        assert!(!GraphError::parse(401, "").into_error().needs_interaction());
+
+        for error in ["invalid_grant", "interaction_required"] {
+            assert!(grant_is_dead(error) && entra(error).grant_is_dead(), "{error}");
+        }
+        for error in ["login_required", "consent_required", "invalid_client", "temporarily_unavailable", ""] {
+            assert!(!grant_is_dead(error) && !entra(error).grant_is_dead(), "{error}");
+        }
+        assert!(!Error::new(ErrorCode::InteractionRequired, "x").grant_is_dead());
+        assert!(!GraphError::parse(400, "").into_error().grant_is_dead());
     }
 
     #[test]

@@ -1,12 +1,16 @@
-//! Microsoft Graph errors (`{"error": {"code", "message", "innerError"}}`) and `Retry-After`.
+//! Microsoft Graph errors (`{"error": {"code", "message", "innerError"}}`), from JSON text or any serde format.
 
 #[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
 use crate::prelude::*;
 
 use core::fmt;
 
-use serde_json::Value;
+mod body;
 
+pub use body::GraphErrorBody;
+use body::Level;
+
+use crate::encode::decimal;
 use crate::error::{Error, ErrorCode};
 
 /// An error answered by Microsoft Graph.
@@ -34,52 +38,49 @@ impl fmt::Display for GraphError {
     }
 }
 
-/// The value under `key`, compared without case (Graph writes both `innerError` and `innererror`).
-fn get_ci<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
-    v.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)
-}
-
-fn str_ci(v: &Value, key: &str) -> Option<String> {
-    get_ci(v, key).and_then(Value::as_str).map(str::to_owned)
-}
-
 impl GraphError {
     /// Parses a Graph error body. A body that is not Graph's error JSON still yields an error,
     /// with a code derived from the status, so a caller always has something to explain.
     pub fn parse(status: u16, body: &str) -> Self {
-        let parsed: Option<Value> = serde_json::from_str(body).ok();
-        let error = parsed.as_ref().and_then(|v| get_ci(v, "error"));
-        let Some(error) = error.filter(|e| e.is_object()) else {
+        Self::from_body(status, serde_json::from_str(body).ok())
+    }
+
+    /// The error from a body already deserialized (by any serde deserializer, such as the
+    /// browser's parsed JSON); `None`, or a body without an `error` object, gives the status's
+    /// fallback code.
+    pub fn from_body(status: u16, body: Option<GraphErrorBody>) -> Self {
+        let mut levels = body.map(|b| b.levels).unwrap_or_default().into_iter();
+        let Some(error) = levels.next() else {
             return Self {
                 status,
                 code: fallback_code(status).to_owned(),
-                message: format!("HTTP {status} without a Graph error body"),
+                message: ["HTTP ", &decimal(status.into()), " without a Graph error body"].concat(),
                 ..Self::default()
             };
         };
-        let mut inner_code = None;
-        let mut request_id = None;
-        let mut client_request_id = None;
-        let mut date = None;
-        let mut cursor = get_ci(error, "innerError");
-        let mut depth = 0;
-        while let Some(inner) = cursor.filter(|_| depth < 16) {
-            inner_code = str_ci(inner, "code").or(inner_code);
-            request_id = request_id.or_else(|| str_ci(inner, "request-id"));
-            client_request_id = client_request_id.or_else(|| str_ci(inner, "client-request-id"));
-            date = date.or_else(|| str_ci(inner, "date"));
-            cursor = get_ci(inner, "innerError");
-            depth += 1;
-        }
+        let inner: Vec<Level> = levels.collect();
+        let first = |field: fn(&Level) -> &Option<String>| inner.iter().find_map(|l| field(l).clone());
         Self {
             status,
-            code: str_ci(error, "code").unwrap_or_else(|| fallback_code(status).to_owned()),
-            message: str_ci(error, "message").unwrap_or_default(),
-            inner_code,
-            request_id,
-            client_request_id,
-            date,
+            code: error.code.unwrap_or_else(|| fallback_code(status).to_owned()),
+            message: error.message.unwrap_or_default(),
+            // The innermost code is the most specific.
+            inner_code: inner.iter().rev().find_map(|l| l.code.clone()),
+            request_id: first(|l| &l.request_id),
+            client_request_id: first(|l| &l.client_request_id),
+            date: first(|l| &l.date),
         }
+    }
+
+    /// Fills `request_id` and `client_request_id` from the answer's `request-id` and
+    /// `client-request-id` headers (names in any case) where the body did not give them.
+    pub fn with_response_headers<K: AsRef<str>, V: AsRef<str>>(mut self, headers: &[(K, V)]) -> Self {
+        let header = |name: &str| {
+            headers.iter().find(|(k, _)| k.as_ref().eq_ignore_ascii_case(name)).map(|(_, v)| v.as_ref().to_owned())
+        };
+        self.request_id = self.request_id.or_else(|| header("request-id"));
+        self.client_request_id = self.client_request_id.or_else(|| header("client-request-id"));
+        self
     }
 
     /// This error as a graphgate [`Error`].
@@ -98,19 +99,6 @@ fn fallback_code(status: u16) -> &'static str {
         503 => "serviceNotAvailable",
         _ => "generalException",
     }
-}
-
-#[cfg(feature = "std")]
-/// Parses a `Retry-After` header: delta-seconds, or an HTTP date compared with `now_unix`.
-/// Returns the number of seconds to wait, or `None` when the value is not valid.
-pub fn parse_retry_after(value: &str, now_unix: u64) -> Option<u64> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return value.parse().ok().or(Some(u64::MAX));
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    let secs = when.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-    Some(secs.saturating_sub(now_unix))
 }
 
 /// Reads a JSON body that must be an object, mapping failures to `malformed_response`
@@ -181,14 +169,23 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_takes_seconds_or_a_date() {
-        assert_eq!(parse_retry_after("120", 0), Some(120));
-        assert_eq!(parse_retry_after(" 0 ", 0), Some(0));
-        // Sun, 06 Nov 1994 08:49:37 GMT is 784111777.
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_770), Some(7));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_999), Some(0));
-        assert_eq!(parse_retry_after("soon", 0), None);
-        assert_eq!(parse_retry_after("-5", 0), None);
-        assert_eq!(parse_retry_after("99999999999999999999999", 0), Some(u64::MAX));
+    fn from_body_takes_any_deserializer_and_applies_the_fallback() {
+        let value = serde_json::json!({"error": {"code": "ErrorItemNotFound", "innererror": {"request-id": "r"}}});
+        let e = GraphError::from_body(404, serde_json::from_value(value).ok());
+        assert_eq!((e.code.as_str(), e.request_id.as_deref()), ("ErrorItemNotFound", Some("r")));
+        let e = GraphError::from_body(403, None);
+        assert_eq!((e.code.as_str(), e.message.as_str()), ("accessDenied", "HTTP 403 without a Graph error body"));
+        let e = GraphError::from_body(503, serde_json::from_value(serde_json::json!({"error": {"message": "m"}})).ok());
+        assert_eq!((e.code.as_str(), e.message.as_str()), ("serviceNotAvailable", "m"));
+    }
+
+    #[test]
+    fn headers_fill_the_ids_the_body_lacks() {
+        let headers = [("Request-Id", "h-r"), ("client-request-id", "h-c")];
+        let e = GraphError::parse(500, "").with_response_headers(&headers);
+        assert_eq!((e.request_id.as_deref(), e.client_request_id.as_deref()), (Some("h-r"), Some("h-c")));
+        let body = r#"{"error":{"code":"x","innerError":{"request-id":"b-r"}}}"#;
+        let e = GraphError::parse(500, body).with_response_headers(&headers);
+        assert_eq!((e.request_id.as_deref(), e.client_request_id.as_deref()), (Some("b-r"), Some("h-c")));
     }
 }

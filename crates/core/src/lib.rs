@@ -10,6 +10,9 @@
 //! - [`TokenRequest`] and [`parse_token_response`]: the token endpoint's messages;
 //! - [`IdTokenClaims`]: who signed in (decoded, not verified — verification is the proxy's job);
 //! - [`GraphError`] and [`parse_retry_after`]: Graph's errors and throttling;
+//! - [`RetryPolicy`], [`batch`] and [`is_fresh`]: when to resend a Graph request, how to split a
+//!   `$batch`, when a cached token is stale;
+//! - [`parse_claims_challenge`] and [`merge_client_capabilities`]: claims challenges (CAE) and `cp1`;
 //! - [`catalogue`]: every error code explained, in English and Chinese;
 //! - [`invitation`] and [`mail`]: validated models for the Graph calls graphgate makes.
 //!
@@ -54,11 +57,14 @@ mod prelude {
 #[cfg(feature = "assertion")]
 pub mod assertion;
 mod authorize;
+pub mod batch;
 pub mod catalogue;
+mod claims;
 mod cloud;
 mod email;
 mod encode;
 mod error;
+mod freshness;
 mod graph;
 mod id_token;
 pub mod invitation;
@@ -67,23 +73,25 @@ mod newtype;
 mod pkce;
 mod random;
 mod redirect;
+mod retry;
 mod scope;
 pub mod secret;
 mod token;
 mod url;
 
 pub use authorize::{AuthorizeRequest, PendingAuth, Prompt, ResponseMode};
+pub use claims::{CP1, merge_client_capabilities, parse_claims_challenge};
 pub use cloud::{CONSUMERS_TENANT_ID, Cloud, Endpoints, Tenant};
 pub use email::{Email, FORBIDDEN_EMAIL_CHARS};
 pub use encode::{form_encode, percent_decode_param, percent_encode};
-pub use error::{EntraError, Error, ErrorCode, Explanation, lookup_url};
-pub use graph::GraphError;
-#[cfg(feature = "std")]
-pub use graph::parse_retry_after;
+pub use error::{EntraError, Error, ErrorCode, Explanation, grant_is_dead, lookup_url, needs_interaction};
+pub use freshness::{REFRESH_MARGIN_SECS, is_fresh, refresh_margin};
+pub use graph::{GraphError, GraphErrorBody};
 pub use id_token::{Account, AccountType, IdTokenClaims};
 pub use pkce::PkceChallenge;
 pub use random::random_token;
 pub use redirect::{RedirectResponse, RedirectSuccess, parse_redirect, redirect_params};
+pub use retry::{Attempt, RetryDecision, RetryPolicy, is_resendable, parse_retry_after, retry_after_header};
 pub use scope::{Scope, Scopes};
 pub use secret::{
     AccessToken, AuthorizationCode, ClientAssertion, ClientSecret, IdToken, Nonce, PkceVerifier, PrivateKeyPem,

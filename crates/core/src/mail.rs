@@ -5,6 +5,9 @@ use crate::prelude::*;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use core::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::email::Email;
@@ -188,6 +191,145 @@ impl SendMail {
     }
 }
 
+/// A message in the short form the JavaScript API accepts: `{to, cc, bcc, subject, text | html}`,
+/// where each address list is one entry or an array of them and each entry an address, `{address,
+/// name}` or Graph's `{emailAddress: {address, name}}`. (A message in Graph's own shape, with
+/// `toRecipients`, is sent as it is.) The addresses are read by hand-written visitors, which
+/// cost the browser module far fewer bytes than serde's untagged enums.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+pub struct MailInput {
+    #[serde(default)]
+    to: Option<Addresses>,
+    #[serde(default)]
+    cc: Option<Addresses>,
+    #[serde(default)]
+    bcc: Option<Addresses>,
+    #[serde(default)]
+    subject: Option<String>,
+    /// A plain-text body (`Text`), unless `html` is given.
+    #[serde(default)]
+    text: Option<String>,
+    /// An HTML body (`HTML`).
+    #[serde(default)]
+    html: Option<String>,
+}
+
+/// One address entry, or an array of them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Addresses(Vec<NamedAddress>);
+
+/// An address as given, checked when the message is made.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct NamedAddress {
+    address: String,
+    name: Option<String>,
+}
+
+/// Reads `"ada@contoso.com"`, `{"address", "name"}` or `{"emailAddress": {"address", "name"}}`.
+struct AddressVisitor;
+
+impl<'de> Visitor<'de> for AddressVisitor {
+    type Value = NamedAddress;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an address, {address, name} or {emailAddress: {address, name}}")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<NamedAddress, E> {
+        Ok(NamedAddress { address: v.to_owned(), name: None })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NamedAddress, A::Error> {
+        let mut out = NamedAddress::default();
+        let mut seen = false;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "address" => {
+                    out.address = map.next_value()?;
+                    seen = true;
+                }
+                "name" => out.name = map.next_value()?,
+                "emailAddress" => {
+                    out = map.next_value_seed(AddressSeed)?;
+                    seen = true;
+                }
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        if seen { Ok(out) } else { Err(de::Error::missing_field("address")) }
+    }
+}
+
+/// [`AddressVisitor`] as a seed, for the nested `emailAddress`.
+struct AddressSeed;
+
+impl<'de> DeserializeSeed<'de> for AddressSeed {
+    type Value = NamedAddress;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<NamedAddress, D::Error> {
+        d.deserialize_any(AddressVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Addresses {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ListVisitor;
+        impl<'de> Visitor<'de> for ListVisitor {
+            type Value = Addresses;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an address entry or an array of them")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Addresses, E> {
+                AddressVisitor.visit_str(v).map(|a| Addresses(vec![a]))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Addresses, A::Error> {
+                AddressVisitor.visit_map(map).map(|a| Addresses(vec![a]))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Addresses, A::Error> {
+                let mut out = Vec::new();
+                while let Some(a) = seq.next_element_seed(AddressSeed)? {
+                    out.push(a);
+                }
+                Ok(Addresses(out))
+            }
+        }
+        d.deserialize_any(ListVisitor)
+    }
+}
+
+impl MailInput {
+    /// Graph's message for this input, checked with [`Message::validate`].
+    pub fn into_message(self) -> Result<Message, Error> {
+        let message = Message {
+            subject: self.subject.unwrap_or_default(),
+            body: match self.html {
+                Some(content) => ItemBody { content_type: BodyType::Html, content },
+                None => ItemBody { content_type: BodyType::Text, content: self.text.unwrap_or_default() },
+            },
+            to_recipients: recipients(self.to)?,
+            cc_recipients: recipients(self.cc)?,
+            bcc_recipients: recipients(self.bcc)?,
+            ..Message::default()
+        };
+        message.validate()?;
+        Ok(message)
+    }
+}
+
+fn recipients(list: Option<Addresses>) -> Result<Vec<Recipient>, Error> {
+    list.unwrap_or_default()
+        .0
+        .into_iter()
+        .map(|a| Ok(Recipient { email_address: EmailAddress { address: Email::parse(&a.address)?, name: a.name } }))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +408,63 @@ mod tests {
         let mut m = message();
         m.internet_message_headers.push(MessageHeader { name: "Subject".into(), value: "x".into() });
         assert_eq!(code(m), ErrorCode::InvalidMail);
+    }
+
+    fn simple(value: serde_json::Value) -> Result<Message, Error> {
+        serde_json::from_value::<MailInput>(value).expect("deserializes").into_message()
+    }
+
+    #[test]
+    fn the_simple_form_becomes_graphs_message() {
+        let m = simple(json!({
+            "to": "ada@contoso.com",
+            "cc": ["bob@contoso.com", {"address": "cy@contoso.com", "name": "Cy"}],
+            "bcc": {"emailAddress": {"address": "di@contoso.com", "name": "Di"}},
+            "subject": "Hello",
+            "text": "Hi"
+        }))
+        .expect("valid");
+        assert_eq!(
+            serde_json::to_value(&m).expect("json"),
+            json!({
+                "subject": "Hello",
+                "body": {"contentType": "Text", "content": "Hi"},
+                "toRecipients": [{"emailAddress": {"address": "ada@contoso.com"}}],
+                "ccRecipients": [
+                    {"emailAddress": {"address": "bob@contoso.com"}},
+                    {"emailAddress": {"address": "cy@contoso.com", "name": "Cy"}}
+                ],
+                "bccRecipients": [{"emailAddress": {"address": "di@contoso.com", "name": "Di"}}]
+            })
+        );
+    }
+
+    #[test]
+    fn html_wins_over_text_and_missing_parts_default() {
+        let m = simple(json!({"to": ["a@b.com"], "text": "t", "html": "<b>h</b>"})).expect("valid");
+        assert_eq!(m.body, ItemBody { content_type: BodyType::Html, content: "<b>h</b>".into() });
+        assert_eq!(m.subject, "");
+        let m = simple(json!({"cc": "a@b.com", "to": null, "bcc": []})).expect("valid");
+        assert_eq!(m.body, ItemBody { content_type: BodyType::Text, content: String::new() });
+        assert!(m.to_recipients.is_empty() && m.bcc_recipients.is_empty());
+        let body = serde_json::to_value(&m).expect("json");
+        assert!(body.get("toRecipients").is_none() && body.get("bccRecipients").is_none(), "{body}");
+    }
+
+    #[test]
+    fn the_simple_form_is_validated() {
+        assert_eq!(
+            simple(json!({"subject": "x", "text": "y"})).expect_err("no recipient").code(),
+            ErrorCode::InvalidMail
+        );
+        assert_eq!(simple(json!({"to": "not-an-address"})).expect_err("bad").code(), ErrorCode::InvalidEmail);
+        assert_eq!(
+            simple(json!({"to": ["a@b.com", {"address": "x!y@b.com"}]})).expect_err("bad").code(),
+            ErrorCode::InvalidEmail
+        );
+        let many: Vec<String> = (0..=MAX_RECIPIENTS).map(|i| format!("u{i}@b.com")).collect();
+        assert_eq!(simple(json!({"bcc": many})).expect_err("too many").code(), ErrorCode::InvalidMail);
+        assert!(serde_json::from_value::<MailInput>(json!({"to": 5})).is_err());
+        assert!(serde_json::from_value::<MailInput>(json!({"to": [{"name": "no address"}]})).is_err());
     }
 }

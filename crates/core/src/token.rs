@@ -141,6 +141,13 @@ pub struct TokenRequest<'a> {
 impl TokenRequest<'_> {
     /// Builds the HTTP request: `POST {login}/{tenant}/oauth2/v2.0/token` with a form body.
     pub fn to_http(&self) -> Result<HttpRequest, Error> {
+        self.to_http_with_claims(None)
+    }
+
+    /// [`Self::to_http`] with a `claims` parameter (a JSON claims request: client capabilities
+    /// such as `cp1`, or a claims challenge answered; see [`crate::merge_client_capabilities`]).
+    /// Client credentials never carry one.
+    pub fn to_http_with_claims(&self, claims: Option<&str>) -> Result<HttpRequest, Error> {
         if matches!(self.grant, Grant::ClientCredentials) && !self.tenant.is_concrete() {
             return Err(Error::new(
                 ErrorCode::InvalidTenant,
@@ -161,6 +168,9 @@ impl TokenRequest<'_> {
             }
             Grant::RefreshToken(rt) => pairs.push(("refresh_token", rt.expose_secret())),
             Grant::ClientCredentials => {}
+        }
+        if let Some(c) = claims.filter(|c| !c.is_empty() && !matches!(self.grant, Grant::ClientCredentials)) {
+            pairs.push(("claims", c));
         }
         if matches!(self.grant, Grant::ClientCredentials) {
             default_scope = self.endpoints.graph_default_scope();

@@ -1,10 +1,11 @@
 //! The control API, under `/_emulator/` (and as methods of `Handle` in-process): seed, faults,
-//! clock, call counters, mailboxes, invitations, refresh-token revocation and sign-in sessions.
+//! clock, call counters, mailboxes, invitations, refresh-token revocation, sign-in sessions,
+//! Graph's CORS switches and claims challenges.
 //!
 //! | route | what |
 //! | --- | --- |
 //! | `POST /seed` | TOML seed → 204; replaces the whole world |
-//! | `POST /faults`, `DELETE /faults` | JSON [`Fault`] → 204; clear every rule → 204 |
+//! | `POST /faults`, `DELETE /faults` | JSON [`Fault`](crate::Fault) (plus `"in_batch": true` for `$batch` sub-requests) → 204; clear every rule → 204 |
 //! | `GET /clock`, `POST /clock` | `{now}`; `{seconds}` moves the clock forward → `{now}` |
 //! | `GET /calls`, `DELETE /calls` | the call counters; reset → 204 |
 //! | `GET /mailboxes/{address}` | `{value: [message…]}`, each with `parentFolder` |
@@ -13,6 +14,10 @@
 //! | `POST /sessions` | `{account}` → `{account, id}` and `Set-Cookie: emu_session=…`: the account is signed in, as if chosen on the sign-in page |
 //! | `DELETE /sessions` | ends every sign-in session (as if each user signed out at Microsoft) → 204 |
 //! | `POST /consents` | `{clientId, account, scopes}` → 204: the account has consented to those delegated scopes for the app |
+//! | `GET /cors`, `POST /cors` | `{exposeRetryAfter}`: whether Graph's CORS answers list `Retry-After` (default true); POST sets it → the new state |
+//! | `GET /claims-challenges` | `{value: [{account, userId, id, claims, interaction}…]}` |
+//! | `POST /claims-challenges` | `{account, claims?, interaction?}` → 200 `{account, userId, id, claims, interaction}` (set on the account and its guest objects): Graph answers the account's `cp1` tokens that do not satisfy it 401 `insufficient_claims`; `claims` defaults to a CAE `nbf` claim for now |
+//! | `DELETE /claims-challenges` | removes every challenge → 204 |
 //!
 //! Errors are `{error, message}`: 400 `bad_request`, 404 `not_found`. Browsers may call the API
 //! from any origin with credentials (see `cors.rs`): it is a local, test-only API, served only
@@ -28,7 +33,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::faults::Fault;
+use crate::challenges::{self, ClaimsChallenge};
+use crate::faults::FaultRule;
 use crate::state::User;
 use crate::{Ctx, Seed, identity};
 
@@ -44,6 +50,8 @@ pub(crate) fn router() -> Router<Arc<Ctx>> {
         .route("/users/{address}/revoke", post(post_revoke))
         .route("/sessions", post(post_session).delete(delete_sessions))
         .route("/consents", post(post_consent))
+        .route("/cors", get(get_cors).post(post_cors))
+        .route("/claims-challenges", get(get_challenges).post(post_challenge).delete(delete_challenges))
 }
 
 fn bad(message: String) -> Response {
@@ -62,9 +70,9 @@ async fn seed(State(ctx): State<Arc<Ctx>>, body: String) -> Response {
 }
 
 async fn add_fault(State(ctx): State<Arc<Ctx>>, body: String) -> Response {
-    match serde_json::from_str::<Fault>(&body) {
-        Ok(f) => {
-            ctx.faults.add(f);
+    match serde_json::from_str::<FaultRule>(&body).map_err(|e| e.to_string()).and_then(|r| r.check().map(|()| r)) {
+        Ok(rule) => {
+            ctx.faults.add_rule(rule);
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => bad(format!("invalid fault: {e}")),
@@ -167,6 +175,122 @@ async fn post_consent(State(ctx): State<Arc<Ctx>>, body: String) -> Response {
     granted.extend(["openid", "profile", "email", "offline_access"].map(str::to_owned));
     granted.extend(consent.scopes);
     StatusCode::NO_CONTENT.into_response()
+}
+
+fn cors_state(ctx: &Ctx) -> Json<Value> {
+    Json(json!({"exposeRetryAfter": ctx.cors.expose_retry_after()}))
+}
+
+async fn get_cors(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
+    cors_state(&ctx)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CorsSwitches {
+    expose_retry_after: bool,
+}
+
+/// `POST /cors` `{"exposeRetryAfter": false}`: Graph's CORS answers stop (or start) listing
+/// `Retry-After` in `Access-Control-Expose-Headers`; answers the new state.
+async fn post_cors(State(ctx): State<Arc<Ctx>>, body: String) -> Response {
+    match serde_json::from_str::<CorsSwitches>(&body) {
+        Ok(s) => {
+            ctx.cors.set_expose_retry_after(s.expose_retry_after);
+            cors_state(&ctx).into_response()
+        }
+        Err(e) => bad(format!("invalid CORS switches: {e}")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewChallenge {
+    account: String,
+    #[serde(default)]
+    claims: Option<Value>,
+    #[serde(default)]
+    interaction: bool,
+}
+
+async fn get_challenges(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
+    let world = ctx.world();
+    let mut value: Vec<Value> = world
+        .claims_challenges
+        .iter()
+        .map(|(user_id, c)| {
+            let account = world.user(user_id).map(|u| u.upn.clone()).unwrap_or_default();
+            challenge_json(&account, user_id, c)
+        })
+        .collect();
+    value.sort_by(|a, b| a["userId"].as_str().cmp(&b["userId"].as_str()));
+    Json(json!({"value": value}))
+}
+
+fn challenge_json(account: &str, user_id: &str, c: &ClaimsChallenge) -> Value {
+    json!({"account": account, "userId": user_id, "id": c.id, "claims": c.claims, "interaction": c.interaction})
+}
+
+/// `POST /claims-challenges` `{"account", "claims"?, "interaction"?}`: see [`claims_challenge`].
+async fn post_challenge(State(ctx): State<Arc<Ctx>>, body: String) -> Response {
+    let new = match serde_json::from_str::<NewChallenge>(&body) {
+        Ok(c) => c,
+        Err(e) => return bad(format!("invalid claims challenge: {e}")),
+    };
+    match claims_challenge(&ctx, &new.account, new.claims, new.interaction) {
+        Ok(answer) => Json(answer).into_response(),
+        Err(Refusal::BadRequest(e)) => bad(e),
+        Err(Refusal::NotFound(e)) => not_found(e),
+    }
+}
+
+/// Why a control request was refused.
+pub(crate) enum Refusal {
+    BadRequest(String),
+    NotFound(String),
+}
+
+impl From<Refusal> for String {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::BadRequest(e) | Refusal::NotFound(e) => e,
+        }
+    }
+}
+
+/// Sets the claims challenge of every user object `address` owns (the account and its guest
+/// objects), replacing any before: Graph then answers their `cp1` tokens that do not satisfy it
+/// 401 `insufficient_claims`. `claims` (a JSON object) defaults to a CAE `nbf` claim; with
+/// `interaction`, only an interactive sign-in satisfies it. Answers the challenge as JSON.
+pub(crate) fn claims_challenge(
+    ctx: &Ctx,
+    address: &str,
+    claims: Option<Value>,
+    interaction: bool,
+) -> Result<Value, Refusal> {
+    let claims = match claims {
+        None | Some(Value::Null) => challenges::default_claims(ctx.now()),
+        Some(c @ Value::Object(_)) if c.as_object().is_some_and(|m| !m.is_empty()) => c,
+        Some(_) => return Err(Refusal::BadRequest("claims must be a non-empty JSON object".to_owned())),
+    };
+    let mut world = ctx.world();
+    let owners: Vec<(String, String)> =
+        world.users.iter().filter(|u| u.owns_address(address)).map(|u| (u.id.clone(), u.upn.clone())).collect();
+    let Some((first, upn)) = owners.first().cloned() else {
+        return Err(Refusal::NotFound(format!("no user owns {address}")));
+    };
+    let challenge = ClaimsChallenge { id: crate::ids::guid(), claims, interaction };
+    for (id, _) in owners {
+        world.claims_challenges.insert(id, challenge.clone());
+    }
+    let home = world.member_by_address(address).map(|u| (u.id.clone(), u.upn.clone())).unwrap_or((first, upn));
+    Ok(challenge_json(&home.1, &home.0, &challenge))
+}
+
+/// `DELETE /claims-challenges`: Graph challenges no one.
+async fn delete_challenges(State(ctx): State<Arc<Ctx>>) -> StatusCode {
+    ctx.world().claims_challenges.clear();
+    StatusCode::NO_CONTENT
 }
 
 /// `DELETE /sessions`: ends every sign-in session; cookies that name one no longer sign anyone in.

@@ -70,20 +70,24 @@ pub(crate) fn entra_body(error: &str, code: u32, detail: Option<&str>) -> Value 
     })
 }
 
-/// A Graph error answer; the message defaults to the catalogue's text for `code`.
+/// A Graph error answer; the message defaults to the catalogue's text for `code`. Its
+/// `innerError` carries the `date` and the current request's `request-id` and
+/// `client-request-id` (see `correlation.rs`), which the headers repeat.
 pub(crate) fn graph_error(status: u16, code: &str, message: Option<&str>) -> Response {
     let message = message.or_else(|| lookup(Code::Graph(code)).map(|e| e.message)).unwrap_or("The request failed.");
-    let request_id = guid();
+    let ids = crate::correlation::current();
     let body: Value = json!({
         "error": {
             "code": code,
             "message": message,
-            "innerError": {"date": iso8601(now_secs()).trim_end_matches('Z'), "request-id": request_id, "client-request-id": request_id},
+            "innerError": {
+                "date": iso8601(now_secs()).trim_end_matches('Z'),
+                "request-id": ids.request_id,
+                "client-request-id": ids.client_request_id,
+            },
         }
     });
     let mut response = (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), Json(body)).into_response();
-    if let Ok(v) = request_id.parse() {
-        response.headers_mut().insert("request-id", v);
-    }
+    ids.apply(response.headers_mut());
     response
 }

@@ -1,5 +1,11 @@
 //! Fault injection and call counting: the control API's way to make the next calls to a path
 //! fail, and to count what clients really sent upstream.
+//!
+//! A rule applies to direct requests, or (with `in_batch`) to the sub-requests of a `$batch`,
+//! which Graph throttles one by one: a throttled sub-request answers 429 with its own
+//! `Retry-After` inside a 200 batch answer (https://learn.microsoft.com/graph/throttling,
+//! https://learn.microsoft.com/graph/json-batching). Sub-requests are counted as direct calls
+//! are, under `"GET /v1.0/me"`, beside the `"POST /v1.0/$batch"` that carried them.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -52,17 +58,45 @@ fn one() -> u32 {
     1
 }
 
+/// The JSON of `POST /_emulator/faults`: a [`Fault`], and whether it applies to the sub-requests
+/// of a `$batch` instead of direct requests (`"in_batch": true`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub(crate) struct FaultRule {
+    /// The fault.
+    #[serde(flatten)]
+    pub fault: Fault,
+    /// Whether it applies inside `$batch`.
+    #[serde(default)]
+    pub in_batch: bool,
+}
+
+impl FaultRule {
+    /// Refuses what a sub-request cannot do: it has no connection to drop and no body of its
+    /// own to garble (a sub-response body is part of the batch's JSON).
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.in_batch && matches!(self.fault.kind, FaultKind::Drop | FaultKind::MalformedJson) {
+            return Err("in_batch applies to status, throttle and delay faults".to_owned());
+        }
+        Ok(())
+    }
+}
+
 /// Fault rules and call counters.
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
-    rules: Mutex<Vec<Fault>>,
+    rules: Mutex<Vec<FaultRule>>,
     calls: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Faults {
-    /// Adds a rule.
+    /// Adds a rule for direct requests.
     pub(crate) fn add(&self, fault: Fault) {
-        lock(&self.rules).push(fault);
+        lock(&self.rules).push(FaultRule { fault, in_batch: false });
+    }
+
+    /// Adds a rule (for direct requests, or for `$batch` sub-requests).
+    pub(crate) fn add_rule(&self, rule: FaultRule) {
+        lock(&self.rules).push(rule);
     }
 
     /// Removes every rule.
@@ -70,17 +104,29 @@ impl Faults {
         lock(&self.rules).clear();
     }
 
-    /// The fault for this request, if a rule matches; consumes one use of the rule.
+    /// The fault for this direct request, if a rule matches; consumes one use of the rule.
     pub(crate) fn take(&self, method: &str, path: &str) -> Option<FaultKind> {
+        self.take_where(false, method, path)
+    }
+
+    /// The fault for this `$batch` sub-request (`path` under `/v1.0`), if a rule matches;
+    /// consumes one use of the rule.
+    pub(crate) fn take_in_batch(&self, method: &str, path: &str) -> Option<FaultKind> {
+        self.take_where(true, method, path)
+    }
+
+    fn take_where(&self, in_batch: bool, method: &str, path: &str) -> Option<FaultKind> {
         let mut rules = lock(&self.rules);
-        let i = rules.iter().position(|f| {
-            f.count > 0
+        let i = rules.iter().position(|r| {
+            let f = &r.fault;
+            r.in_batch == in_batch
+                && f.count > 0
                 && path.starts_with(&f.path)
                 && f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
         })?;
-        rules[i].count -= 1;
-        let kind = rules[i].kind.clone();
-        if rules[i].count == 0 {
+        rules[i].fault.count -= 1;
+        let kind = rules[i].fault.kind.clone();
+        if rules[i].fault.count == 0 {
             rules.remove(i);
         }
         Some(kind)
@@ -130,5 +176,30 @@ mod tests {
         let parsed: Fault = serde_json::from_str(r#"{"path":"/x","kind":"status","status":503}"#).expect("json");
         assert_eq!(parsed.kind, FaultKind::Status { status: 503 });
         assert_eq!(parsed.count, 1);
+    }
+
+    #[test]
+    fn batch_rules_apply_to_sub_requests_only() {
+        let f = Faults::default();
+        let rule: FaultRule = serde_json::from_str(
+            r#"{"kind":"throttle","path":"/v1.0/me","method":"GET","count":1,"retry_after":1,"in_batch":true}"#,
+        )
+        .expect("json");
+        assert_eq!(rule.fault.kind, FaultKind::Throttle { retry_after: 1 });
+        assert!(rule.in_batch && rule.check().is_ok());
+        f.add_rule(rule);
+        assert_eq!(f.take("GET", "/v1.0/me"), None, "not a direct request's");
+        assert_eq!(f.take_in_batch("GET", "/v1.0/me"), Some(FaultKind::Throttle { retry_after: 1 }));
+        assert_eq!(f.take_in_batch("GET", "/v1.0/me"), None, "used up");
+        let direct: FaultRule = serde_json::from_str(r#"{"path":"/v1.0/me","kind":"drop"}"#).expect("json");
+        assert!(!direct.in_batch && direct.check().is_ok());
+        f.add_rule(direct);
+        assert_eq!(f.take_in_batch("GET", "/v1.0/me"), None);
+        assert_eq!(f.take("GET", "/v1.0/me"), Some(FaultKind::Drop));
+        for kind in ["drop", "malformed_json"] {
+            let text = ["{\"path\":\"/v1.0/me\",\"kind\":\"", kind, "\",\"in_batch\":true}"].concat();
+            let rule: FaultRule = serde_json::from_str(&text).expect("json");
+            assert!(rule.check().is_err(), "{kind}");
+        }
     }
 }

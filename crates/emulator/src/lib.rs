@@ -4,9 +4,11 @@
 //!
 //! In-process use: [`spawn`] starts it on an ephemeral loopback port and returns a [`Handle`]
 //! with its base URL, its CA certificate and the control operations (clock, faults, counters,
-//! mailboxes, revocation, sign-in sessions). The `graphgate-emulator` binary serves the same thing.
+//! mailboxes, revocation, sign-in sessions, CORS switches, claims challenges). The `graphgate-emulator` binary serves the same thing.
 
+mod challenges;
 mod control;
+mod correlation;
 mod cors;
 mod errors;
 mod faults;
@@ -80,6 +82,8 @@ pub(crate) struct Ctx {
     offset: AtomicU64,
     /// Whether `/_emulator/` is served.
     pub control_api: bool,
+    /// The switches of Graph's CORS policy.
+    pub cors: cors::Switches,
 }
 
 impl Ctx {
@@ -139,6 +143,7 @@ pub async fn spawn(config: Config) -> Result<Handle, String> {
         faults: faults::Faults::default(),
         offset: AtomicU64::new(0),
         control_api: config.control_api,
+        cors: cors::Switches::default(),
     });
     ctx.reseed(&config.seed)?;
     let (ca_pem, ca_file) = match &tls {
@@ -197,6 +202,35 @@ impl Handle {
     /// Adds a fault rule.
     pub fn add_fault(&self, fault: Fault) {
         self.ctx.faults.add(fault);
+    }
+
+    /// Adds a fault rule for the sub-requests of `$batch` (`"in_batch": true` in the control
+    /// API): a matching sub-request answers the fault inside the batch. Drop and malformed-JSON
+    /// faults are refused (a sub-request has neither a connection nor a body of its own).
+    pub fn add_batch_fault(&self, fault: Fault) -> Result<(), String> {
+        let rule = faults::FaultRule { fault, in_batch: true };
+        rule.check()?;
+        self.ctx.faults.add_rule(rule);
+        Ok(())
+    }
+
+    /// Whether Graph's CORS answers list `Retry-After` in `Access-Control-Expose-Headers`
+    /// (default true, as Graph does today; false as it did in 2022).
+    pub fn set_expose_retry_after(&self, expose: bool) {
+        self.ctx.cors.set_expose_retry_after(expose);
+    }
+
+    /// Makes Graph challenge the `cp1` tokens of the account owning `address` (401
+    /// `insufficient_claims` with `claims`, by default a CAE `nbf` claim) until a token
+    /// satisfies it; with `interaction`, only an interactive sign-in does. Returns the challenge
+    /// as the control API answers it (`{account, userId, id, claims, interaction}`).
+    pub fn claims_challenge(&self, address: &str, claims: Option<Value>, interaction: bool) -> Result<Value, String> {
+        control::claims_challenge(&self.ctx, address, claims, interaction).map_err(String::from)
+    }
+
+    /// Removes every claims challenge.
+    pub fn clear_claims_challenges(&self) {
+        self.ctx.world().claims_challenges.clear();
     }
 
     /// Calls per endpoint (`"POST /common/oauth2/v2.0/token"`) and per grant (`"token:refresh_token"`).

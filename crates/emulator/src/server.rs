@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tower::{Layer, ServiceExt};
 
 use crate::faults::FaultKind;
-use crate::{Ctx, control, cors, errors, graph, identity};
+use crate::{Ctx, control, correlation, cors, errors, graph, identity};
 
 /// Every route: identity at the root, Graph under `/v1.0`, the control API under `/_emulator`.
 pub(crate) fn router(ctx: Arc<Ctx>) -> Router {
@@ -100,15 +100,26 @@ where
 
 /// Answers a CORS preflight, or passes the request on to [`counted`] and adds the CORS headers
 /// of its path to whatever comes back (fault responses included). A preflight is neither counted
-/// nor faulted.
+/// nor faulted. A Graph request is handled with its correlation IDs set (see `correlation.rs`),
+/// and its answer carries them.
 pub(crate) async fn handle(app: App, req: Request<Body>) -> Result<Response, std::io::Error> {
     let App { ctx, router, cors } = app;
-    let Some(policy) = cors.for_path(req.uri().path(), ctx.control_api) else {
+    let path = req.uri().path();
+    let graph = cors::is_graph(path);
+    let Some(policy) = cors.for_path(path, ctx.control_api, &ctx.cors) else {
         return counted(ctx, router, req).await;
     };
     let preflight = cors::is_preflight(req.method());
+    let ids = (graph && !preflight).then(|| correlation::Ids::for_request(req.headers()));
     let inner = tower::service_fn(move |req: Request<Body>| counted(ctx.clone(), router.clone(), req));
-    let mut response = policy.clone().layer(inner).oneshot(req).await?;
+    let answer = policy.clone().layer(inner).oneshot(req);
+    let mut response = match &ids {
+        Some(ids) => correlation::scope(ids.clone(), answer).await?,
+        None => answer.await?,
+    };
+    if let Some(ids) = ids {
+        ids.apply(response.headers_mut());
+    }
     if preflight {
         // The layer answers 200; a preflight has no content, and Graph answers it so.
         *response.status_mut() = StatusCode::NO_CONTENT;
@@ -138,7 +149,9 @@ async fn counted(ctx: Arc<Ctx>, app: Router, req: Request<Body>) -> Result<Respo
     Ok(response.unwrap_or_else(|never| match never {}))
 }
 
-fn fault_response(path: &str, status: u16, retry_after: Option<u64>) -> Response {
+/// The answer an injected `status` or `throttle` fault gives: Entra-shaped under `/oauth2/`,
+/// Graph-shaped elsewhere, with `Retry-After` when given.
+pub(crate) fn fault_response(path: &str, status: u16, retry_after: Option<u64>) -> Response {
     let mut response = if path.contains("/oauth2/") {
         let (error, code) = if status == 429 || status >= 500 {
             ("temporarily_unavailable", 90055)
@@ -238,7 +251,7 @@ mod tests {
         assert_eq!(header(&headers, "access-control-allow-origin"), "*");
         assert_eq!(
             items(&headers, "access-control-expose-headers"),
-            ["retry-after", "request-id", "client-request-id", "location"]
+            ["retry-after", "www-authenticate", "request-id", "client-request-id", "location"]
         );
         assert_eq!(ctx.faults.calls().get("GET /v1.0/me"), Some(&1));
     }

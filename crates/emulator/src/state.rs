@@ -236,6 +236,10 @@ pub(crate) struct CodeGrant {
     pub nonce: Option<String>,
     /// PKCE challenge and method.
     pub challenge: Option<(String, String)>,
+    /// The client capabilities (`xms_cc`) the authorize request's `claims` declared.
+    pub capabilities: Vec<String>,
+    /// The claims challenges (IDs) the sign-in answered: their claims were on the request.
+    pub satisfied: BTreeSet<String>,
     /// When it was issued.
     pub issued_at: u64,
     /// Whether it was redeemed.
@@ -257,6 +261,8 @@ pub(crate) struct RefreshGrant {
     pub last_used: u64,
     /// The user's revocation epoch when it was issued; revoking moves the epoch on.
     pub epoch: u64,
+    /// The claims challenges (IDs) the grant has answered; tokens it mints answer them too.
+    pub satisfied: BTreeSet<String>,
 }
 
 /// An invitation sent through Graph.
@@ -305,6 +311,8 @@ pub(crate) struct World {
     pub sessions: HashMap<String, String>,
     /// Revocation epochs by user object ID: refresh tokens from an earlier epoch are revoked.
     pub revocations: HashMap<String, u64>,
+    /// Claims challenges Graph gives a user's `cp1` tokens, by user object ID.
+    pub claims_challenges: HashMap<String, crate::challenges::ClaimsChallenge>,
 }
 
 impl World {

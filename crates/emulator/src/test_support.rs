@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Request};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::{Ctx, faults, jwt, server, state};
+use crate::{Ctx, cors, faults, jwt, server, state};
 
 /// One signing key for every test (RSA generation is the slow part).
 fn shared_keys() -> &'static jwt::Keys {
@@ -27,6 +27,7 @@ pub(crate) fn ctx() -> Arc<Ctx> {
         faults: faults::Faults::default(),
         offset: AtomicU64::new(0),
         control_api: true,
+        cors: cors::Switches::default(),
     });
     ctx.reseed(&crate::Seed::sandbox()).expect("sandbox seed");
     ctx

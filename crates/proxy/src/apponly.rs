@@ -1,13 +1,12 @@
-//! The app-only (client credentials) token for Graph, cached until five minutes before it
-//! expires, with one fetch shared by concurrent callers; and Graph calls made with it.
+//! The app-only (client credentials) token for Graph, cached until `REFRESH_MARGIN_SECS` (five
+//! minutes) before it expires, with one fetch shared by concurrent callers; and Graph calls made with it.
 
-use graphgate_core::{AccessToken, Error as CoreError, ErrorCode, Grant, GraphError, HttpRequest, Method};
+use graphgate_core::{
+    AccessToken, Error as CoreError, ErrorCode, Grant, GraphError, HttpRequest, Method, REFRESH_MARGIN_SECS,
+};
 use serde_json::Value;
 
 use crate::app::AppState;
-
-/// Seconds before expiry at which the app-only token is fetched again.
-const AHEAD_SECS: u64 = 300;
 
 /// The cached token and what it may do.
 #[derive(Debug, Clone)]
@@ -47,7 +46,7 @@ impl AppTokenCache {
     pub async fn get(&self, state: &AppState) -> Result<AppToken, CoreError> {
         let mut slot = self.slot.lock().await;
         let now = state.clock.now();
-        if let Some(t) = slot.as_ref().filter(|t| now + AHEAD_SECS < t.expires_at) {
+        if let Some(t) = slot.as_ref().filter(|t| now + REFRESH_MARGIN_SECS < t.expires_at) {
             return Ok(t.clone());
         }
         let s = &state.settings;

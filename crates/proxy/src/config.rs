@@ -106,6 +106,12 @@ pub struct EntraConfig {
     /// Default delegated scopes (`openid offline_access` are added).
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
+    /// Client capabilities declared on every delegated token request (code redemption,
+    /// refresh, keep-alive), as `claims={"access_token":{"xms_cc":{"values":[…]}}}`. `["cp1"]`
+    /// makes Graph send claims challenges (Continuous Access Evaluation) instead of accepting a
+    /// revoked token until it expires; answer them with `claims` on `/api/auth/token`. Default none.
+    #[serde(default)]
+    pub client_capabilities: Vec<String>,
     /// Override of the sign-in base URL (another cloud's host, or the emulator).
     #[serde(default)]
     pub login_base: Option<String>,
@@ -371,6 +377,23 @@ pub struct Settings {
     pub scopes: Scopes,
     /// The invitation policy.
     pub invite_policy: InvitePolicy,
+    /// The claims request declaring `entra.client_capabilities`, when there are any.
+    pub capabilities_claims: Option<String>,
+}
+
+impl Settings {
+    /// The `claims` of a delegated token request: `challenge` (a claims request, such as a
+    /// decoded claims challenge) merged with the configured capabilities; the capabilities alone
+    /// without one; `None` when there is neither.
+    pub fn token_claims(&self, challenge: Option<&str>) -> Result<Option<String>, graphgate_core::Error> {
+        match challenge {
+            Some(c) => {
+                let caps: Vec<&str> = self.raw.entra.client_capabilities.iter().map(String::as_str).collect();
+                graphgate_core::merge_client_capabilities(c, &caps).map(Some)
+            }
+            None => Ok(self.capabilities_claims.clone()),
+        }
+    }
 }
 
 impl Config {
@@ -495,6 +518,10 @@ impl Config {
             note(Err(format!("entra.scopes: {}", e.detail())));
             Scopes::new()
         });
+        let capabilities_claims = capabilities_claims(&self.entra.client_capabilities).unwrap_or_else(|e| {
+            note(Err(e));
+            None
+        });
         let c = &self.entra.credential;
         match (c.secret.is_set(), c.certificate_file.is_some() || c.key.is_set()) {
             (false, false) => note(Err("entra.credential: give a client secret (secret.env or secret.file) or a certificate (certificate_file and key)".into())),
@@ -551,15 +578,48 @@ impl Config {
             )));
         }
         if problems.is_empty() {
-            Ok(Settings { raw: self, endpoints, tenant, app_tenant, client_id, redirect_uris, scopes, invite_policy })
+            Ok(Settings {
+                raw: self,
+                endpoints,
+                tenant,
+                app_tenant,
+                client_id,
+                redirect_uris,
+                scopes,
+                invite_policy,
+                capabilities_claims,
+            })
         } else {
             Err(problems)
         }
     }
 }
 
+/// The claims request declaring `capabilities` (`None` for none); an error naming a value that
+/// is not a capability name (letters, digits, `-`, `_` and `.`, at most 64).
+fn capabilities_claims(capabilities: &[String]) -> Result<Option<String>, String> {
+    if capabilities.is_empty() {
+        return Ok(None);
+    }
+    let mut names = Vec::with_capacity(capabilities.len());
+    for c in capabilities {
+        let name = c.trim();
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !valid {
+            return Err(format!("entra.client_capabilities: {c:?} is not a capability name such as cp1"));
+        }
+        names.push(name);
+    }
+    graphgate_core::merge_client_capabilities("", &names)
+        .map(Some)
+        .map_err(|e| format!("entra.client_capabilities: {}", e.detail()))
+}
+
 /// Keys whose value is a list: an override is split at commas (a single item is a list too).
-const LIST_KEYS: [&str; 5] = ["redirect_uris", "scopes", "allowed_origins", "allowed_domains", "allowed_accounts"];
+const LIST_KEYS: [&str; 6] =
+    ["redirect_uris", "scopes", "allowed_origins", "allowed_domains", "allowed_accounts", "client_capabilities"];
 
 /// The client secret's variable, for [`Config::from_env`].
 pub const ENV_CLIENT_SECRET: &str = "GRAPHGATE_CLIENT_SECRET";
@@ -682,6 +742,31 @@ mod tests {
         assert_eq!(c.entra.redirect_uris, ["https://app.example/"]);
         assert_eq!(c.invitations.api_keys.env, None, "secret sources are never set by an override");
         c.validate().expect("valid");
+    }
+
+    #[test]
+    fn client_capabilities_come_from_the_file_or_the_environment() {
+        let s = Config::from_toml_and_env(GOOD, []).expect("parses").validate().expect("valid");
+        assert_eq!(s.capabilities_claims, None, "none by default");
+        assert_eq!(s.token_claims(None).expect("claims"), None);
+        let toml = GOOD.replace("scopes = [", "client_capabilities = [\"cp1\"]\n        scopes = [");
+        let s = Config::from_toml_and_env(&toml, []).expect("parses").validate().expect("valid");
+        let cp1 = r#"{"access_token":{"xms_cc":{"values":["cp1"]}}}"#;
+        assert_eq!(s.capabilities_claims.as_deref(), Some(cp1));
+        assert_eq!(s.token_claims(None).expect("claims").as_deref(), Some(cp1));
+        let merged =
+            s.token_claims(Some(r#"{"access_token":{"nbf":{"essential":true,"value":"1"}}}"#)).expect("claims");
+        let merged: serde_json::Value = serde_json::from_str(&merged.expect("some")).expect("json");
+        assert_eq!(merged["access_token"]["xms_cc"]["values"], serde_json::json!(["cp1"]));
+        assert_eq!(merged["access_token"]["nbf"]["value"], "1");
+        assert!(s.token_claims(Some("[]")).is_err());
+        let env = [("GRAPHGATE_ENTRA_CLIENT_CAPABILITIES".to_owned(), "cp1, cp2".to_owned())];
+        let s = Config::from_toml_and_env(GOOD, env).expect("parses").validate().expect("valid");
+        assert_eq!(s.raw.entra.client_capabilities, ["cp1", "cp2"]);
+        assert!(s.capabilities_claims.expect("claims").contains(r#"["cp1","cp2"]"#));
+        let env = [("GRAPHGATE_ENTRA_CLIENT_CAPABILITIES".to_owned(), "cp1,\"x\"".to_owned())];
+        let problems = Config::from_toml_and_env(GOOD, env).expect("parses").validate().expect_err("invalid");
+        assert!(problems.iter().any(|p| p.starts_with("entra.client_capabilities")), "{problems:?}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The proxy's one error type and its JSON answer:
-//! `{error, code, message, cause, causeZh, hint, hintZh, traceId, correlationId}` (plus `slug` and `retryable`),
-//! with every text taken from the core catalogue.
+//! `{error, code, message, cause, causeZh, hint, hintZh, traceId, correlationId}` (plus `slug` and `retryable`,
+//! and `claims` when the next sign-in must send a claims request), with every text taken from the core catalogue.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -15,6 +15,9 @@ pub struct ApiError {
     pub error: String,
     /// The catalogue's explanation.
     pub explanation: Box<Explanation>,
+    /// A claims request (JSON text) the next `/authorize` must send as `claims`: Entra's
+    /// `claims` field, or the claims challenge a refresh could not satisfy without the user.
+    pub claims: Option<String>,
 }
 
 impl ApiError {
@@ -36,6 +39,12 @@ impl ApiError {
         self.explanation.retryable = false;
         self
     }
+
+    /// Adds the claims the next sign-in must send.
+    pub fn with_claims(mut self, claims: impl Into<String>) -> Self {
+        self.claims = Some(claims.into());
+        self
+    }
 }
 
 impl From<CoreError> for ApiError {
@@ -51,14 +60,18 @@ impl From<CoreError> for ApiError {
             // Graph's own status is what the browser expects to see again.
             explanation.status = g.status;
         }
-        Self { error, explanation }
+        let claims = match &e {
+            CoreError::Entra(x) => x.claims.clone().filter(|c| !c.trim().is_empty()),
+            _ => None,
+        };
+        Self { error, explanation, claims }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let x = &self.explanation;
-        let body = json!({
+        let mut body = json!({
             "error": self.error,
             "code": x.code,
             "message": x.message,
@@ -71,6 +84,9 @@ impl IntoResponse for ApiError {
             "slug": x.slug,
             "retryable": x.retryable,
         });
+        if let (Some(claims), Some(map)) = (&self.claims, body.as_object_mut()) {
+            map.insert("claims".to_owned(), claims.clone().into());
+        }
         (self.status(), Json(body)).into_response()
     }
 }
@@ -93,6 +109,25 @@ mod tests {
         assert!(!body["hintZh"].as_str().expect("hintZh").is_empty());
         assert!(!body["cause"].as_str().expect("cause").is_empty());
         assert!(!body["causeZh"].as_str().expect("causeZh").is_empty());
+    }
+
+    #[tokio::test]
+    async fn entra_s_claims_reach_the_answer() {
+        let e = graphgate_core::parse_token_response(
+            400,
+            r#"{"error":"interaction_required","error_codes":[50076],"claims":"{\"access_token\":{\"acrs\":{\"essential\":true,\"value\":\"c1\"}}}"}"#,
+        )
+        .expect_err("an error");
+        let api = ApiError::from(e).interaction_required();
+        let response = api.into_response();
+        assert_eq!(response.status(), 401);
+        let body: serde_json::Value =
+            serde_json::from_slice(&to_bytes(response.into_body(), 10_000).await.expect("body")).expect("json");
+        assert_eq!(body["claims"], r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#);
+        let plain = ApiError::new(ErrorCode::NotSignedIn, "x").into_response();
+        let body: serde_json::Value =
+            serde_json::from_slice(&to_bytes(plain.into_body(), 10_000).await.expect("body")).expect("json");
+        assert!(body.get("claims").is_none(), "no claims field without claims");
     }
 
     #[test]

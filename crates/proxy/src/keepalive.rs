@@ -211,7 +211,7 @@ async fn refresh(state: &AppState, key: &SessionKey, refresh_after: u64) -> Outc
     }
     let tokens = match redeem(state, &session, now).await {
         Ok(t) => t,
-        Err(e) if grant_is_dead(&e) => {
+        Err(e) if e.grant_is_dead() => {
             *guard = None;
             if let Err(store) = state.sessions.delete_by_key(key).await {
                 tracing::warn!(error = %store, "keep-alive: a dead session could not be deleted");
@@ -271,11 +271,6 @@ fn scopes_for(state: &AppState, session: &Session) -> Scopes {
         .unwrap_or_else(|| state.settings.scopes.clone())
 }
 
-/// Whether Entra refused the grant for good: the user must sign in again.
-fn grant_is_dead(e: &CoreError) -> bool {
-    matches!(e, CoreError::Entra(x) if x.error == "invalid_grant" || x.error == "interaction_required")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,10 +303,10 @@ mod tests {
     #[test]
     fn only_invalid_grant_and_interaction_required_end_a_session() {
         let entra = |body: &str| graphgate_core::parse_token_response(400, body).expect_err("an error");
-        assert!(grant_is_dead(&entra(r#"{"error":"invalid_grant","error_codes":[700082]}"#)));
-        assert!(grant_is_dead(&entra(r#"{"error":"interaction_required","error_codes":[50076]}"#)));
-        assert!(!grant_is_dead(&entra(r#"{"error":"invalid_client","error_codes":[7000215]}"#)));
-        assert!(!grant_is_dead(&entra(r#"{"error":"temporarily_unavailable"}"#)));
-        assert!(!grant_is_dead(&CoreError::new(graphgate_core::ErrorCode::UpstreamUnreachable, "x")));
+        assert!(entra(r#"{"error":"invalid_grant","error_codes":[700082]}"#).grant_is_dead());
+        assert!(entra(r#"{"error":"interaction_required","error_codes":[50076]}"#).grant_is_dead());
+        assert!(!entra(r#"{"error":"invalid_client","error_codes":[7000215]}"#).grant_is_dead());
+        assert!(!entra(r#"{"error":"temporarily_unavailable"}"#).grant_is_dead());
+        assert!(!CoreError::new(graphgate_core::ErrorCode::UpstreamUnreachable, "x").grant_is_dead());
     }
 }

@@ -5,12 +5,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use graphgate_core::AccessToken;
+use graphgate_core::{AccessToken, REFRESH_MARGIN_SECS};
 
 use crate::session::SessionKey;
-
-/// Seconds before expiry at which a cached token counts as stale.
-pub const REFRESH_AHEAD_SECS: u64 = 300;
 
 /// A cached access token.
 #[derive(Debug, Clone)]
@@ -24,9 +21,9 @@ pub struct CachedToken {
 }
 
 impl CachedToken {
-    /// Whether it is still good for `REFRESH_AHEAD_SECS` and carries every scope asked for.
+    /// Whether it is still good for [`REFRESH_MARGIN_SECS`] and carries every scope asked for.
     pub fn serves(&self, now: u64, wanted: &[String]) -> bool {
-        now + REFRESH_AHEAD_SECS < self.expires_at
+        now + REFRESH_MARGIN_SECS < self.expires_at
             && wanted.iter().all(|w| {
                 self.scopes.split(' ').any(|s| {
                     s.eq_ignore_ascii_case(w) || s.rsplit('/').next().is_some_and(|t| t.eq_ignore_ascii_case(w))

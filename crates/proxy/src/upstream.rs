@@ -163,7 +163,7 @@ impl Upstream {
 
     /// Asks the token endpoint of `tenant` for `grant`, authenticating with `credential`.
     /// Client credentials are retried when safe (5xx, 429); a code or refresh-token redemption is
-    /// sent once, never replayed.
+    /// sent once, never replayed. Delegated grants declare `entra.client_capabilities`.
     pub async fn token(
         &self,
         credential: &Credential,
@@ -172,12 +172,27 @@ impl Upstream {
         scopes: Option<&Scopes>,
         now: u64,
     ) -> Result<TokenResponse, CoreError> {
+        self.token_with_claims(credential, tenant, grant, scopes, None, now).await
+    }
+
+    /// [`Self::token`] answering a claims challenge: `challenge` (a claims request) merged with
+    /// the configured capabilities goes as the `claims` parameter of a delegated grant.
+    pub async fn token_with_claims(
+        &self,
+        credential: &Credential,
+        tenant: &Tenant,
+        grant: Grant<'_>,
+        scopes: Option<&Scopes>,
+        challenge: Option<&str>,
+        now: u64,
+    ) -> Result<TokenResponse, CoreError> {
         let s = &self.settings;
         let token_url = s.endpoints.token_url(tenant);
-        let auth = credential.client_auth(&s.client_id, &token_url, now)?;
         let repeatable = matches!(grant, Grant::ClientCredentials);
+        let claims = if repeatable { None } else { s.token_claims(challenge)? };
+        let auth = credential.client_auth(&s.client_id, &token_url, now)?;
         let req = TokenRequest { endpoints: &s.endpoints, tenant, client_id: &s.client_id, grant, scopes, auth: &auth }
-            .to_http()?;
+            .to_http_with_claims(claims.as_deref())?;
         let answer =
             if repeatable { self.send_idempotent(&req, "token").await? } else { self.send(&req, "token").await? };
         parse_token_response(answer.status, &answer.body)

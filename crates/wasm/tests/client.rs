@@ -1,4 +1,4 @@
-//! The JavaScript API (`js/client.js` over this crate's wasm exports) in headless Chromium, against
+//! The browser module's API (this crate's exports under `js/graphgate.js`) in headless Chromium, against
 //! graphgate-emulator and graphgate-proxy started by the harness (`tests/harness/with-stack.mjs`,
 //! which `cargo xtask test` runs this under). Each test runs one scenario of `tests/js/scenarios.js`.
 
@@ -10,17 +10,10 @@ use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-#[wasm_bindgen(module = "/js/client.js")]
+#[wasm_bindgen(module = "/js/graphgate.js")]
 extern "C" {
-    /// Binds the wasm exports to the JavaScript API, as the npm package's entry module does.
-    fn install(core: &JsValue);
-}
-
-#[wasm_bindgen(inline_js = "export function coreModule() { return import('/wasm-bindgen-test'); }")]
-extern "C" {
-    /// This test module's own exports (the crate's `#[wasm_bindgen]` functions among them).
-    #[wasm_bindgen(js_name = coreModule)]
-    fn core_module() -> js_sys::Promise;
+    /// Starts loading the module, as the npm package's entry does on import.
+    fn preload();
 }
 
 #[wasm_bindgen(module = "/tests/js/scenarios.js")]
@@ -65,14 +58,13 @@ async fn run(scenario: fn() -> js_sys::Promise) {
     };
     // Linked in, so the test module exports the crate's functions as the npm package does.
     std::hint::black_box((
-        graphgate_wasm::new_pkce_verifier as *const (),
-        graphgate_wasm::build_authorize_url as *const (),
-        graphgate_wasm::parse_redirect_url as *const (),
-        graphgate_wasm::redirect_state as *const (),
+        graphgate_wasm::create_client as *const (),
+        graphgate_wasm::create_client_from_proxy as *const (),
+        graphgate_wasm::use_error_class as *const (),
+        graphgate_wasm::in_sign_in_popup as *const (),
     ));
-    let core = JsFuture::from(core_module()).await.expect("the test module imports itself");
-    install(&core);
     boot(emulator, proxy);
+    preload();
     if let Err(e) = JsFuture::from(scenario()).await {
         let message = js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string());
         panic!("{}", message.unwrap_or_else(|| format!("{e:?}")));

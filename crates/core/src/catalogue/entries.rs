@@ -1863,6 +1863,22 @@ pub static ENTRIES: &[Entry] = &[
         },
     },
     Entry {
+        code: Code::Graphgate("invalid_claims"),
+        slug: "invalid-claims",
+        oauth_error: "",
+        status: 400,
+        retryable: false,
+        message: "The claims request is not a JSON object of the expected shape, or it is too large.",
+        cause: Text {
+            en: "A `claims` value (the decoded claims challenge from Graph's `WWW-Authenticate` header, or the `claims` of an Entra error) must be a JSON object such as `{\"access_token\":{...}}`. This one is not valid JSON, is not an object, has an `access_token` that is not an object, or is longer than the proxy accepts. Often the base64 text of the header was passed instead of the decoded JSON.",
+            zh: "`claims` 值（从 Graph 的 `WWW-Authenticate` 响应头解码出的声明质询，或 Entra 错误中的 `claims`）必须是 JSON 对象，例如 `{\"access_token\":{...}}`。此值不是有效的 JSON、不是对象、其 `access_token` 不是对象，或者超过了代理接受的长度。常见原因是传入了响应头里的 base64 文本，而不是解码后的 JSON。",
+        },
+        fix: Text {
+            en: "Decode the `claims` parameter of the `insufficient_claims` challenge from base64 (graphgate's `parse_claims_challenge` does it) and send the resulting JSON text unchanged as `claims`.",
+            zh: "先把 `insufficient_claims` 质询中的 `claims` 参数从 base64 解码（graphgate 的 `parse_claims_challenge` 会完成这一步），再把得到的 JSON 文本原样作为 `claims` 发送。",
+        },
+    },
+    Entry {
         code: Code::Graphgate("body_too_large"),
         slug: "body-too-large",
         oauth_error: "",

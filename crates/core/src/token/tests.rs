@@ -114,6 +114,44 @@ fn client_credentials_use_the_clouds_default_scope_and_an_assertion() {
 }
 
 #[test]
+fn delegated_requests_may_carry_claims_and_client_credentials_never_do() {
+    let endpoints = Endpoints::default();
+    let tenant = Tenant::Organizations;
+    let id = client();
+    let rt = RefreshToken::new("rt-1");
+    let auth = ClientAuth::None;
+    let request = |grant| TokenRequest {
+        endpoints: &endpoints,
+        tenant: &tenant,
+        client_id: &id,
+        grant,
+        scopes: None,
+        auth: &auth,
+    };
+    let claims = crate::merge_client_capabilities("", &[crate::CP1]).expect("claims");
+    let req = request(Grant::RefreshToken(&rt)).to_http_with_claims(Some(&claims)).expect("request");
+    assert_eq!(
+        req.body,
+        "client_id=6731de76-14a6-49ae-97bc-6eba6914391e&grant_type=refresh_token&refresh_token=rt-1\
+         &claims=%7B%22access_token%22%3A%7B%22xms_cc%22%3A%7B%22values%22%3A%5B%22cp1%22%5D%7D%7D%7D"
+    );
+    let plain = request(Grant::RefreshToken(&rt)).to_http_with_claims(Some("")).expect("request");
+    assert!(!plain.body.contains("claims"), "empty claims are not sent");
+    let tenant = Tenant::parse("contoso.onmicrosoft.com").expect("domain");
+    let app = TokenRequest {
+        endpoints: &endpoints,
+        tenant: &tenant,
+        client_id: &id,
+        grant: Grant::ClientCredentials,
+        scopes: None,
+        auth: &auth,
+    }
+    .to_http_with_claims(Some(&claims))
+    .expect("request");
+    assert!(!app.body.contains("claims"), "{}", app.body);
+}
+
+#[test]
 fn client_credentials_refuse_multi_tenant_aliases() {
     let endpoints = Endpoints::default();
     let id = client();

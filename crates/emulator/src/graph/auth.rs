@@ -1,5 +1,6 @@
-//! Bearer tokens on Graph calls: signature, lifetime and audience checks, and who the caller is
-//! (a signed-in user with delegated scopes, or an application with roles).
+//! Bearer tokens on Graph calls: signature, lifetime and audience checks, claims challenges for
+//! `cp1` tokens (`challenges.rs`), and who the caller is (a signed-in user with delegated scopes,
+//! or an application with roles).
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
@@ -161,6 +162,11 @@ pub(crate) fn caller(ctx: &Ctx, headers: &HeaderMap) -> Result<Caller, Response>
             .unwrap_or_default();
         CallerKind::App { client_id, roles }
     };
+    if let CallerKind::Delegated { user_id, .. } = &kind {
+        if let Some(challenge) = crate::challenges::graph_check(ctx, &ctx.world(), user_id, &claims) {
+            return Err(challenge);
+        }
+    }
     Ok(Caller { tid, kind })
 }
 

@@ -1,8 +1,12 @@
 //! JSON batching (`POST /$batch`): up to 20 sub-requests run through the same router in memory,
-//! in dependency order, with 424 for those whose dependency failed.
+//! in dependency order, with 424 for those whose dependency failed
+//! (https://learn.microsoft.com/graph/json-batching). Each sub-request is counted like a direct
+//! call (`"GET /v1.0/me"`) and meets the faults set for sub-requests (`in_batch`), so one can be
+//! throttled inside an otherwise successful batch, as Graph throttles them one by one.
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::{Body, to_bytes};
@@ -16,6 +20,8 @@ use tower::ServiceExt;
 use super::read_json;
 use crate::Ctx;
 use crate::errors::graph_error;
+use crate::faults::FaultKind;
+use crate::server::fault_response;
 
 /// The most sub-requests in one batch.
 const MAX_REQUESTS: usize = 20;
@@ -164,7 +170,17 @@ async fn execute(ctx: &Arc<Ctx>, auth: Option<&HeaderValue>, item: &Item) -> Res
     if path.trim_end_matches('/').eq_ignore_ascii_case("/$batch") {
         return bad("A batch cannot contain another batch.");
     }
-    let mut builder = Request::builder().method(item.method.clone()).uri(format!("/v1.0{}", escape_url(&item.url)));
+    let target = format!("/v1.0{}", escape_url(&item.url));
+    let path = target.split('?').next().unwrap_or("");
+    ctx.faults.count(format!("{} {path}", item.method));
+    match ctx.faults.take_in_batch(item.method.as_str(), path) {
+        Some(FaultKind::Delay { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        Some(FaultKind::Status { status }) => return fault_response(path, status, None),
+        Some(FaultKind::Throttle { retry_after }) => return fault_response(path, 429, Some(retry_after)),
+        // Refused for sub-requests when the rule is added (`FaultRule::check`).
+        Some(FaultKind::Drop | FaultKind::MalformedJson) | None => {}
+    }
+    let mut builder = Request::builder().method(item.method.clone()).uri(target.as_str());
     if let Some(auth) = auth {
         builder = builder.header(AUTHORIZATION, auth.clone());
     }
@@ -191,13 +207,20 @@ async fn execute(ctx: &Arc<Ctx>, auth: Option<&HeaderValue>, item: &Item) -> Res
     answer.unwrap_or_else(|never| match never {})
 }
 
+/// A sub-response header's name as Microsoft's batching examples spell it (`Content-Type`,
+/// `Retry-After`); others as they are. Clients compare header names without regard to case.
+fn header_name(name: &str) -> String {
+    const SPELLED: [&str; 5] = ["Content-Type", "Retry-After", "Location", "WWW-Authenticate", "Cache-Control"];
+    SPELLED.iter().find(|s| s.eq_ignore_ascii_case(name)).map_or_else(|| name.to_owned(), |s| (*s).to_owned())
+}
+
 /// A sub-response: `{id, status, headers, body}`; returns the status too.
 async fn collect(id: &str, response: Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let mut headers = Map::new();
     for (name, value) in response.headers() {
         if let Ok(v) = value.to_str() {
-            headers.insert(name.as_str().to_owned(), Value::String(v.to_owned()));
+            headers.insert(header_name(name.as_str()), Value::String(v.to_owned()));
         }
     }
     let bytes = to_bytes(response.into_body(), MAX_SUB_BODY).await.unwrap_or_default();
@@ -242,7 +265,7 @@ mod tests {
         let me = by_id(&body, "me");
         assert_eq!(me["status"], 200);
         assert_eq!(me["body"]["displayName"], "Adele Vance");
-        assert_eq!(me["headers"]["content-type"], "application/json");
+        assert_eq!(me["headers"]["Content-Type"], "application/json");
         let mail = by_id(&body, "mail");
         assert_eq!(mail["body"]["value"].as_array().expect("value").len(), 1);
         assert_eq!(mail["body"]["@odata.nextLink"], "https://emulator.test/v1.0/me/messages?$top=1&$skip=1");
@@ -279,6 +302,47 @@ mod tests {
         let ids: Vec<&str> =
             body["responses"].as_array().expect("responses").iter().filter_map(|r| r["id"].as_str()).collect();
         assert_eq!(ids, ["3", "1", "2", "4"], "answered in the order asked");
+    }
+
+    #[tokio::test]
+    async fn a_throttled_sub_request_fails_its_dependants_inside_a_200_batch() {
+        let ctx = ctx();
+        let token = token(&ctx, "User.Read");
+        let rule: crate::faults::FaultRule = serde_json::from_str(
+            r#"{"kind":"throttle","path":"/v1.0/me","method":"GET","count":1,"retry_after":1,"in_batch":true}"#,
+        )
+        .expect("rule");
+        ctx.faults.add_rule(rule);
+        // The rule does not touch the direct call.
+        assert_eq!(graph(&ctx, "GET", "/v1.0/me", &token, None).await.0, 200);
+        let batch = json!({"requests": [
+            {"id": "1", "method": "GET", "url": "/me"},
+            {"id": "2", "method": "GET", "url": "/me?$select=id", "dependsOn": ["1"]},
+            {"id": "3", "method": "GET", "url": "/me/todo/lists"},
+        ]});
+        let (status, _, body) = graph(&ctx, "POST", "/v1.0/$batch", &token, Some(batch.clone())).await;
+        assert_eq!(status, 200, "{body}");
+        let throttled = by_id(&body, "1");
+        assert_eq!(throttled["status"], 429);
+        assert_eq!(throttled["headers"]["Retry-After"], "1");
+        assert_eq!(throttled["body"]["error"]["code"], "TooManyRequests");
+        assert_eq!(by_id(&body, "2")["status"], 424);
+        assert_eq!(by_id(&body, "2")["body"]["error"]["code"], "FailedDependency");
+        assert_eq!(by_id(&body, "3")["status"], 403, "the others run as usual");
+        // Sub-requests count like direct calls; the dependant that never ran does not count.
+        let calls = ctx.faults.calls();
+        assert_eq!(calls.get("GET /v1.0/me"), Some(&1), "{calls:?}");
+        assert_eq!(calls.get("GET /v1.0/me/todo/lists"), Some(&1), "{calls:?}");
+        // In the emulator's unit tests the router is called directly: the outer service that
+        // counts direct calls is not in the way, so `POST /v1.0/$batch` is not counted here.
+        assert_eq!(calls.get("POST /v1.0/$batch"), None);
+        // Used up: the same batch now succeeds.
+        let (_, _, body) = graph(&ctx, "POST", "/v1.0/$batch", &token, Some(batch)).await;
+        assert_eq!(
+            (by_id(&body, "1")["status"].as_u64(), by_id(&body, "2")["status"].as_u64()),
+            (Some(200), Some(200))
+        );
+        assert_eq!(ctx.faults.calls().get("GET /v1.0/me"), Some(&3));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `/{tenant}/oauth2/v2.0/authorize`: validation in Entra's order, the account picker (skipped
 //! when `login_hint` names the account signed in on the session), the tenancy rules (members,
-//! guests, personal accounts, AADSTS50020 / 50194), consent, and the redirect carrying a code or
-//! an error.
+//! guests, personal accounts, AADSTS50020 / 50194), consent, claims (capabilities, and claims
+//! challenges met by signing in), and the redirect carrying a code or an error.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -10,14 +10,15 @@ use axum::extract::{Form, Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use graphgate_core::{CONSUMERS_TENANT_ID, form_encode, percent_decode_param};
+use serde_json::Value;
 
 use super::scopes::{ScopeRequest, needs_admin};
 use super::{Authority, open_session, pages};
-use crate::Ctx;
 use crate::errors::{EntraFields, entra_fields};
 use crate::ids::opaque;
 use crate::seed::Audience;
 use crate::state::{CodeGrant, User, UserType, World, audience_allows};
+use crate::{Ctx, challenges};
 
 /// A validated authorize request.
 #[derive(Debug, Clone)]
@@ -35,6 +36,8 @@ struct Request {
     challenge: Option<(String, String)>,
     prompt: Option<String>,
     login_hint: Option<String>,
+    /// The `claims` parameter: capabilities and claims challenges answered (`challenges.rs`).
+    claims: Option<Value>,
 }
 
 /// Why a request cannot go on.
@@ -125,6 +128,7 @@ fn validate(ctx: &Ctx, world: &World, tenant: &str, query: &str) -> Result<Reque
         challenge: None,
         prompt: p.get("prompt").cloned(),
         login_hint: p.get("login_hint").cloned(),
+        claims: None,
     };
     if !["query", "fragment", "form_post"].contains(&req.response_mode.as_str()) {
         req.response_mode = "query".to_owned();
@@ -192,6 +196,8 @@ fn validate(ctx: &Ctx, world: &World, tenant: &str, query: &str) -> Result<Reque
             ));
         }
     }
+    req.claims = challenges::parse_param(p.get("claims").map(String::as_str))
+        .map_err(|why| redirect(&req, "invalid_request", 9002313, why))?;
     Ok(req)
 }
 
@@ -286,6 +292,8 @@ fn issue_code(
     granted: BTreeSet<String>,
 ) -> Response {
     let code = opaque("emc.");
+    // Signing in interactively is how a challenge that needs the user is met.
+    let satisfied = challenges::answered(world, user_id, req.claims.as_ref(), true);
     world.codes.insert(
         code.clone(),
         CodeGrant {
@@ -297,6 +305,8 @@ fn issue_code(
             requested: req.scopes.oidc.clone(),
             nonce: req.nonce.clone(),
             challenge: req.challenge.clone(),
+            capabilities: challenges::capabilities(req.claims.as_ref()),
+            satisfied,
             issued_at: ctx.now(),
             redeemed: false,
         },
@@ -370,6 +380,16 @@ fn after_account(
         let mut list: Vec<String> = req.scopes.oidc.iter().map(|o| oidc_label(o).to_owned()).collect();
         list.extend(missing.iter().chain(granted.iter()).map(|p| format!("{p} (Microsoft Graph)")));
         return pages::consent(&action_url(tenant), query, &user.id, &req.app_name, &user.upn, &list).into_response();
+    }
+    if silent && challenges::needs_interaction(world, &user.id, req.claims.as_ref(), &BTreeSet::new()).is_some() {
+        return error_redirect(
+            req,
+            &entra_fields(
+                "interaction_required",
+                50076,
+                Some("The claims requested need the user to sign in interactively; prompt=none cannot."),
+            ),
+        );
     }
     let scopes = req.scopes.needed(&granted).union(&granted).cloned().collect();
     issue_code(ctx, world, req, &user.id, &tid, &home.id, scopes)

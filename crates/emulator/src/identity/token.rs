@@ -1,5 +1,7 @@
 //! `/{tenant}/oauth2/v2.0/token`: client authentication (secret in the body or Basic, or a
-//! certificate assertion), and the authorization_code, refresh_token and client_credentials grants.
+//! certificate assertion), and the authorization_code, refresh_token and client_credentials grants,
+//! with the `claims` parameter of delegated grants (capabilities and claims challenges, see
+//! `challenges.rs`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -17,10 +19,10 @@ use serde_json::Value;
 use super::Authority;
 use super::scopes::ScopeRequest;
 use super::tokens::{UserGrant, app_answer, user_answer};
-use crate::Ctx;
 use crate::errors::{entra_body, entra_error};
 use crate::jwt::verify_with;
 use crate::state::{App, World};
+use crate::{Ctx, challenges};
 
 /// Authorization codes live ten minutes.
 const CODE_LIFETIME_SECS: u64 = 600;
@@ -371,6 +373,16 @@ fn code_grant(
         return Err(fail(400, "invalid_grant", 50034, "The user account no longer exists."));
     };
     let graph = narrow(ctx, form, &grant.scopes)?;
+    let requested = claims_param(form)?;
+    // Capabilities count from the authorize request or the redemption, either may carry them.
+    let mut capabilities = grant.capabilities.clone();
+    for c in challenges::capabilities(requested.as_ref()) {
+        if !capabilities.iter().any(|have| have.eq_ignore_ascii_case(&c)) {
+            capabilities.push(c);
+        }
+    }
+    let mut satisfied = grant.satisfied.clone();
+    satisfied.extend(challenges::answered(world, &user.id, requested.as_ref(), false));
     Ok(user_answer(
         ctx,
         world,
@@ -382,8 +394,31 @@ fn code_grant(
             oidc: &grant.requested,
             nonce: grant.nonce.as_deref(),
             client_info: form.get("client_info").map(String::as_str) == Some("1"),
+            capabilities: &capabilities,
+            satisfied: &satisfied,
         },
     ))
+}
+
+/// The request's `claims` (a JSON object), if any; AADSTS9002313 when it is not one.
+fn claims_param(form: &HashMap<String, String>) -> Result<Option<Value>, Response> {
+    challenges::parse_param(form.get("claims").map(String::as_str))
+        .map_err(|why| fail(400, "invalid_request", 9002313, why))
+}
+
+/// Entra's answer to a refresh whose claims only the user can satisfy (a challenge asking for
+/// MFA): `interaction_required` with AADSTS50076, `suberror=basic_action` and the `claims` the
+/// next `/authorize` must carry (the fields as the protocol reference lists them for Entra and
+/// MSAL reads them).
+fn interaction_required(claims: &Value) -> Response {
+    let mut body = entra_body(
+        "interaction_required",
+        50076,
+        Some("The claims requested need the user to sign in interactively; send them as claims on /authorize."),
+    );
+    body["suberror"] = Value::from("basic_action");
+    body["claims"] = Value::from(claims.to_string());
+    (axum::http::StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
 /// The Graph permissions a token carries: those asked for in `scope` (which must all be granted),
@@ -434,6 +469,13 @@ fn refresh_grant(
     if now > grant.last_used + REFRESH_INACTIVITY_SECS {
         return Err(fail(400, "invalid_grant", 700082, "The refresh token has expired due to inactivity."));
     }
+    let requested = claims_param(form)?;
+    let mut satisfied = grant.satisfied.clone();
+    if let Some(challenge) = challenges::needs_interaction(world, &user.id, requested.as_ref(), &satisfied) {
+        return Err(interaction_required(&challenge.claims));
+    }
+    satisfied.extend(challenges::answered(world, &user.id, requested.as_ref(), false));
+    let capabilities = challenges::capabilities(requested.as_ref());
     if let Some(g) = world.refresh_tokens.get_mut(&rt) {
         g.last_used = now;
     }
@@ -456,6 +498,8 @@ fn refresh_grant(
             oidc: &oidc,
             nonce: None,
             client_info: form.get("client_info").map(String::as_str) == Some("1"),
+            capabilities: &capabilities,
+            satisfied: &satisfied,
         },
     ))
 }

@@ -37,6 +37,10 @@ pub(crate) struct UserGrant<'a> {
     pub nonce: Option<&'a str>,
     /// Whether the client asked for `client_info`.
     pub client_info: bool,
+    /// The client capabilities declared (`xms_cc`, such as `cp1`).
+    pub capabilities: &'a [String],
+    /// The claims challenges (IDs) the token satisfies (see `challenges.rs`).
+    pub satisfied: &'a BTreeSet<String>,
 }
 
 /// The token answer for a user: access token, and ID token / refresh token when `openid` /
@@ -46,13 +50,21 @@ pub(crate) fn user_answer(ctx: &Ctx, world: &mut World, g: &UserGrant<'_>) -> Va
     let home = world.home_of(g.user).clone();
     let scp: Vec<&str> = g.graph.iter().map(String::as_str).collect();
     let issuer = format!("{}/{}/v2.0", ctx.base, g.tid);
-    let access = ctx.keys.sign(&json!({
+    let mut access = json!({
         "aud": GRAPH_AUDIENCE, "iss": issuer, "iat": now, "nbf": now, "exp": now + ACCESS_TOKEN_SECS,
         "tid": g.tid, "oid": g.user.id, "sub": pairwise_sub(&g.user.id, GRAPH_AUDIENCE), "idtyp": "user",
         "scp": scp.join(" "), "appid": g.client_id, "azp": g.client_id, "name": g.user.name,
         "preferred_username": g.user.mail.clone().unwrap_or_else(|| g.user.upn.clone()), "upn": g.user.upn,
         "uti": guid(), "ver": "2.0",
-    }));
+    });
+    if !g.capabilities.is_empty() {
+        // Entra's optional claim: the client can handle claims challenges.
+        access["xms_cc"] = json!(g.capabilities);
+    }
+    if !g.satisfied.is_empty() {
+        access[crate::challenges::SATISFIED_CLAIM] = json!(g.satisfied);
+    }
+    let access = ctx.keys.sign(&access);
     let mut scope: Vec<String> = g.oidc.to_vec();
     scope.extend(g.graph.iter().map(|p| format!("{GRAPH_AUDIENCE}/{p}")));
     let mut answer = json!({
@@ -92,6 +104,7 @@ pub(crate) fn user_answer(ctx: &Ctx, world: &mut World, g: &UserGrant<'_>) -> Va
                 oidc: g.oidc.to_vec(),
                 last_used: now,
                 epoch,
+                satisfied: g.satisfied.clone(),
             },
         );
         answer["refresh_token"] = json!(rt);

@@ -25,7 +25,7 @@ pub fn cookie_name(state: &AppState) -> &'static str {
     if state.settings.raw.server.public_origin.starts_with("https://") { "__Host-graphgate" } else { "graphgate" }
 }
 
-fn session_cookie(state: &AppState, value: String, max_age_secs: i64) -> String {
+pub(super) fn session_cookie(state: &AppState, value: String, max_age_secs: i64) -> String {
     let https = state.settings.raw.server.public_origin.starts_with("https://");
     let cross_site = https && !state.settings.raw.server.allowed_origins.is_empty();
     Cookie::build((cookie_name(state), value))
@@ -51,7 +51,7 @@ pub fn session_id(state: &AppState, headers: &HeaderMap) -> Option<SessionId> {
         .map(|c| SessionId::new(c.value()))
 }
 
-fn store_error(e: impl std::fmt::Display) -> ApiError {
+pub(super) fn store_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorCode::StoreUnavailable, format!("the session store failed: {e}"))
 }
 
@@ -98,7 +98,7 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ApiError>
 
 /// The answer to the browser: the access token and the account. `expiresIn` (seconds from now)
 /// lets the browser keep time by its own clock; `expiresOn` is the proxy's Unix time.
-fn token_answer(token: &CachedToken, account: &graphgate_core::Account, now: u64) -> Value {
+pub(super) fn token_answer(token: &CachedToken, account: &graphgate_core::Account, now: u64) -> Value {
     json!({
         "accessToken": token.access_token.expose_secret(),
         "expiresOn": token.expires_at,
@@ -108,7 +108,7 @@ fn token_answer(token: &CachedToken, account: &graphgate_core::Account, now: u64
     })
 }
 
-fn cached(answer: &TokenResponse, requested: &str, now: u64) -> CachedToken {
+pub(super) fn cached(answer: &TokenResponse, requested: &str, now: u64) -> CachedToken {
     CachedToken {
         access_token: answer.access_token.clone(),
         expires_at: now + answer.expires_in,
@@ -187,9 +187,14 @@ pub struct TokenBody {
     /// Skip the cached token (Graph refused it): refresh upstream.
     #[serde(default)]
     force_refresh: bool,
+    /// A claims challenge to answer (the decoded JSON of Graph's `insufficient_claims`
+    /// challenge): refresh upstream with these claims, whatever is cached.
+    #[serde(default)]
+    claims: Option<String>,
 }
 
-/// `POST /api/auth/token {scopes?, forceRefresh?}`: a fresh access token for the session's user. A cached token
+/// `POST /api/auth/token {scopes?, forceRefresh?, claims?}`: a fresh access token for the session's user
+/// (with `claims`, one that answers that claims challenge: see `claims.rs`). A cached token
 /// that is still fresh is answered at once; otherwise one refresh per session goes upstream while
 /// concurrent callers wait for it. A refresh token Entra no longer accepts ends the session with
 /// 401 `interaction_required`.
@@ -197,6 +202,7 @@ pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
     let body: TokenBody = if body.trim().is_empty() { TokenBody::default() } else { parse_body(&body)? };
     let wanted = body.scopes.unwrap_or_default();
     let wanted_scopes = Scopes::parse_all(&wanted)?;
+    let challenge = body.claims.as_deref().map(super::claims::check).transpose()?;
     // Without a usable session the page must sign the user in: 401 `interaction_required`
     // (code `not_signed_in`), as for a refresh token Entra no longer accepts.
     let id = session_id(&state, &headers)
@@ -217,6 +223,11 @@ pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
             );
         }
     };
+    if let Some(challenge) = &challenge {
+        state.metrics.token_cache(false);
+        let scopes = if wanted_scopes.is_empty() { state.settings.scopes.clone() } else { wanted_scopes };
+        return super::claims::answer(&state, &id, &session, &mut guard, &scopes, challenge, now).await;
+    }
     if let Some(t) = guard.as_ref().filter(|t| !body.force_refresh && t.serves(now, &wanted)) {
         state.metrics.token_cache(true);
         return Ok(Json(token_answer(t, &session.account, now)).into_response());
@@ -232,7 +243,7 @@ pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
     let tokens = match refreshed {
         Ok(t) => t,
         Err(e @ graphgate_core::Error::Entra(_)) => {
-            let grant_dead = matches!(&e, graphgate_core::Error::Entra(x) if x.error == "invalid_grant" || x.error == "interaction_required");
+            let grant_dead = e.grant_is_dead();
             let api = ApiError::from(e);
             if grant_dead {
                 *guard = None;

@@ -1,5 +1,6 @@
 //! The HTTP handlers, by area.
 
 pub mod auth;
+mod claims;
 pub mod invitations;
 pub mod ops;

@@ -1,12 +1,31 @@
 // Browser scenarios of the JavaScript API against graphgate-emulator and graphgate-proxy, run by
 // tests/client.rs under wasm-bindgen-test in headless Chromium. Each export throws on failure.
-import { createClientFromProxy, GraphgateError } from '../../js/client.js';
+import { createClientFromProxy, GraphgateError, install } from '../../js/graphgate.js';
 
 let env = null;
 
-/** Records the harness's URLs (tests/client.rs has installed the wasm exports already). */
+/**
+ * Records the harness's URLs, and loads the API over this test module, which exports the
+ * crate's functions as the npm package's module does.
+ */
 export function boot(emulator, proxy) {
   env = { emulator, proxy };
+  install(() => import('/wasm-bindgen-test'));
+}
+
+// A recording `fetch`: the module passes a Request (tests may pass a URL). It is sent at once,
+// so calls reach the network in the order made; its body is recorded before the answer returns.
+function recording(seen, send = fetch) {
+  return (input, init) => {
+    const req = new Request(input, init);
+    const call = { url: req.url, method: req.method, body: undefined };
+    seen.push(call);
+    const sent = send(req.clone(), call);
+    return req.text().then((body) => {
+      call.body = body;
+      return sent;
+    });
+  };
 }
 
 function assert(cond, message) {
@@ -87,10 +106,7 @@ async function newClient(extra = {}) {
   const client = await createClientFromProxy(env.proxy, {
     clock: () => clock.now,
     navigate: (url) => navigated.push(url),
-    fetch: (url, init) => {
-      seen.push({ url: String(url), method: init?.method ?? 'GET', body: init?.body });
-      return fetch(url, init);
-    },
+    fetch: recording(seen),
     ...extra,
   });
   return { client, clock, seen, navigated };
@@ -453,7 +469,7 @@ export async function guardsAgainstMisuse() {
   assert(margin.hint, 'explained');
   // Sign-out the proxy could not do keeps the user signed in here, and says why.
   const down = await newClient({
-    fetch: (url, init) => (String(url).includes('/api/auth/logout') ? Promise.reject(new TypeError('offline')) : fetch(url, init)),
+    fetch: recording([], (req, call) => (call.url.includes('/api/auth/logout') ? Promise.reject(new TypeError('offline')) : fetch(req))),
   });
   eq((await down.client.account()).username, 'adele@contoso.onmicrosoft.com', 'signed in');
   const failed = await rejects(down.client.logout(), 'proxy unreachable');

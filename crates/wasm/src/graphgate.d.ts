@@ -1,4 +1,5 @@
 // Types of the npm package `graphgate`: sign in with Microsoft and call Microsoft Graph from the browser.
+// They go into the module's generated declarations (a `typescript_custom_section` of crates/wasm).
 
 /** What the proxy's `GET /api/config` says, or what a page passes to `createClient`. */
 export interface ClientOptions {
@@ -28,8 +29,11 @@ export interface ClientOptions {
   storage?: Storage;
   /** The `fetch` to use (default the global one). */
   fetch?: typeof fetch;
-  /** Milliseconds since the epoch (default `Date.now`). */
-  clock?: () => number;
+  /** Milliseconds since the epoch (default `Date.now`); or `{now, sleep}`, whose `sleep(ms)` also
+   *  stands in for the timer of retry waits (tests move time without waiting). */
+  clock?: (() => number) | { now(): number; sleep?(ms: number): Promise<void> };
+  /** Called when the user signed out, in this tab or in another tab of the app. */
+  onSignedOut?: () => void;
   /** How the page goes to Microsoft's sign-in and sign-out (default `location.assign`). */
   navigate?: (url: string) => void | Promise<void>;
 }
@@ -58,6 +62,9 @@ export interface LoginRequest {
   domainHint?: string;
   /** The page's own state, given back by `handleRedirect` (it is kept locally, never sent). */
   state?: string;
+  /** A claims request (JSON) for `/authorize`, such as an error's `claims`. By default, the claims
+   *  of a challenge that needed the user are sent with the next sign-in. */
+  claims?: string;
 }
 
 export interface AuthenticationResult {
@@ -83,7 +90,7 @@ export interface AccessToken {
 
 /** Every error graphgate raises. */
 export class GraphgateError extends Error {
-  constructor(code: string, message: string, extra?: Partial<Pick<GraphgateError, 'aadsts' | 'retryable' | 'hint' | 'hintZh' | 'explanation' | 'explanationZh' | 'correlationId' | 'status' | 'slug' | 'error' | 'lookupUrl'>>);
+  constructor(code: string, message: string, extra?: Partial<Pick<GraphgateError, 'aadsts' | 'retryable' | 'hint' | 'hintZh' | 'explanation' | 'explanationZh' | 'correlationId' | 'status' | 'slug' | 'error' | 'lookupUrl' | 'requestId' | 'clientRequestId' | 'claims' | 'suberror' | 'interactionRequired'>>);
   readonly name: 'GraphgateError';
   /** graphgate's code (`popup_blocked`, `interaction_required`, …), `AADSTS50020`, or Graph's code. */
   code: string;
@@ -110,8 +117,16 @@ export class GraphgateError extends Error {
   error: string | null;
   /** Microsoft's lookup page for an AADSTS number the catalogue does not know. */
   lookupUrl: string | null;
+  /** Graph's `request-id` of the failed request. */
+  requestId: string | null;
+  /** The `client-request-id` the module sent with it. */
+  clientRequestId: string | null;
+  /** A claims challenge the next sign-in must carry (the module sends it by itself). */
+  claims: string | null;
+  /** Entra's `suberror`, such as `consent_required`. */
+  suberror: string | null;
   /** True when the page should call `loginRedirect` or `loginPopup`. */
-  readonly interactionRequired: boolean;
+  interactionRequired: boolean;
 }
 
 /** One request of a `$batch`. */
@@ -148,6 +163,8 @@ export interface GraphClient {
   patch<T = any>(path: string, body?: unknown, headers?: Headers): Promise<T>;
   put<T = any>(path: string, body?: unknown, headers?: Headers): Promise<T>;
   delete<T = any>(path: string, headers?: Headers): Promise<T>;
+  /** One page: its `value` and `@odata.nextLink`. */
+  page<T = any>(path: string, headers?: Headers): Promise<{ value: T[]; nextLink: string | null }>;
   /** Each page's `value`, following `@odata.nextLink`. */
   pages<T = any>(path: string, headers?: Headers): AsyncGenerator<T[], void, unknown>;
   /** Every item of every page. */

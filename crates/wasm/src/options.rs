@@ -1,0 +1,173 @@
+//! The client's options: read from the page's object with serde-wasm-bindgen, checked once, and
+//! split into plain settings (which `client.options` shows) and the functions a page may inject
+//! (`fetch`, `storage`, `clock`, `navigate`, `onSignedOut`).
+
+use graphgate_core::ErrorCode;
+use js_sys::Function;
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+use crate::fail::Fail;
+use crate::js;
+
+/// What `createClient` takes (and `createClientFromProxy` merges over the proxy's answer).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct Options {
+    pub(crate) proxy_url: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) tenant: Option<String>,
+    pub(crate) login_base_url: Option<String>,
+    pub(crate) graph_base_url: Option<String>,
+    pub(crate) redirect_uri: Option<String>,
+    pub(crate) scopes: Option<Vec<String>>,
+    pub(crate) refresh_margin_seconds: Option<f64>,
+    pub(crate) max_retries: Option<f64>,
+    pub(crate) max_retry_delay_seconds: Option<f64>,
+    pub(crate) popup_timeout_seconds: Option<f64>,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    pub(crate) fetch: JsValue,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    pub(crate) storage: JsValue,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    pub(crate) clock: JsValue,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    pub(crate) navigate: JsValue,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    pub(crate) on_signed_out: JsValue,
+}
+
+impl Options {
+    /// Reads the page's options object; `undefined` and `null` are no options.
+    pub(crate) fn read(value: &JsValue) -> Result<Options, Fail> {
+        if value.is_undefined() || value.is_null() {
+            return Ok(Options::default());
+        }
+        serde_wasm_bindgen::from_value(value.clone())
+            .map_err(|e| Fail::of(ErrorCode::ConfigInvalid, &["the client's options: ", &e.to_string()].concat()))
+    }
+
+    /// `self` with every option `over` gives taking precedence.
+    pub(crate) fn overridden_by(self, over: Options) -> Options {
+        fn pick(a: JsValue, b: JsValue) -> JsValue {
+            if b.is_undefined() { a } else { b }
+        }
+        Options {
+            proxy_url: over.proxy_url.or(self.proxy_url),
+            client_id: over.client_id.or(self.client_id),
+            tenant: over.tenant.or(self.tenant),
+            login_base_url: over.login_base_url.or(self.login_base_url),
+            graph_base_url: over.graph_base_url.or(self.graph_base_url),
+            redirect_uri: over.redirect_uri.or(self.redirect_uri),
+            scopes: over.scopes.or(self.scopes),
+            refresh_margin_seconds: over.refresh_margin_seconds.or(self.refresh_margin_seconds),
+            max_retries: over.max_retries.or(self.max_retries),
+            max_retry_delay_seconds: over.max_retry_delay_seconds.or(self.max_retry_delay_seconds),
+            popup_timeout_seconds: over.popup_timeout_seconds.or(self.popup_timeout_seconds),
+            fetch: pick(self.fetch, over.fetch),
+            storage: pick(self.storage, over.storage),
+            clock: pick(self.clock, over.clock),
+            navigate: pick(self.navigate, over.navigate),
+            on_signed_out: pick(self.on_signed_out, over.on_signed_out),
+        }
+    }
+}
+
+/// The settings in effect, as `client.options` shows them (no secrets are ever among them).
+#[derive(Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Settings {
+    pub(crate) proxy_url: String,
+    pub(crate) client_id: String,
+    pub(crate) tenant: String,
+    pub(crate) login_base_url: String,
+    pub(crate) graph_base_url: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) refresh_margin_seconds: u32,
+    pub(crate) max_retries: u32,
+    pub(crate) max_retry_delay_seconds: u32,
+    pub(crate) popup_timeout_seconds: u32,
+}
+
+/// The functions a page may inject; `None` means the browser's own.
+pub(crate) struct Hooks {
+    pub(crate) fetch: Option<Function>,
+    pub(crate) storage: Option<web_sys::Storage>,
+    pub(crate) now: Option<Function>,
+    pub(crate) sleep: Option<Function>,
+    pub(crate) clock: JsValue,
+    pub(crate) navigate: Option<Function>,
+    pub(crate) on_signed_out: Option<Function>,
+}
+
+/// `s` without its trailing slashes.
+pub(crate) fn trim_slash(s: &str) -> String {
+    s.trim_end_matches('/').to_owned()
+}
+
+/// A whole number of seconds in `0..=max`, or `default` when not given.
+fn seconds(name: &str, value: Option<f64>, default: u32, max: u32) -> Result<u32, Fail> {
+    let Some(v) = value else { return Ok(default) };
+    if !(v >= 0.0 && v <= f64::from(max) && v.fract() == 0.0) {
+        return Err(Fail::of(
+            ErrorCode::ConfigInvalid,
+            &[name, " must be a whole number from 0 to ", &js::num(f64::from(max))].concat(),
+        ));
+    }
+    // Checked above: a whole number within 0..=max.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "checked range")]
+    Ok(v as u32)
+}
+
+/// The page's own origin and path, the default redirect URI.
+pub(crate) fn this_page() -> Option<String> {
+    let location = js::window()?.location();
+    Some([location.origin().ok()?, location.pathname().ok()?].concat())
+}
+
+/// Checks the options and splits them into settings and hooks.
+pub(crate) fn settle(o: Options) -> Result<(Settings, Hooks), Fail> {
+    let required = |name: &str, v: Option<String>| {
+        v.filter(|s| !s.is_empty())
+            .ok_or_else(|| Fail::of(ErrorCode::ConfigInvalid, &["createClient needs the option '", name, "'"].concat()))
+    };
+    let margin = match o.refresh_margin_seconds {
+        Some(m) => graphgate_core::refresh_margin(m).map_err(Fail::from)?,
+        None => graphgate_core::REFRESH_MARGIN_SECS,
+    };
+    let settings = Settings {
+        proxy_url: trim_slash(o.proxy_url.as_deref().unwrap_or("")),
+        client_id: required("clientId", o.client_id)?,
+        tenant: required("tenant", o.tenant)?,
+        login_base_url: trim_slash(&required("loginBaseUrl", o.login_base_url)?),
+        graph_base_url: trim_slash(&required("graphBaseUrl", o.graph_base_url)?),
+        redirect_uri: o.redirect_uri.or_else(this_page).unwrap_or_default(),
+        scopes: o.scopes.unwrap_or_else(|| vec!["User.Read".to_owned()]),
+        refresh_margin_seconds: u32::try_from(margin).unwrap_or(u32::MAX),
+        max_retries: seconds("maxRetries", o.max_retries, 3, 10)?,
+        max_retry_delay_seconds: seconds("maxRetryDelaySeconds", o.max_retry_delay_seconds, 60, 3600)?,
+        popup_timeout_seconds: seconds("popupTimeoutSeconds", o.popup_timeout_seconds, 300, 3600)?,
+    };
+    let func = |v: &JsValue| v.dyn_ref::<Function>().cloned();
+    // `clock` is `() => ms`, or `{now, sleep}` whose `sleep(ms)` stands in for the timer too.
+    let (now, sleep) = match func(&o.clock) {
+        Some(f) => (Some(f), None),
+        None => (func(&js::get(&o.clock, "now")), func(&js::get(&o.clock, "sleep"))),
+    };
+    let storage = if o.storage.is_object() {
+        Some(o.storage.unchecked_into())
+    } else {
+        js::window().and_then(|w| w.session_storage().ok().flatten())
+    };
+    let hooks = Hooks {
+        fetch: func(&o.fetch),
+        storage,
+        now,
+        sleep,
+        clock: o.clock,
+        navigate: func(&o.navigate),
+        on_signed_out: func(&o.on_signed_out),
+    };
+    Ok((settings, hooks))
+}
