@@ -89,7 +89,8 @@ export async function startEmulator({ http = false, listen = '127.0.0.1:0' } = {
  * session store (or SQLite in `dir`, which a restarted proxy may reuse); resolves to
  * { base, dir, stop }. `origins` may call it with credentials (the first is its public origin);
  * `redirectUris` are the pages signing in; `listen` fixes the address (a restart keeps the page's
- * origin); `staticDir` is served at `/`; `extra` is appended to the TOML (after `[session]`).
+ * origin); `staticDir` is served at `/`; `capabilities` are the client capabilities declared on
+ * token requests (`['cp1']` for claims challenges); `extra` is appended to the TOML (after `[session]`).
  */
 export async function startProxy(
   emulator,
@@ -101,6 +102,7 @@ export async function startProxy(
     dir: keep,
     listen = '127.0.0.1:0',
     staticDir,
+    capabilities = [],
     extra = '',
   } = {},
 ) {
@@ -121,6 +123,7 @@ app_tenant = "${SANDBOX.contoso}"
 client_id = "${SANDBOX.clientId}"
 redirect_uris = ${JSON.stringify(redirectUris)}
 scopes = ["User.Read", "Mail.Read", "Mail.Send", "Tasks.Read"]
+client_capabilities = ${JSON.stringify(capabilities)}
 login_base = "${emulator.base}"
 graph_base = "${emulator.base}"
 ${emulator.caFile ? `extra_ca_file = ${JSON.stringify(emulator.caFile)}` : ''}

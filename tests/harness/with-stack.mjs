@@ -15,7 +15,7 @@ const origin = `http://127.0.0.1:${pagePort}`;
 const emulator = await startEmulator({ http: true });
 let proxy;
 try {
-  proxy = await startProxy(emulator, { origins: [origin], redirectUris: [`${origin}/`] });
+  proxy = await startProxy(emulator, { origins: [origin], redirectUris: [`${origin}/`], capabilities: ['cp1'] });
 } catch (e) {
   await emulator.stop();
   throw e;

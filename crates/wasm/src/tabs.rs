@@ -100,9 +100,11 @@ where
     let again = redeem.clone();
     // First try: take the lock only if no other tab holds it.
     let first = Closure::once_into_js(move |lock: JsValue| -> Promise {
-        match (lock.is_null(), redeem.take()) {
-            (false, Some(f)) => crate::signin::boxed(f(true)),
-            _ => Promise::resolve(&JsValue::from_str(HELD)),
+        // Taken only with the lock: a tab that finds it held keeps `redeem` for the second request.
+        let f = if lock.is_null() { None } else { redeem.take() };
+        match f {
+            Some(f) => crate::signin::boxed(f(true)),
+            None => Promise::resolve(&JsValue::from_str(HELD)),
         }
     });
     let options = js::object(&[("ifAvailable", JsValue::TRUE)]);

@@ -45,6 +45,20 @@ extern "C" {
     fn signing_in_again_replaces_the_account() -> js_sys::Promise;
     #[wasm_bindgen(js_name = guardsAgainstMisuse)]
     fn guards_against_misuse() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = throttlingWithHiddenRetryAfter)]
+    fn throttling_with_hidden_retry_after() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = batchResendsThrottledRequests)]
+    fn batch_resends_throttled_requests() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = twoTabsRedeemOnce)]
+    fn two_tabs_redeem_once() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = signOutReachesOtherTabs)]
+    fn sign_out_reaches_other_tabs() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = claimsChallengeAnsweredSilently)]
+    fn claims_challenge_answered_silently() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = claimsChallengeNeedsTheUser)]
+    fn claims_challenge_needs_the_user() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = errorsCarryRequestIds)]
+    fn errors_carry_request_ids() -> js_sys::Promise;
 }
 
 /// The harness's URLs, fixed when the test is compiled (the harness sets them for cargo).
@@ -134,4 +148,39 @@ async fn a_second_sign_in_replaces_the_first_account() {
 #[wasm_bindgen_test]
 async fn the_client_refuses_what_it_must() {
     run(guards_against_misuse).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_hidden_retry_after_backs_off_within_bounds() {
+    run(throttling_with_hidden_retry_after).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_throttled_batch_request_is_resent_alone() {
+    run(batch_resends_throttled_requests).await;
+}
+
+#[wasm_bindgen_test]
+async fn two_tabs_with_one_redirect_redeem_once() {
+    run(two_tabs_redeem_once).await;
+}
+
+#[wasm_bindgen_test]
+async fn signing_out_in_one_tab_reaches_the_others() {
+    run(sign_out_reaches_other_tabs).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_claims_challenge_is_answered_silently() {
+    run(claims_challenge_answered_silently).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_claims_challenge_that_needs_the_user_goes_to_the_next_sign_in() {
+    run(claims_challenge_needs_the_user).await;
+}
+
+#[wasm_bindgen_test]
+async fn graph_errors_carry_request_ids() {
+    run(errors_carry_request_ids).await;
 }

@@ -18,7 +18,7 @@ export function boot(emulator, proxy) {
 function recording(seen, send = fetch) {
   return (input, init) => {
     const req = new Request(input, init);
-    const call = { url: req.url, method: req.method, body: undefined };
+    const call = { url: req.url, method: req.method, headers: Object.fromEntries(req.headers), body: undefined };
     seen.push(call);
     const sent = send(req.clone(), call);
     return req.text().then((body) => {
@@ -98,13 +98,20 @@ function throughFrame(url) {
   });
 }
 
-// A client whose navigations go through a hidden iframe and whose clock the test moves.
-async function newClient(extra = {}) {
-  const clock = { now: Date.now() };
+// A client whose navigations go through a hidden iframe and whose clock the test moves. With
+// `sleeping`, the clock's `sleep` stands in for the module's timer: waits are recorded in
+// `clock.slept` and move the clock instead of taking time.
+async function newClient(extra = {}, { sleeping = false } = {}) {
+  const clock = { now: Date.now(), slept: [] };
+  const sleep = (ms) => {
+    clock.slept.push(ms);
+    clock.now += ms;
+    return Promise.resolve();
+  };
   const seen = [];
   const navigated = [];
   const client = await createClientFromProxy(env.proxy, {
-    clock: () => clock.now,
+    clock: sleeping ? { now: () => clock.now, sleep } : () => clock.now,
     navigate: (url) => navigated.push(url),
     fetch: recording(seen),
     ...extra,
@@ -280,7 +287,12 @@ export async function unauthorizedRefreshesOnce() {
   eq(await calls('GET /v1.0/me'), meBefore + 4, 'exactly one retry');
 }
 
-/** 429 with Retry-After: the call waits and succeeds; a wait beyond the bound fails typed. */
+// Graph's CORS exposure of `Retry-After`, as the emulator's control API switches it.
+async function exposeRetryAfter(expose) {
+  await control('POST', '/cors', { exposeRetryAfter: expose });
+}
+
+/** 429 with Retry-After readable by the page: the call waits and succeeds; a wait beyond the bound fails typed. */
 export async function throttlingHonoursRetryAfter() {
   const t = await newClient();
   await signIn(t, 'adele@contoso.onmicrosoft.com');
@@ -303,6 +315,54 @@ export async function throttlingHonoursRetryAfter() {
   const exhausted = await rejects(t.client.me(), 'retries exhausted');
   eq(exhausted.status, 429, 'the last throttle surfaces');
   eq(await calls('GET /v1.0/me'), before + 4, 'the call and three retries');
+  // The wait asked for is the wait taken, seen through the page's clock.
+  const s = await newClient({}, { sleeping: true });
+  await control('POST', '/faults', { path: '/v1.0/me', method: 'GET', count: 1, kind: 'throttle', retry_after: 2 });
+  await s.client.me();
+  eq(JSON.stringify(s.clock.slept), '[2000]', 'exactly the two seconds Retry-After asked for');
+}
+
+/**
+ * 429 whose Retry-After CORS hides from the page (Graph once did not expose it; some resources
+ * send none): exponential backoff with full jitter, exactly min(N, maxRetries) + 1 calls for N
+ * throttles, and the whole wait within maxRetryDelaySeconds, seen through the page's clock.
+ */
+export async function throttlingWithHiddenRetryAfter() {
+  await exposeRetryAfter(false);
+  try {
+    const t = await newClient({ maxRetryDelaySeconds: 5 }, { sleeping: true });
+    await signIn(t, 'adele@contoso.onmicrosoft.com');
+    for (const n of [1, 2, 3, 6]) {
+      t.clock.slept.length = 0;
+      const before = await calls('GET /v1.0/me');
+      // Asks for an hour, which the page cannot read: the wait is the module's own.
+      await control('POST', '/faults', { path: '/v1.0/me', method: 'GET', count: n, kind: 'throttle', retry_after: 3600 });
+      const outcome = await t.client.me().then(
+        (me) => me,
+        (e) => e,
+      );
+      eq(await calls('GET /v1.0/me'), before + Math.min(n, 3) + 1, `${n} throttles: the call and min(N, 3) retries`);
+      if (n <= 3) eq(outcome.userPrincipalName, 'adele@contoso.onmicrosoft.com', `${n} throttles: succeeds`);
+      else {
+        assert(outcome instanceof GraphgateError && outcome.status === 429, `${n} throttles: the last 429 surfaces`);
+        assert(outcome.retryable && outcome.hint, 'retryable, explained');
+        await control('DELETE', '/faults');
+      }
+      eq(t.clock.slept.length, Math.min(n, 3), 'one wait per retry');
+      t.clock.slept.forEach((ms, i) => assert(ms >= 0 && ms <= 1000 * 2 ** i, `wait ${i} (${ms} ms) within its backoff step`));
+      const total = t.clock.slept.reduce((a, b) => a + b, 0);
+      assert(total <= 5000, `the waits (${total} ms) stay within maxRetryDelaySeconds`);
+    }
+    // The bounds of the default client too: four throttles, three retries, then the 429.
+    const d = await newClient({}, { sleeping: true });
+    await control('POST', '/faults', { path: '/v1.0/me', method: 'GET', count: 4, kind: 'throttle', retry_after: 0 });
+    const before = await calls('GET /v1.0/me');
+    const exhausted = await rejects(d.client.me(), 'retries exhausted');
+    eq(exhausted.status, 429, 'the last throttle surfaces');
+    eq(await calls('GET /v1.0/me'), before + 4, 'the call and three retries');
+  } finally {
+    await exposeRetryAfter(true);
+  }
 }
 
 /** pages() follows @odata.nextLink; listMessages gives one page and its link. */
@@ -475,4 +535,146 @@ export async function guardsAgainstMisuse() {
   const failed = await rejects(down.client.logout(), 'proxy unreachable');
   eq(failed.code, 'network_error', 'typed');
   eq((await down.client.account()).username, 'adele@contoso.onmicrosoft.com', 'still signed in');
+}
+
+/** A throttled request inside a `$batch` is resent alone after its own Retry-After; one whose dependency was throttled goes with it. */
+export async function batchResendsThrottledRequests() {
+  const t = await newClient({}, { sleeping: true });
+  await signIn(t, 'adele@contoso.onmicrosoft.com');
+  const batches = () => t.seen.filter((c) => c.url.endsWith('/$batch'));
+  const idsOf = (call) => JSON.parse(call.body).requests.map((r) => r.id);
+  await control('POST', '/faults', { path: '/v1.0/me', method: 'GET', count: 1, kind: 'throttle', retry_after: 2, in_batch: true });
+  const before = batches().length;
+  const answers = await t.client.graph.batch([
+    { id: 'me', url: '/me' },
+    { id: 'lists', url: '/me/todo/lists' },
+  ]);
+  eq(batches().length, before + 2, 'the $batch and one resend');
+  eq(JSON.stringify(idsOf(batches().at(-1))), '["me"]', 'only the throttled request is resent');
+  eq(JSON.stringify(t.clock.slept), '[2000]', "after its own Retry-After, read from the batch's body");
+  eq(answers.map((a) => `${a.id}:${a.status}`).join(' '), 'me:200 lists:200', 'both answered, in order');
+  eq(answers[0].body.userPrincipalName, 'adele@contoso.onmicrosoft.com', 'the resent answer');
+  // A throttled request takes the requests that depend on it (answered 424) along.
+  await control('POST', '/faults', { path: '/v1.0/me/todo/lists', method: 'GET', count: 1, kind: 'throttle', retry_after: 1, in_batch: true });
+  const chained = await t.client.graph.batch([
+    { id: 'me', url: '/me' },
+    { id: 'lists', url: '/me/todo/lists' },
+    { id: 'again', url: '/me', dependsOn: ['lists'] },
+  ]);
+  const resent = JSON.parse(batches().at(-1).body).requests;
+  eq(JSON.stringify(resent.map((r) => r.id)), '["lists","again"]', 'the throttled request and its dependant');
+  eq(JSON.stringify(resent[1].dependsOn), '["lists"]', 'still joined');
+  eq(chained.map((a) => `${a.id}:${a.status}`).join(' '), 'me:200 lists:200 again:200', 'all answered');
+}
+
+/** Two tabs holding the same redirect (a duplicated tab) make one redemption. */
+export async function twoTabsRedeemOnce() {
+  const a = await newClient();
+  await emulatorSession(a.client, 'adele@contoso.onmicrosoft.com');
+  await a.client.loginRedirect({ loginHint: 'adele@contoso.onmicrosoft.com' });
+  const landed = await throughFrame(a.navigated.at(-1));
+  // The other tab has its own copy of sessionStorage, holding the same pending sign-in.
+  const b = await newClient({ storage: copyOf(sessionStorage) });
+  const exchanges = () => proxyCalls(a.seen, '/api/auth/exchange') + proxyCalls(b.seen, '/api/auth/exchange');
+  const [ra, rb] = await Promise.all([a.client.handleRedirect(landed), b.client.handleRedirect(landed)]);
+  eq(exchanges(), 1, 'one redemption for both tabs');
+  eq(ra.account.username, 'adele@contoso.onmicrosoft.com', 'one tab signed in');
+  eq(rb.account.username, 'adele@contoso.onmicrosoft.com', 'the other uses that sign-in');
+  assert(ra.accessToken && rb.accessToken, 'both have a token');
+  eq((await b.client.me()).userPrincipalName, 'adele@contoso.onmicrosoft.com', 'and can call Graph');
+}
+
+// A Storage-like copy of `store` (what a duplicated tab starts with).
+function copyOf(store) {
+  const items = new Map();
+  for (let i = 0; i < store.length; i++) items.set(store.key(i), store.getItem(store.key(i)));
+  return {
+    get length() {
+      return items.size;
+    },
+    key: (i) => [...items.keys()][i] ?? null,
+    getItem: (k) => items.get(k) ?? null,
+    setItem: (k, v) => void items.set(k, String(v)),
+    removeItem: (k) => void items.delete(k),
+  };
+}
+
+/** Signing out in one tab signs the app's other tabs out: their tokens are dropped from memory. */
+export async function signOutReachesOtherTabs() {
+  const a = await newClient();
+  await signIn(a, 'adele@contoso.onmicrosoft.com');
+  let told;
+  const signedOut = new Promise((resolve) => {
+    told = resolve;
+  });
+  const b = await newClient({ onSignedOut: () => told() });
+  const asked = () => proxyCalls(b.seen, '/api/auth/token');
+  await b.client.getAccessToken();
+  const n = asked();
+  await b.client.getAccessToken();
+  eq(asked(), n, 'the other tab answers from memory');
+  await a.client.logout();
+  await signedOut;
+  const e = await rejects(b.client.getAccessToken(), 'signed out elsewhere');
+  assert(e.interactionRequired, `interaction required, got ${e.code}`);
+  eq(asked(), n + 1, 'its memory was cleared: it asked the proxy');
+}
+
+/** A claims challenge from Graph (CAE) is answered through the proxy without the user. */
+export async function claimsChallengeAnsweredSilently() {
+  const t = await newClient();
+  await signIn(t, 'adele@contoso.onmicrosoft.com');
+  await control('POST', '/claims-challenges', { account: 'adele@contoso.onmicrosoft.com' });
+  try {
+    const meBefore = await calls('GET /v1.0/me');
+    const me = await t.client.me();
+    eq(me.userPrincipalName, 'adele@contoso.onmicrosoft.com', 'answered after the challenge');
+    eq(await calls('GET /v1.0/me'), meBefore + 2, 'the challenged call and its retry');
+    const claimed = t.seen.filter((c) => c.url.includes('/api/auth/token') && JSON.parse(c.body ?? '{}').claims);
+    eq(claimed.length, 1, 'one token request carrying the claims');
+    assert(JSON.parse(JSON.parse(claimed[0].body).claims).access_token, "the challenge's claims");
+    eq((await t.client.me()).userPrincipalName, 'adele@contoso.onmicrosoft.com', 'the new token satisfies it');
+    eq(await calls('GET /v1.0/me'), meBefore + 3, 'no second challenge');
+  } finally {
+    await control('DELETE', '/claims-challenges');
+  }
+}
+
+/** A claims challenge that needs the user: the error carries the claims into the next sign-in. */
+export async function claimsChallengeNeedsTheUser() {
+  const t = await newClient();
+  await signIn(t, 'adele@contoso.onmicrosoft.com');
+  await control('POST', '/claims-challenges', { account: 'adele@contoso.onmicrosoft.com', interaction: true });
+  try {
+    const e = await rejects(t.client.me(), 'needs the user');
+    assert(e instanceof GraphgateError && e.interactionRequired, `interaction required, got ${e.code}`);
+    assert(e.claims && JSON.parse(e.claims).access_token, 'the error carries the claims');
+    assert(e.hint, 'explained');
+    eq((await t.client.account()).username, 'adele@contoso.onmicrosoft.com', 'the session is kept');
+    await t.client.loginRedirect({ loginHint: 'adele@contoso.onmicrosoft.com' });
+    const url = new URL(t.navigated.at(-1));
+    eq(url.searchParams.get('claims'), e.claims, 'the next sign-in sends the claims');
+    history.pushState(null, '', await throughFrame(url.href));
+    await t.client.handleRedirect();
+    eq((await t.client.me()).userPrincipalName, 'adele@contoso.onmicrosoft.com', 'signed in with the claims, Graph answers');
+  } finally {
+    await control('DELETE', '/claims-challenges');
+  }
+}
+
+/** Every Graph request carries a fresh client-request-id; errors keep it, with Graph's request-id. */
+export async function errorsCarryRequestIds() {
+  const t = await newClient();
+  await signIn(t, 'adele@contoso.onmicrosoft.com');
+  const e = await rejects(t.client.graph.get('/me/todo/lists/no-such-list/tasks'), 'a missing list');
+  const sent = t.seen.filter((c) => c.url.includes('/no-such-list'));
+  eq(sent.length, 1, 'one call');
+  const id = sent[0].headers['client-request-id'];
+  assert(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id ?? ''), `a GUID client-request-id: ${id}`);
+  eq(e.clientRequestId, id, 'the error keeps the id it was sent with');
+  assert(e.requestId && e.requestId !== id, "and Graph's own request-id");
+  await t.client.me();
+  await t.client.me();
+  const ids = t.seen.filter((c) => c.url.endsWith('/v1.0/me')).map((c) => c.headers['client-request-id']);
+  eq(new Set(ids).size, ids.length, 'fresh on every request');
 }
