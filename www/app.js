@@ -1,4 +1,5 @@
 // The demo page's behaviour: boots the graphgate client, signs in and out, and drives the profile, inbox, mail, To Do and invitation cards.
+// The package is the first import: its entry starts loading the wasm module as soon as it runs.
 import { createClientFromProxy, inSignInPopup } from './graphgate/index.js';
 import { lang, savedLang, setLang, t, translate } from './i18n.js';
 
@@ -11,6 +12,8 @@ const INBOX_PAGE = 5;
 const NO_INVITE_NEEDED = ['member', 'guest-accepted'];
 
 let client = null;
+/** The client being made (one for the page; a failed attempt is forgotten, so the next one retries). */
+let clientMade = null;
 /** Bumped at every sign-in and sign-out, so an answer that arrives late for an old session is dropped. */
 let session = 0;
 
@@ -310,9 +313,15 @@ function clearError() {
 // ---------------------------------------------------------------------------------------------
 // Signing in and out
 
-async function ensureClient() {
-  client ??= await createClientFromProxy('');
-  return client;
+function ensureClient() {
+  clientMade ??= createClientFromProxy('').then(
+    (made) => (client = made),
+    (e) => {
+      clientMade = null;
+      throw e;
+    },
+  );
+  return clientMade;
 }
 
 function setState(state) {
@@ -617,10 +626,14 @@ function wire() {
 }
 
 async function boot() {
+  const popup = inSignInPopup();
+  // Asked for before anything is drawn: the session check needs the client and nothing else.
+  const made = popup ? null : ensureClient();
+  made?.catch(() => {}); // awaited below
   setLang(savedLang());
   translate();
   wire();
-  if (inSignInPopup()) {
+  if (popup) {
     // Leave the URL alone: the page that opened this popup picks the code up from it.
     view.phase = 'popup';
     renderAll();
@@ -628,7 +641,7 @@ async function boot() {
   }
   renderAll();
   try {
-    await ensureClient();
+    await made;
   } catch (e) {
     showError(e);
     enterSignedOut();
@@ -653,6 +666,8 @@ async function boot() {
   } catch (e) {
     showError(e);
   }
+  // Boot is done: the page knows who is signed in (tests/bench/startup.mjs measures up to here).
+  performance.mark('graphgate-ready');
   if (account) await enterSignedIn(account);
   else enterSignedOut();
 }

@@ -3,10 +3,14 @@
 // emulator and proxy; screenshots of the main screens go to target/e2e/.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   ADELE,
   BOB,
   MEGAN,
+  SITE,
   calls,
   control,
   openDemo,
@@ -245,4 +249,70 @@ test('8. Graph answers 429 with Retry-After: the call succeeds after waiting', T
     assert.equal(await calls(stack, 'GET /v1.0/me'), before + 2, 'throttled once, then answered');
     assert.equal(await page.locator('#error:visible').count(), 0, 'no error shown');
   });
+});
+
+// What README's "Content Security Policy" section asks of a page, and nothing more: scripts and
+// the wasm module from the page's own origin, calls to the proxy (the same origin here) and to Graph
+// (the emulator here); everything else refused. (`frame-ancestors` too belongs in a real policy, but
+// only as a header: a <meta> policy ignores it.)
+function strictPolicy(graphOrigin) {
+  return [
+    "default-src 'none'",
+    "script-src 'self' 'wasm-unsafe-eval'",
+    `connect-src 'self' ${graphOrigin}`,
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "base-uri 'none'",
+    "form-action 'self'",
+  ].join('; ');
+}
+
+// Collects every Content Security Policy violation reported on `origin`'s pages: the
+// `securitypolicyviolation` events and the console's reports.
+async function violationsOn(context, origin) {
+  const seen = [];
+  await context.exposeBinding('reportViolation', (_source, v) => seen.push(v));
+  await context.addInitScript(() =>
+    document.addEventListener('securitypolicyviolation', (e) =>
+      window.reportViolation({ directive: e.effectiveDirective, blocked: e.blockedURI, page: e.documentURI }),
+    ),
+  );
+  context.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text()) && m.page()?.url().startsWith(origin)) seen.push(m.text());
+  });
+  return seen;
+}
+
+test('9. under a strict Content Security Policy, sign-in by redirect and Graph calls work without a violation', TIMEOUT, async () => {
+  // The demo site with the policy in its page, served by this scenario's proxy.
+  const site = mkdtempSync(join(tmpdir(), 'graphgate-e2e-csp-'));
+  cpSync(SITE, site, { recursive: true });
+  try {
+    await withStack({ site }, async (stack, context) => {
+      const policy = strictPolicy(new URL(stack.emulator.base).origin);
+      const index = join(site, 'index.html');
+      const meta = `<meta http-equiv="Content-Security-Policy" content="${policy}">`;
+      writeFileSync(index, readFileSync(index, 'utf8').replace('<meta charset="utf-8">', `<meta charset="utf-8">\n    ${meta}`));
+      const violations = await violationsOn(context, stack.origin);
+      const page = await openDemo(context, stack.origin);
+      assert.equal(await page.locator('#error').isHidden(), true, 'the module loaded and asked for the session');
+      assert.deepEqual(violations, [], 'no violation while booting');
+      await signInByRedirect(page, stack.origin, ADELE);
+      assert.match(await page.textContent('#account'), /adele@contoso\.onmicrosoft\.com/);
+      await page.waitForSelector('#profile-name:not(:empty)');
+      assert.match(await page.textContent('#profile-upn'), /adele@contoso\.onmicrosoft\.com/);
+      await page.waitForSelector('#inbox .message');
+      assert.equal(await page.locator('#error').isHidden(), true, 'no error shown');
+      assert.deepEqual(violations, [], 'no violation');
+      // The policy is in force on the page signed in: a call it does not allow is refused.
+      const refused = await page.evaluate(async () => {
+        const reported = new Promise((ok) => document.addEventListener('securitypolicyviolation', ok, { once: true }));
+        await fetch('http://127.0.0.1:9/').catch(() => {});
+        return (await reported).effectiveDirective;
+      });
+      assert.equal(refused, 'connect-src', 'the page runs under the policy');
+    });
+  } finally {
+    rmSync(site, { recursive: true, force: true });
+  }
 });

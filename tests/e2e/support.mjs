@@ -44,11 +44,11 @@ async function launch(caFile) {
 }
 
 /**
- * Starts the emulator (HTTPS), a proxy serving the demo site at http://127.0.0.1:PORT (SQLite
- * sessions), and Chromium. `tenant` is the proxy's authority; `stack.restartProxy()` stops the proxy
- * and starts it again on the same address and database.
+ * Starts the emulator (HTTPS), a proxy serving the demo site (or the folder `site`) at
+ * http://127.0.0.1:PORT (SQLite sessions), and Chromium. `tenant` is the proxy's authority;
+ * `stack.restartProxy()` stops the proxy and starts it again on the same address and database.
  */
-export async function startStack({ tenant, extra = INVITE_POLICY } = {}) {
+export async function startStack({ tenant, extra = INVITE_POLICY, site = SITE } = {}) {
   const emulator = await startEmulator();
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
@@ -59,7 +59,7 @@ export async function startStack({ tenant, extra = INVITE_POLICY } = {}) {
     store: 'sqlite',
     dir,
     listen: `127.0.0.1:${port}`,
-    staticDir: SITE,
+    staticDir: site,
     extra,
     ...(tenant ? { tenant } : {}),
   };

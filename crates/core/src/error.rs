@@ -129,6 +129,8 @@ error_codes! {
     NetworkError = "network_error",
     /// `sessionStorage` is not available.
     StorageUnavailable = "storage_unavailable",
+    /// The browser module was called where there is no page (Node, server-side rendering).
+    BrowserRequired = "browser_required",
     /// An error the catalogue does not know.
     UnknownError = "unknown_error",
 }

@@ -131,8 +131,13 @@ impl Inner {
 /// The proxy's `/api/explain` answer for `code`, as a Promise (shared by whoever asks).
 fn explain_lookup(fetch: Option<js_sys::Function>, base: String, code: &str) -> Promise {
     let path = ["/api/explain?code=", &percent_encode(code)].concat();
-    let lookup = http::proxy(fetch, base, "GET", &path, None);
-    future_to_promise(async move { lookup.await.map_err(JsValue::from) })
+    to_promise(http::proxy(fetch, base, "GET", &path, None))
+}
+
+/// `task` as a Promise: every Promise the module makes goes through here, so the future-to-Promise
+/// machinery is compiled once.
+pub(crate) fn to_promise(task: Task<JsValue>) -> Promise {
+    future_to_promise(async move { task.await.map_err(JsValue::from) })
 }
 
 /// Explains `fail` through the proxy at `base`, for errors before a client exists.
@@ -157,12 +162,12 @@ where
 
 /// `task` as a Promise whose rejection is explained by the catalogue.
 fn settle(me: Rc<Inner>, fut: Task<JsValue>) -> Promise {
-    future_to_promise(async move {
+    to_promise(Box::pin(async move {
         match fut.await {
             Ok(v) => Ok(v),
-            Err(e) => Err(me.explain(e).await.into()),
+            Err(e) => Err(me.explain(e).await),
         }
-    })
+    }))
 }
 
 /// A graphgate client (`createClient`, `createClientFromProxy`).

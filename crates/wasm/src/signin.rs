@@ -15,7 +15,7 @@ use graphgate_core::{
 use js_sys::Promise;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{JsFuture, future_to_promise};
+use wasm_bindgen_futures::JsFuture;
 
 use crate::client::{Inner, promise, to_js};
 use crate::fail::Fail;
@@ -349,5 +349,5 @@ pub(crate) fn boxed<Fut>(fut: Fut) -> Promise
 where
     Fut: Future<Output = Result<JsValue, Fail>> + 'static,
 {
-    future_to_promise(async move { fut.await.map_err(JsValue::from) })
+    crate::client::to_promise(Box::pin(fut))
 }

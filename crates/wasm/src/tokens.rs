@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use js_sys::{Date, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{JsFuture, future_to_promise};
+use wasm_bindgen_futures::JsFuture;
 
 use crate::client::{Inner, Task};
 use crate::fail::Fail;
@@ -135,7 +135,7 @@ async fn acquire_now(
 
 /// The proxy request behind one slot, as a Promise every waiter shares.
 fn fly(inner: Rc<Inner>, scopes: Option<Vec<String>>, force: bool, claims: Option<String>) -> Promise {
-    future_to_promise(async move {
+    crate::client::to_promise(Box::pin(async move {
         let body = js::object(&[]);
         if let Some(s) = scopes.as_ref().filter(|s| !s.is_empty()) {
             js::set(&body, "scopes", &crate::client::to_js(s));
@@ -177,8 +177,8 @@ fn fly(inner: Rc<Inner>, scopes: Option<Vec<String>>, force: bool, claims: Optio
                         None => inner.forget(),
                     }
                 }
-                Err(inner.explain(e).await.into())
+                Err(inner.explain(e).await)
             }
         }
-    })
+    }))
 }

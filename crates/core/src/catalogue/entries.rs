@@ -2138,6 +2138,22 @@ pub static ENTRIES: &[Entry] = &[
         },
     },
     Entry {
+        code: Code::Graphgate("browser_required"),
+        slug: "browser-required",
+        oauth_error: "",
+        status: 400,
+        retryable: false,
+        message: "graphgate's browser module was called where there is no browser page.",
+        cause: Text {
+            en: "The npm package was imported on a server or in Node (server-side rendering, a test runner without a DOM) and a client was created there; sign-in needs a page with `window`, `location` and Web Crypto.",
+            zh: "npm 包在服务器或 Node 中被导入（服务端渲染、没有 DOM 的测试运行器），并在那里创建了客户端；登录需要一个带有 `window`、`location` 和 Web Crypto 的页面。",
+        },
+        fix: Text {
+            en: "Create the client only in the browser, for example in an effect or an event handler that runs after the page has loaded; importing the package on the server is fine.",
+            zh: "只在浏览器中创建客户端，例如在页面加载后运行的 effect 或事件处理函数中；在服务器上导入该包本身没有问题。",
+        },
+    },
+    Entry {
         code: Code::Graphgate("unknown_error"),
         slug: "unknown-error",
         oauth_error: "",

@@ -1,0 +1,140 @@
+// Start-up measurement (a script, not a test): the median time from navigation start to "ready" of
+// the demo page signed out (graphgate-proxy + graphgate-emulator) and of a page on
+// @azure/msal-browser, over fresh page loads in headless Chromium, both over plain HTTP on loopback.
+// Usage (from tests/, after `cargo build -p graphgate-emulator -p graphgate-proxy` and
+// `cargo xtask wasm`): node bench/startup.mjs [--runs 30] [--www DIR]
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { chromium } from 'playwright-core';
+import { SANDBOX, freePort, startEmulator, startProxy } from '../harness/stack.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..', '..');
+const target = process.env.CARGO_TARGET_DIR ?? join(root, 'target');
+const args = process.argv.slice(2);
+const flag = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
+};
+const RUNS = Number(flag('--runs', '30'));
+const WWW = resolve(flag('--www', join(root, 'www')));
+
+/** The demo site as `cargo xtask demo` assembles it: www/ with the npm package under graphgate/. */
+function demoSite(dir) {
+  cpSync(WWW, dir, { recursive: true });
+  cpSync(join(target, 'npm', 'web'), join(dir, 'graphgate'), { recursive: true });
+}
+
+/** The msal-browser page: msal-page.mjs bundled and minified, as an application ships it. */
+async function msalSite(dir, emulator) {
+  const authority = `${emulator.base}/${SANDBOX.contoso}`;
+  const config = { clientId: SANDBOX.clientId, authority, knownAuthorities: [new URL(emulator.base).host] };
+  await build({
+    entryPoints: [join(here, 'msal-page.mjs')],
+    outfile: join(dir, 'msal-page.js'),
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2020',
+    logLevel: 'warning',
+    define: { MSAL_BENCH_CONFIG: JSON.stringify(config) },
+  });
+  writeFileSync(
+    join(dir, 'index.html'),
+    '<!doctype html>\n<!-- The msal-browser start-up yardstick page. -->\n<html lang="en"><head><meta charset="utf-8"><title>msal-browser</title>' +
+      '<link rel="icon" href="data:,"><script type="module" src="./msal-page.js"></script></head>' +
+      '<body data-state="loading"></body></html>\n',
+  );
+}
+
+/** A proxy for the emulator serving `site` on a free loopback port it is configured for. */
+async function serve(emulator, site) {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const proxy = await startProxy(emulator, {
+    origins: [origin],
+    redirectUris: [`${origin}/`],
+    listen: `127.0.0.1:${port}`,
+    staticDir: site,
+  });
+  return { origin, stop: proxy.stop };
+}
+
+/**
+ * One fresh load of `url` in a new browser context (empty cache, no cookies, no storage): the
+ * time from navigation start to the performance mark `mark`, in milliseconds.
+ */
+async function load(browser, url, mark) {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    const failed = new Promise((_, fail) => page.once('pageerror', fail));
+    await Promise.race([page.goto(url), failed]);
+    const handle = await Promise.race([
+      page.waitForFunction((name) => performance.getEntriesByName(name, 'mark')[0]?.startTime, mark, {
+        timeout: 30_000,
+      }),
+      failed,
+    ]);
+    const ms = await handle.jsonValue();
+    const state = await page.getAttribute('body', 'data-state');
+    if (state !== 'signed-out') throw new Error(`${url} ended ${state}, not signed-out`);
+    return ms;
+  } finally {
+    await context.close();
+  }
+}
+
+/** Median, 90th percentile (nearest rank) and minimum of `xs`. */
+function stats(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length / 2;
+  const median = s.length % 2 ? s[Math.floor(mid)] : (s[mid - 1] + s[mid]) / 2;
+  return { median, p90: s[Math.ceil(0.9 * s.length) - 1], min: s[0] };
+}
+
+const work = mkdtempSync(join(tmpdir(), 'graphgate-bench-'));
+const stops = [];
+let browser;
+try {
+  const emulator = await startEmulator({ http: true });
+  stops.push(emulator.stop);
+  const demoDir = join(work, 'demo');
+  const msalDir = join(work, 'msal');
+  demoSite(demoDir);
+  await msalSite(msalDir, emulator);
+  const demo = await serve(emulator, demoDir);
+  stops.push(demo.stop);
+  const msal = await serve(emulator, msalDir);
+  stops.push(msal.stop);
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const pages = [
+    { name: 'graphgate demo', url: `${demo.origin}/`, mark: 'graphgate-ready' },
+    { name: 'msal-browser', url: `${msal.origin}/`, mark: 'msal-ready' },
+  ];
+  const results = [];
+  for (const p of pages) {
+    await load(browser, p.url, p.mark); // one discarded load: the servers and the browser warm up
+    const times = [];
+    for (let i = 0; i < RUNS; i++) times.push(await load(browser, p.url, p.mark));
+    results.push({ ...p, ...stats(times) });
+  }
+  const ms = (x) => `${x.toFixed(1)} ms`.padStart(10);
+  console.log(`navigation start -> ready, ${RUNS} fresh loads each (new context, empty cache), Chromium ${browser.version()} headless`);
+  console.log(`${'page'.padEnd(16)}${'median'.padStart(10)}${'p90'.padStart(10)}${'min'.padStart(10)}`);
+  for (const r of results) console.log(`${r.name.padEnd(16)}${ms(r.median)}${ms(r.p90)}${ms(r.min)}`);
+  const [g, m] = results;
+  console.log(`graphgate / msal-browser: median ${(g.median / m.median).toFixed(2)}x, p90 ${(g.p90 / m.p90).toFixed(2)}x, min ${(g.min / m.min).toFixed(2)}x`);
+} finally {
+  await browser?.close().catch(() => {});
+  for (const stop of stops.reverse()) await stop().catch(() => {});
+  rmSync(work, { recursive: true, force: true });
+}
