@@ -239,7 +239,7 @@ impl EntraError {
 }
 
 /// The first `AADSTS<digits>` number in `text`.
-pub(crate) fn aadsts_in(text: &str) -> Option<u32> {
+pub fn aadsts_in(text: &str) -> Option<u32> {
     // A byte search rather than `str::find`, whose substring searcher the browser module would carry.
     let start = text.as_bytes().windows(6).position(|w| w == b"AADSTS")? + "AADSTS".len();
     let digits: String = text.get(start..)?.chars().take_while(char::is_ascii_digit).collect();

@@ -84,7 +84,7 @@ pub use claims::{CP1, merge_client_capabilities, parse_claims_challenge};
 pub use cloud::{CONSUMERS_TENANT_ID, Cloud, Endpoints, Tenant};
 pub use email::{Email, FORBIDDEN_EMAIL_CHARS};
 pub use encode::{form_encode, percent_decode_param, percent_encode};
-pub use error::{EntraError, Error, ErrorCode, Explanation, grant_is_dead, lookup_url, needs_interaction};
+pub use error::{EntraError, Error, ErrorCode, Explanation, aadsts_in, grant_is_dead, lookup_url, needs_interaction};
 pub use freshness::{REFRESH_MARGIN_SECS, is_fresh, refresh_margin};
 pub use graph::{GraphError, GraphErrorBody};
 pub use id_token::{Account, AccountType, IdTokenClaims};

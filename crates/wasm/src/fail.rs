@@ -114,7 +114,7 @@ impl Fail {
         let needs =
             graphgate_core::needs_interaction(&code) || error.as_deref().is_some_and(graphgate_core::needs_interaction);
         js::set(&self.0, "interactionRequired", &JsValue::from_bool(needs));
-        if let Some(n) = code.strip_prefix("AADSTS").and_then(|d| d.parse::<u32>().ok()) {
+        if let Some(n) = graphgate_core::aadsts_in(&code) {
             js::set(&self.0, "aadsts", &JsValue::from(n));
         }
     }
