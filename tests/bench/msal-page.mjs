@@ -1,5 +1,5 @@
-// The yardstick page of tests/bench/startup.mjs: @azure/msal-browser booting as a page signed
-// out boots (construct, initialize, handle the redirect), then marking `msal-ready`.
+// The yardstick page of tests/bench/startup.mjs: @azure/msal-browser's start-up on a signed-out
+// page (construct, initialize, handle the redirect), then the performance mark `msal-ready`.
 import { PublicClientApplication } from '@azure/msal-browser';
 
 // Replaced by esbuild (`define`) with the emulator's app and authority.

@@ -2,7 +2,8 @@
 // the demo page signed out (graphgate-proxy + graphgate-emulator) and of a page on
 // @azure/msal-browser, over fresh page loads in headless Chromium, both over plain HTTP on loopback.
 // Usage (from tests/, after `cargo build -p graphgate-emulator -p graphgate-proxy` and
-// `cargo xtask wasm`): node bench/startup.mjs [--runs 30] [--www DIR]
+// `cargo xtask wasm`): node bench/startup.mjs [--runs 30] [--www DIR]; `--www` measures another
+// copy of the demo page (www/ by default).
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -120,15 +121,18 @@ try {
     { name: 'graphgate demo', url: `${demo.origin}/`, mark: 'graphgate-ready' },
     { name: 'msal-browser', url: `${msal.origin}/`, mark: 'msal-ready' },
   ];
-  const results = [];
-  for (const p of pages) {
-    await load(browser, p.url, p.mark); // one discarded load: the servers and the browser warm up
-    const times = [];
-    for (let i = 0; i < RUNS; i++) times.push(await load(browser, p.url, p.mark));
-    results.push({ ...p, ...stats(times) });
+  // One discarded load of each (the servers and the browser warm up), then the two pages by
+  // turns, so that whatever else the machine is doing weighs on both alike.
+  for (const p of pages) await load(browser, p.url, p.mark);
+  const times = pages.map(() => []);
+  for (let i = 0; i < RUNS; i++) {
+    for (const [j, p] of pages.entries()) times[j].push(await load(browser, p.url, p.mark));
   }
+  const results = pages.map((p, j) => ({ ...p, ...stats(times[j]) }));
   const ms = (x) => `${x.toFixed(1)} ms`.padStart(10);
-  console.log(`navigation start -> ready, ${RUNS} fresh loads each (new context, empty cache), Chromium ${browser.version()} headless`);
+  console.log(
+    `navigation start -> ready, ${RUNS} fresh loads each, taking turns (new context, empty cache), Chromium ${browser.version()} headless`,
+  );
   console.log(`${'page'.padEnd(16)}${'median'.padStart(10)}${'p90'.padStart(10)}${'min'.padStart(10)}`);
   for (const r of results) console.log(`${r.name.padEnd(16)}${ms(r.median)}${ms(r.p90)}${ms(r.min)}`);
   const [g, m] = results;
