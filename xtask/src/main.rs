@@ -259,7 +259,8 @@ struct WasmBudget {
 
 /// `wasm-pack.toml`, read.
 fn wasm_pack() -> Result<WasmPack> {
-    let text = std::fs::read_to_string(project_root().join("wasm-pack.toml")).map_err(|e| format!("wasm-pack.toml: {e}"))?;
+    let text =
+        std::fs::read_to_string(project_root().join("wasm-pack.toml")).map_err(|e| format!("wasm-pack.toml: {e}"))?;
     toml::from_str(&text).map_err(|e| format!("wasm-pack.toml: {e}"))
 }
 

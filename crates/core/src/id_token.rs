@@ -71,7 +71,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 }
 
 /// Decodes the payload of a compact JWT without verifying it.
-pub(crate) fn decode_jwt_payload(token: &str) -> Result<Vec<u8>, Error> {
+pub fn decode_jwt_payload(token: &str) -> Result<Vec<u8>, Error> {
     let bad = |why: &str| Error::new(ErrorCode::MalformedIdToken, why.to_owned());
     let mut parts = token.split('.');
     let (Some(_header), Some(payload), Some(_sig), None) = (parts.next(), parts.next(), parts.next(), parts.next())

@@ -87,7 +87,7 @@ pub use encode::{form_encode, percent_decode_param, percent_encode};
 pub use error::{EntraError, Error, ErrorCode, Explanation, aadsts_in, grant_is_dead, lookup_url, needs_interaction};
 pub use freshness::{REFRESH_MARGIN_SECS, is_fresh, refresh_margin};
 pub use graph::{GraphError, GraphErrorBody};
-pub use id_token::{Account, AccountType, IdTokenClaims};
+pub use id_token::{Account, AccountType, IdTokenClaims, decode_jwt_payload};
 pub use pkce::PkceChallenge;
 pub use random::random_token;
 pub use redirect::{RedirectResponse, RedirectSuccess, parse_redirect, redirect_params};

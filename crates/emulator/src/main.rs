@@ -6,41 +6,42 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
 use graphgate_emulator::{Config, Seed, spawn};
 
-const USAGE: &str = "\
-graphgate-emulator: an offline Entra ID v2 and Microsoft Graph for tests and demos
+/// graphgate-emulator: an offline Entra ID v2 and Microsoft Graph for tests and demos.
+#[derive(Debug, Parser)]
+#[command(name = "graphgate-emulator", version, args_override_self = true)]
+struct Cli {
+    /// Where to listen (port 0 picks one)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// A TOML seed of tenants, apps, users and mail (default: the built-in sandbox)
+    #[arg(long, value_name = "FILE")]
+    seed: Option<PathBuf>,
+    /// Serve the control API under /_emulator/ (faults, clock, mailboxes, revocation, sessions)
+    #[arg(long)]
+    control: bool,
+    /// Plain HTTP instead of HTTPS (Microsoft's libraries refuse http:// authorities)
+    #[arg(long)]
+    http: bool,
+    /// Where to write the CA certificate clients must trust (default: a temp file)
+    #[arg(long, value_name = "FILE")]
+    ca_out: Option<PathBuf>,
+}
 
-usage: graphgate-emulator [--listen ADDR] [--seed FILE] [--control] [--http] [--ca-out FILE]
-
-  --listen ADDR   where to listen (default 127.0.0.1:8443; port 0 picks one)
-  --seed FILE     a TOML seed of tenants, apps, users and mail (default: the built-in sandbox)
-  --control       serve the control API under /_emulator/ (faults, clock, mailboxes, revocation, sessions)
-  --http          plain HTTP instead of HTTPS (Microsoft's libraries refuse http:// authorities)
-  --ca-out FILE   where to write the CA certificate clients must trust (default: a temp file)
-";
-
-fn parse(args: &[String]) -> Result<Config, String> {
-    let mut config =
-        Config { listen: SocketAddr::from(([127, 0, 0, 1], 8443)), control_api: false, ..Config::default() };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--listen" => config.listen = value("--listen")?.parse().map_err(|e| format!("--listen: {e}"))?,
-            "--seed" => {
-                let path = value("--seed")?;
-                let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
-                config.seed = Seed::from_toml(&text)?;
+impl Cli {
+    /// The emulator's configuration, with the seed file read and parsed.
+    fn config(self) -> Result<Config, String> {
+        let seed = match &self.seed {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                Seed::from_toml(&text)?
             }
-            "--control" => config.control_api = true,
-            "--http" => config.https = false,
-            "--ca-out" => config.ca_file = Some(PathBuf::from(value("--ca-out")?)),
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
+            None => Seed::sandbox(),
+        };
+        Ok(Config { listen: self.listen, https: !self.http, ca_file: self.ca_out, control_api: self.control, seed })
     }
-    Ok(config)
 }
 
 async fn stopped() {
@@ -62,15 +63,10 @@ async fn stopped() {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = match parse(&args) {
+    let config = match Cli::parse().config() {
         Ok(c) => c,
-        Err(e) if e.is_empty() => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
         Err(e) => {
-            eprintln!("graphgate-emulator: {e}\n\n{USAGE}");
+            eprintln!("graphgate-emulator: {e}");
             return ExitCode::from(2);
         }
     };
@@ -99,4 +95,45 @@ async fn main() -> ExitCode {
     stopped().await;
     handle.shutdown().await;
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a test fails loudly on the first unexpected error")]
+
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_as_the_test_harness_passes_them() {
+        let cli =
+            Cli::try_parse_from(["graphgate-emulator", "--listen", "127.0.0.1:0", "--control", "--ca-out", "ca.pem"])
+                .unwrap();
+        let config = cli.config().unwrap();
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 0)));
+        assert!(config.https && config.control_api);
+        assert_eq!(config.ca_file, Some(PathBuf::from("ca.pem")));
+
+        let config = Cli::try_parse_from(["graphgate-emulator", "--http"]).unwrap().config().unwrap();
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 8443)));
+        assert!(!config.https && !config.control_api && config.ca_file.is_none());
+    }
+
+    #[test]
+    fn a_later_flag_replaces_an_earlier_one() {
+        let cli = Cli::try_parse_from(["graphgate-emulator", "--listen", "127.0.0.1:1", "--listen", "127.0.0.1:2"]);
+        assert_eq!(cli.unwrap().listen, SocketAddr::from(([127, 0, 0, 1], 2)));
+    }
+
+    #[test]
+    fn a_missing_seed_file_is_named() {
+        let cli = Cli::try_parse_from(["graphgate-emulator", "--seed", "/nonexistent/seed.toml"]).unwrap();
+        assert!(cli.config().unwrap_err().contains("/nonexistent/seed.toml"));
+    }
 }

@@ -1,37 +1,52 @@
-//! The app-only (client credentials) token for Graph, cached until `REFRESH_MARGIN_SECS` (five
-//! minutes) before it expires, with one fetch shared by concurrent callers; and Graph calls made with it.
+//! The app-only (client credentials) token for Graph, cached while it is fresh (core's refresh
+//! margin), with one fetch shared by concurrent callers; what its application permissions allow;
+//! and Graph calls made with it.
 
 use graphgate_core::{
-    AccessToken, Error as CoreError, ErrorCode, Grant, GraphError, HttpRequest, Method, REFRESH_MARGIN_SECS,
+    AccessToken, Error as CoreError, ErrorCode, Grant, GraphError, HttpRequest, Method, Tenant, decode_jwt_payload,
 };
 use serde_json::Value;
 
-use crate::app::AppState;
+use crate::clock::{Clock, is_fresh};
+use crate::credential::Credential;
+use crate::upstream::Upstream;
+
+/// Application permissions that allow `POST /invitations` (least privileged first).
+pub(crate) const INVITE_ROLES: [&str; 3] = ["User.Invite.All", "User.ReadWrite.All", "Directory.ReadWrite.All"];
+
+/// Application permissions that allow reading users (least privileged first).
+pub(crate) const READ_ROLES: [&str; 4] =
+    ["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
 
 /// The cached token and what it may do.
 #[derive(Debug, Clone)]
-pub struct AppToken {
+pub(crate) struct AppToken {
     /// The token.
-    pub token: AccessToken,
+    pub(crate) token: AccessToken,
     /// Expiry, Unix seconds.
-    pub expires_at: u64,
+    expires_at: u64,
     /// Its application permissions (`roles`), when the token is a readable JWT.
-    pub roles: Vec<String>,
+    roles: Option<Vec<String>>,
 }
 
-/// The cache; its lock is held during a fetch, so concurrent callers share one.
-#[derive(Debug, Default)]
-pub struct AppTokenCache {
-    slot: tokio::sync::Mutex<Option<AppToken>>,
+impl AppToken {
+    /// Whether the token may send invitations: it carries one of [`INVITE_ROLES`], or its roles
+    /// cannot be read (then Graph decides).
+    pub(crate) fn may_invite(&self) -> bool {
+        self.roles.as_deref().is_none_or(|roles| holds(roles, &INVITE_ROLES).is_some())
+    }
+}
+
+/// The first of `wanted` among `roles` (ignoring case), if any.
+pub(crate) fn holds(roles: &[String], wanted: &[&'static str]) -> Option<&'static str> {
+    wanted.iter().copied().find(|w| roles.iter().any(|g| g.eq_ignore_ascii_case(w)))
 }
 
 /// The `roles` claim of a JWT access token, if it can be read (Graph's tokens are JWTs today, but
 /// nothing promises it, so an unreadable token simply has no known roles).
-pub fn roles_of(token: &AccessToken) -> Option<Vec<String>> {
-    use base64::Engine as _;
-    let payload = token.expose_secret().split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+pub(crate) fn roles_of(token: &AccessToken) -> Option<Vec<String>> {
+    let payload = decode_jwt_payload(token.expose_secret()).ok()?;
+    let claims: Value = serde_json::from_slice(&payload).ok()?;
     Some(
         claims
             .get("roles")
@@ -41,24 +56,36 @@ pub fn roles_of(token: &AccessToken) -> Option<Vec<String>> {
     )
 }
 
+/// The cache; its lock is held during a fetch, so concurrent callers share one.
+#[derive(Debug, Default)]
+pub(crate) struct AppTokenCache {
+    slot: tokio::sync::Mutex<Option<AppToken>>,
+}
+
 impl AppTokenCache {
-    /// A valid app-only token, fetched when the cached one is missing or about to expire.
-    pub async fn get(&self, state: &AppState) -> Result<AppToken, CoreError> {
+    /// A valid app-only token from `tenant` (the application's home tenant), fetched with
+    /// `credential` when the cached one is missing or about to expire.
+    pub(crate) async fn get(
+        &self,
+        upstream: &Upstream,
+        credential: &Credential,
+        tenant: Option<&Tenant>,
+        clock: &Clock,
+    ) -> Result<AppToken, CoreError> {
         let mut slot = self.slot.lock().await;
-        let now = state.clock.now();
-        if let Some(t) = slot.as_ref().filter(|t| now + REFRESH_MARGIN_SECS < t.expires_at) {
+        let now = clock.now();
+        if let Some(t) = slot.as_ref().filter(|t| is_fresh(t.expires_at, now)) {
             return Ok(t.clone());
         }
-        let s = &state.settings;
-        let tenant = s.app_tenant.as_ref().ok_or_else(|| {
+        let tenant = tenant.ok_or_else(|| {
             CoreError::new(
                 ErrorCode::ConfigInvalid,
                 "app-only calls need entra.app_tenant (the application's home tenant ID or domain)",
             )
         })?;
         // Client credentials are safe to repeat: `Upstream::token` retries them on 5xx and 429.
-        let tokens = state.upstream.token(&state.credential, tenant, Grant::ClientCredentials, None, now).await?;
-        let roles = roles_of(&tokens.access_token).unwrap_or_default();
+        let tokens = upstream.token(credential, tenant, Grant::ClientCredentials, None, now).await?;
+        let roles = roles_of(&tokens.access_token);
         let fresh = AppToken { token: tokens.access_token, expires_at: now + tokens.expires_in, roles };
         *slot = Some(fresh.clone());
         Ok(fresh)
@@ -66,8 +93,8 @@ impl AppTokenCache {
 }
 
 /// Calls Graph (`{graph}/v1.0{path}`) with a bearer token; a Graph error becomes [`CoreError::Graph`].
-pub async fn graph(
-    state: &AppState,
+pub(crate) async fn graph(
+    upstream: &Upstream,
     token: &AccessToken,
     method: Method,
     path: &str,
@@ -80,11 +107,11 @@ pub async fn graph(
     }
     let req = HttpRequest {
         method,
-        url: format!("{}{path}", state.settings.endpoints.graph_base()),
+        url: format!("{}{path}", upstream.endpoints().graph_base()),
         headers,
         body: body.map(Value::to_string).unwrap_or_default(),
     };
-    let answer = state.upstream.send(&req, "graph").await?;
+    let answer = upstream.send(&req, "graph").await?;
     if (200..300).contains(&answer.status) {
         if answer.body.trim().is_empty() {
             return Ok(Value::Null);
@@ -93,4 +120,32 @@ pub async fn graph(
             .map_err(|_| CoreError::new(ErrorCode::MalformedResponse, "Graph answered something that is not JSON"));
     }
     Err(GraphError::parse(answer.status, &answer.body).into_error())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(payload: &str) -> AccessToken {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        AccessToken::new([b64(r#"{"alg":"RS256"}"#), b64(payload), "sig".to_owned()].join("."))
+    }
+
+    #[test]
+    fn roles_are_read_from_a_jwt_and_unknown_otherwise() {
+        assert_eq!(roles_of(&jwt(r#"{"roles":["User.Invite.All",1]}"#)), Some(vec!["User.Invite.All".to_owned()]));
+        assert_eq!(roles_of(&jwt(r#"{"aud":"x"}"#)), Some(Vec::new()));
+        assert_eq!(roles_of(&AccessToken::new("opaque")), None);
+        assert_eq!(roles_of(&jwt("not json")), None);
+    }
+
+    #[test]
+    fn invitations_need_an_invite_role_when_the_roles_are_known() {
+        let token = |roles: Option<Vec<String>>| AppToken { token: AccessToken::new("x"), expires_at: 0, roles };
+        assert!(token(None).may_invite(), "unreadable roles: Graph decides");
+        assert!(!token(Some(Vec::new())).may_invite());
+        assert!(token(Some(vec!["directory.readwrite.all".to_owned()])).may_invite());
+        assert_eq!(holds(&["User.ReadWrite.All".to_owned()], &READ_ROLES), Some("User.ReadWrite.All"));
+    }
 }

@@ -5,11 +5,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use graphgate_core::{BaseUrl, ClientId, Cloud, Endpoints, RedirectUri, Scopes, Tenant};
 use serde::Deserialize;
 
+mod settings;
+
+pub use settings::Settings;
+pub(crate) use settings::{CredentialSettings, EntraSettings, InvitePolicy, StoreKind};
+
 /// The sections a `GRAPHGATE_<SECTION>_<KEY>` variable may address.
-const SECTIONS: [&str; 5] = ["server", "entra", "session", "invitations", "keepalive"];
+const SECTIONS: [&str; 6] = ["server", "entra", "session", "invitations", "keepalive", "log"];
 
 /// The whole configuration, as read.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -17,43 +21,46 @@ const SECTIONS: [&str; 5] = ["server", "entra", "session", "invitations", "keepa
 pub struct Config {
     /// Listening and serving.
     #[serde(default)]
-    pub server: ServerConfig,
+    pub(crate) server: ServerConfig,
     /// The application registration and Microsoft's endpoints.
-    pub entra: EntraConfig,
+    pub(crate) entra: EntraConfig,
     /// Sessions.
     #[serde(default)]
-    pub session: SessionConfig,
+    pub(crate) session: SessionConfig,
     /// Who may invite external users.
     #[serde(default)]
-    pub invitations: InvitationsConfig,
+    pub(crate) invitations: InvitationsConfig,
     /// The background refresh of idle sessions.
     #[serde(default)]
-    pub keepalive: KeepaliveConfig,
+    pub(crate) keepalive: KeepaliveConfig,
+    /// The log's format and level.
+    #[serde(default)]
+    pub log: LogConfig,
 }
 
 /// `[server]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ServerConfig {
+pub(crate) struct ServerConfig {
     /// Where to listen. Default `127.0.0.1:8080`.
     #[serde(default = "default_listen")]
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// The origin pages are served from (`https://app.example.com`); decides the cookie's
     /// `Secure` flag and `__Host-` prefix. Default `http://localhost:8080`.
     #[serde(default = "default_origin")]
-    pub public_origin: String,
+    pub(crate) public_origin: String,
     /// Other origins allowed to call the API with credentials (CORS and CSRF). Default none.
     #[serde(default)]
-    pub allowed_origins: Vec<String>,
+    pub(crate) allowed_origins: Vec<String>,
     /// A directory of static files to serve at `/` (the demo page), if any.
     #[serde(default)]
-    pub static_dir: Option<PathBuf>,
+    pub(crate) static_dir: Option<PathBuf>,
     /// Largest request body, bytes. Default 64 KiB.
     #[serde(default = "default_body_limit")]
-    pub body_limit: usize,
+    pub(crate) body_limit: usize,
     /// Per-request timeout, seconds. Default 30.
     #[serde(default = "default_request_timeout")]
-    pub request_timeout_secs: u64,
+    pub(crate) request_timeout_secs: u64,
 }
 
 fn default_listen() -> SocketAddr {
@@ -85,52 +92,52 @@ impl Default for ServerConfig {
 /// `[entra]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EntraConfig {
+pub(crate) struct EntraConfig {
     /// `global`, `us-gov`, `us-gov-dod` or `china`. Default `global`.
     #[serde(default = "default_cloud")]
-    pub cloud: String,
+    pub(crate) cloud: String,
     /// The authority users sign in through: `common`, `organizations`, `consumers`, a tenant ID
     /// or domain. Guests of a tenant sign in through the tenant; their mail works only through
     /// `common` or `organizations` (their home tenant).
     #[serde(default = "default_tenant")]
-    pub tenant: String,
+    pub(crate) tenant: String,
     /// The application's home tenant (ID or domain), for app-only calls such as invitations.
     #[serde(default)]
-    pub app_tenant: Option<String>,
+    pub(crate) app_tenant: Option<String>,
     /// The application (client) ID.
     #[serde(default)]
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// Registered Web redirect URIs; the first is the default.
     #[serde(default)]
-    pub redirect_uris: Vec<String>,
+    pub(crate) redirect_uris: Vec<String>,
     /// Default delegated scopes (`openid offline_access` are added).
     #[serde(default = "default_scopes")]
-    pub scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     /// Client capabilities declared on every delegated token request (code redemption,
     /// refresh, keep-alive), as `claims={"access_token":{"xms_cc":{"values":[…]}}}`. `["cp1"]`
     /// makes Graph send claims challenges (Continuous Access Evaluation) instead of accepting a
     /// revoked token until it expires; answer them with `claims` on `/api/auth/token`. Default none.
     #[serde(default)]
-    pub client_capabilities: Vec<String>,
+    pub(crate) client_capabilities: Vec<String>,
     /// Override of the sign-in base URL (another cloud's host, or the emulator).
     #[serde(default)]
-    pub login_base: Option<String>,
+    pub(crate) login_base: Option<String>,
     /// Override of the Graph base URL.
     #[serde(default)]
-    pub graph_base: Option<String>,
+    pub(crate) graph_base: Option<String>,
     /// A PEM file of extra CA certificates to trust upstream (a TLS-inspecting proxy's CA, or
     /// the emulator's).
     #[serde(default)]
-    pub extra_ca_file: Option<PathBuf>,
+    pub(crate) extra_ca_file: Option<PathBuf>,
     /// Upstream connect timeout, seconds. Default 5.
     #[serde(default = "default_connect_timeout")]
-    pub connect_timeout_secs: u64,
+    pub(crate) connect_timeout_secs: u64,
     /// Upstream total timeout, seconds. Default 15.
     #[serde(default = "default_upstream_timeout")]
-    pub upstream_timeout_secs: u64,
+    pub(crate) upstream_timeout_secs: u64,
     /// The client credential.
     #[serde(default)]
-    pub credential: CredentialConfig,
+    pub(crate) credential: CredentialConfig,
 }
 
 fn default_cloud() -> String {
@@ -152,18 +159,18 @@ fn default_upstream_timeout() -> u64 {
 /// Where a secret comes from: an environment variable or a file, never the command line.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SecretSource {
+pub(crate) struct SecretSource {
     /// The environment variable holding it.
     #[serde(default)]
-    pub env: Option<String>,
+    pub(crate) env: Option<String>,
     /// The file holding it (trailing whitespace is trimmed).
     #[serde(default)]
-    pub file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
 }
 
 impl SecretSource {
     /// Reads the secret; `what` names it in errors (the value never appears in them).
-    pub fn read(&self, what: &str) -> Result<String, String> {
+    pub(crate) fn read(&self, what: &str) -> Result<String, String> {
         match (&self.env, &self.file) {
             (Some(var), None) => {
                 std::env::var(var).map_err(|_| format!("{what}: the environment variable {var} is not set"))
@@ -176,7 +183,7 @@ impl SecretSource {
         }
     }
 
-    fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         self.env.is_some() || self.file.is_some()
     }
 }
@@ -184,22 +191,22 @@ impl SecretSource {
 /// `[entra.credential]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CredentialConfig {
+pub(crate) struct CredentialConfig {
     /// The client secret's value.
     #[serde(default)]
-    pub secret: SecretSource,
+    pub(crate) secret: SecretSource,
     /// Send the secret with HTTP Basic instead of in the form body.
     #[serde(default)]
-    pub basic_auth: bool,
+    pub(crate) basic_auth: bool,
     /// The certificate (PEM) registered with the application, for client assertions.
     #[serde(default)]
-    pub certificate_file: Option<PathBuf>,
+    pub(crate) certificate_file: Option<PathBuf>,
     /// The certificate's private key (PEM, PKCS#8).
     #[serde(default)]
-    pub key: SecretSource,
+    pub(crate) key: SecretSource,
     /// `PS256` (default, `x5t#S256`) or `RS256` (`x5t`).
     #[serde(default = "default_alg")]
-    pub algorithm: String,
+    pub(crate) algorithm: String,
 }
 
 fn default_alg() -> String {
@@ -221,22 +228,22 @@ impl Default for CredentialConfig {
 /// `[session]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SessionConfig {
+pub(crate) struct SessionConfig {
     /// `sqlite` (default) or `memory`.
     #[serde(default = "default_store")]
-    pub store: String,
+    pub(crate) store: String,
     /// The SQLite file. Default `graphgate-sessions.db`.
     #[serde(default = "default_sqlite_path")]
-    pub sqlite_path: PathBuf,
+    pub(crate) sqlite_path: PathBuf,
     /// The AES-256-GCM key encrypting refresh tokens at rest: 32 bytes, base64.
     #[serde(default)]
-    pub key: SecretSource,
+    pub(crate) key: SecretSource,
     /// Absolute lifetime of a session, hours. Default 720 (30 days).
     #[serde(default = "default_absolute_hours")]
-    pub absolute_lifetime_hours: u64,
+    pub(crate) absolute_lifetime_hours: u64,
     /// Idle timeout, hours. Default 168 (7 days).
     #[serde(default = "default_idle_hours")]
-    pub idle_timeout_hours: u64,
+    pub(crate) idle_timeout_hours: u64,
 }
 
 fn default_store() -> String {
@@ -267,25 +274,25 @@ impl Default for SessionConfig {
 /// `[invitations]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct InvitationsConfig {
+pub(crate) struct InvitationsConfig {
     /// `admin` (bearer API keys; default), `self-service` or `signed-in`.
     #[serde(default = "default_policy")]
-    pub policy: String,
+    pub(crate) policy: String,
     /// Bearer API keys for `admin`, comma-separated.
     #[serde(default)]
-    pub api_keys: SecretSource,
+    pub(crate) api_keys: SecretSource,
     /// Email domains `self-service` may invite.
     #[serde(default)]
-    pub allowed_domains: Vec<String>,
+    pub(crate) allowed_domains: Vec<String>,
     /// Accounts (usernames) allowed to invite under `signed-in`; empty means every signed-in account.
     #[serde(default)]
-    pub allowed_accounts: Vec<String>,
+    pub(crate) allowed_accounts: Vec<String>,
     /// Where redemption leads; default: this app's authorize URL (one-step onboarding).
     #[serde(default)]
-    pub redirect_url: Option<String>,
+    pub(crate) redirect_url: Option<String>,
     /// Invitations per minute per client address and per email under `self-service`. Default 5.
     #[serde(default = "default_rate")]
-    pub rate_limit_per_minute: u32,
+    pub(crate) rate_limit_per_minute: u32,
 }
 
 fn default_policy() -> String {
@@ -311,19 +318,19 @@ impl Default for InvitationsConfig {
 /// `[keepalive]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct KeepaliveConfig {
+pub(crate) struct KeepaliveConfig {
     /// Whether idle sessions are refreshed in the background. Default false.
     #[serde(default)]
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// How often the task runs, minutes. Default 60.
     #[serde(default = "default_interval")]
-    pub interval_minutes: u64,
+    pub(crate) interval_minutes: u64,
     /// Refresh sessions whose last refresh is older than this, hours. Default 24 × 14.
     #[serde(default = "default_refresh_after")]
-    pub refresh_after_hours: u64,
+    pub(crate) refresh_after_hours: u64,
     /// Refreshes at once. Default 4.
     #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
 }
 
 fn default_interval() -> u64 {
@@ -347,53 +354,28 @@ impl Default for KeepaliveConfig {
     }
 }
 
-/// How invitations are authorised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InvitePolicy {
-    /// Bearer API keys of the site's own backend.
-    Admin,
-    /// Anyone, for allowed domains, rate-limited.
-    SelfService,
-    /// Signed-in sessions, optionally an allow-list of accounts.
-    SignedIn,
+/// `[log]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (the default) or `json`, one JSON object per line.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// The level or filter directives (`debug`, `graphgate_proxy=debug,info`); `RUST_LOG` takes
+    /// precedence. Default `graphgate_proxy=info`.
+    #[serde(default)]
+    pub level: Option<String>,
 }
 
-/// The configuration, checked and turned into the types the proxy works with.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// As read.
-    pub raw: Config,
-    /// The endpoints (cloud plus overrides).
-    pub endpoints: Endpoints,
-    /// The sign-in authority.
-    pub tenant: Tenant,
-    /// The app's home tenant for app-only calls.
-    pub app_tenant: Option<Tenant>,
-    /// The application ID.
-    pub client_id: ClientId,
-    /// Registered redirect URIs.
-    pub redirect_uris: Vec<RedirectUri>,
-    /// Default scopes.
-    pub scopes: Scopes,
-    /// The invitation policy.
-    pub invite_policy: InvitePolicy,
-    /// The claims request declaring `entra.client_capabilities`, when there are any.
-    pub capabilities_claims: Option<String>,
-}
-
-impl Settings {
-    /// The `claims` of a delegated token request: `challenge` (a claims request, such as a
-    /// decoded claims challenge) merged with the configured capabilities; the capabilities alone
-    /// without one; `None` when there is neither.
-    pub fn token_claims(&self, challenge: Option<&str>) -> Result<Option<String>, graphgate_core::Error> {
-        match challenge {
-            Some(c) => {
-                let caps: Vec<&str> = self.raw.entra.client_capabilities.iter().map(String::as_str).collect();
-                graphgate_core::merge_client_capabilities(c, &caps).map(Some)
-            }
-            None => Ok(self.capabilities_claims.clone()),
-        }
-    }
+/// The log's format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines, coloured on a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 impl Config {
@@ -456,165 +438,6 @@ impl Config {
         }
         toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| format!("invalid configuration: {e}"))
     }
-
-    /// Checks everything and reports every problem at once.
-    pub fn validate(self) -> Result<Settings, Vec<String>> {
-        let mut problems = Vec::new();
-        let mut note = |r: Result<(), String>| {
-            if let Err(e) = r {
-                problems.push(e);
-            }
-        };
-        let cloud: Cloud = self.entra.cloud.parse().unwrap_or_else(|e: graphgate_core::Error| {
-            note(Err(format!("entra.cloud: {}", e.detail())));
-            Cloud::Global
-        });
-        let mut endpoints = Endpoints::for_cloud(cloud);
-        if let Some(b) = &self.entra.login_base {
-            match BaseUrl::parse(b) {
-                Ok(b) => endpoints = endpoints.with_login_base(b),
-                Err(e) => note(Err(format!("entra.login_base: {}", e.detail()))),
-            }
-        }
-        if let Some(b) = &self.entra.graph_base {
-            match BaseUrl::parse(b) {
-                Ok(b) => endpoints = endpoints.with_graph_base(b),
-                Err(e) => note(Err(format!("entra.graph_base: {}", e.detail()))),
-            }
-        }
-        let tenant = Tenant::parse(&self.entra.tenant).unwrap_or_else(|e| {
-            note(Err(format!("entra.tenant: {}", e.detail())));
-            Tenant::Common
-        });
-        let app_tenant = match &self.entra.app_tenant {
-            Some(t) => match Tenant::parse(t) {
-                Ok(t) if t.is_concrete() => Some(t),
-                Ok(_) => {
-                    note(Err("entra.app_tenant: app-only calls need the tenant's ID or domain, not common/organizations/consumers".into()));
-                    None
-                }
-                Err(e) => {
-                    note(Err(format!("entra.app_tenant: {}", e.detail())));
-                    None
-                }
-            },
-            None => tenant.is_concrete().then(|| tenant.clone()),
-        };
-        let client_id = ClientId::parse(&self.entra.client_id).unwrap_or_else(|e| {
-            note(Err(format!("entra.client_id: {}", e.detail())));
-            ClientId::parse("00000000-0000-0000-0000-000000000000").unwrap_or_else(|_| unreachable!("a valid GUID"))
-        });
-        let mut redirect_uris = Vec::new();
-        if self.entra.redirect_uris.is_empty() {
-            note(Err("entra.redirect_uris: give at least one registered Web redirect URI".into()));
-        }
-        for uri in &self.entra.redirect_uris {
-            match RedirectUri::parse(uri) {
-                Ok(u) => redirect_uris.push(u),
-                Err(e) => note(Err(format!("entra.redirect_uris: {}", e.detail()))),
-            }
-        }
-        let scopes = Scopes::parse_all(&self.entra.scopes).unwrap_or_else(|e| {
-            note(Err(format!("entra.scopes: {}", e.detail())));
-            Scopes::new()
-        });
-        let capabilities_claims = capabilities_claims(&self.entra.client_capabilities).unwrap_or_else(|e| {
-            note(Err(e));
-            None
-        });
-        let c = &self.entra.credential;
-        match (c.secret.is_set(), c.certificate_file.is_some() || c.key.is_set()) {
-            (false, false) => note(Err("entra.credential: give a client secret (secret.env or secret.file) or a certificate (certificate_file and key)".into())),
-            (true, true) => note(Err("entra.credential: give a client secret or a certificate, not both".into())),
-            (false, true) if c.certificate_file.is_none() || !c.key.is_set() => {
-                note(Err("entra.credential: a certificate credential needs both certificate_file and key".into()))
-            }
-            _ => {}
-        }
-        if !["PS256", "RS256"].contains(&c.algorithm.as_str()) {
-            note(Err(format!("entra.credential.algorithm: {:?} is not PS256 or RS256", c.algorithm)));
-        }
-        if !["sqlite", "memory"].contains(&self.session.store.as_str()) {
-            note(Err(format!("session.store: {:?} is not sqlite or memory", self.session.store)));
-        }
-        if !self.session.key.is_set() {
-            note(Err(
-                "session.key: set the refresh-token encryption key (32 bytes, base64) with key.env or key.file".into()
-            ));
-        }
-        let (idle, absolute) = (self.session.idle_timeout_hours, self.session.absolute_lifetime_hours);
-        if !(1..=24 * 3650).contains(&idle) || !(1..=24 * 3650).contains(&absolute) {
-            note(Err("session: lifetimes must be between one hour and ten years".into()));
-        }
-        if self.keepalive.interval_minutes == 0 || self.keepalive.concurrency == 0 {
-            note(Err("keepalive: interval_minutes and concurrency must be at least 1".into()));
-        }
-        let invite_policy = match self.invitations.policy.as_str() {
-            "admin" => InvitePolicy::Admin,
-            "self-service" => InvitePolicy::SelfService,
-            "signed-in" => InvitePolicy::SignedIn,
-            other => {
-                note(Err(format!("invitations.policy: {other:?} is not admin, self-service or signed-in")));
-                InvitePolicy::Admin
-            }
-        };
-        if invite_policy == InvitePolicy::SelfService && self.invitations.allowed_domains.is_empty() {
-            note(Err(
-                "invitations.allowed_domains: self-service invitations need at least one allowed email domain".into()
-            ));
-        }
-        for origin in &self.server.allowed_origins {
-            if graphgate_core::HttpUrl::parse(origin)
-                .map(|u| u.origin() != origin.trim_end_matches('/'))
-                .unwrap_or(true)
-            {
-                note(Err(format!("server.allowed_origins: {origin:?} is not an origin like https://app.example.com")));
-            }
-        }
-        if graphgate_core::HttpUrl::parse(&self.server.public_origin).is_err() {
-            note(Err(format!(
-                "server.public_origin: {:?} is not an origin like https://app.example.com",
-                self.server.public_origin
-            )));
-        }
-        if problems.is_empty() {
-            Ok(Settings {
-                raw: self,
-                endpoints,
-                tenant,
-                app_tenant,
-                client_id,
-                redirect_uris,
-                scopes,
-                invite_policy,
-                capabilities_claims,
-            })
-        } else {
-            Err(problems)
-        }
-    }
-}
-
-/// The claims request declaring `capabilities` (`None` for none); an error naming a value that
-/// is not a capability name (letters, digits, `-`, `_` and `.`, at most 64).
-fn capabilities_claims(capabilities: &[String]) -> Result<Option<String>, String> {
-    if capabilities.is_empty() {
-        return Ok(None);
-    }
-    let mut names = Vec::with_capacity(capabilities.len());
-    for c in capabilities {
-        let name = c.trim();
-        let valid = !name.is_empty()
-            && name.len() <= 64
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if !valid {
-            return Err(format!("entra.client_capabilities: {c:?} is not a capability name such as cp1"));
-        }
-        names.push(name);
-    }
-    graphgate_core::merge_client_capabilities("", &names)
-        .map(Some)
-        .map_err(|e| format!("entra.client_capabilities: {}", e.detail()))
 }
 
 /// Keys whose value is a list: an override is split at commas (a single item is a list too).
@@ -622,13 +445,13 @@ const LIST_KEYS: [&str; 6] =
     ["redirect_uris", "scopes", "allowed_origins", "allowed_domains", "allowed_accounts", "client_capabilities"];
 
 /// The client secret's variable, for [`Config::from_env`].
-pub const ENV_CLIENT_SECRET: &str = "GRAPHGATE_CLIENT_SECRET";
+const ENV_CLIENT_SECRET: &str = "GRAPHGATE_CLIENT_SECRET";
 /// The certificate file of a certificate credential, for [`Config::from_env`].
-pub const ENV_CERTIFICATE_FILE: &str = "GRAPHGATE_CLIENT_CERTIFICATE_FILE";
+const ENV_CERTIFICATE_FILE: &str = "GRAPHGATE_CLIENT_CERTIFICATE_FILE";
 /// The file with the certificate's private key, for [`Config::from_env`].
-pub const ENV_KEY_FILE: &str = "GRAPHGATE_CLIENT_KEY_FILE";
+const ENV_KEY_FILE: &str = "GRAPHGATE_CLIENT_KEY_FILE";
 /// The session key's variable, for [`Config::from_env`].
-pub const ENV_SESSION_KEY: &str = "GRAPHGATE_SESSION_KEY";
+const ENV_SESSION_KEY: &str = "GRAPHGATE_SESSION_KEY";
 
 /// Keys that say where a secret comes from (`{ env = … }` or `{ file = … }`); see
 /// [`Config::from_toml_and_env`].
@@ -652,6 +475,8 @@ fn env_value(key: &str, v: &str) -> toml::Value {
 
 #[cfg(test)]
 mod tests {
+    use graphgate_core::{Cloud, RedirectUri, Tenant};
+
     use super::*;
 
     const GOOD: &str = r#"
@@ -681,8 +506,11 @@ mod tests {
         assert_eq!(c.session.key.env.as_deref(), Some(ENV_SESSION_KEY));
         assert_eq!(c.session.store, "memory");
         let s = c.validate().expect("valid");
-        assert_eq!(s.tenant, Tenant::Organizations);
-        assert_eq!(s.raw.entra.redirect_uris, ["http://localhost:8080/"]);
+        assert_eq!(s.entra.tenant, Tenant::Organizations);
+        assert_eq!(
+            s.entra.redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
+            ["http://localhost:8080/"]
+        );
 
         let with_certificate =
             base.iter().cloned().chain([var(ENV_CERTIFICATE_FILE, "app.pem"), var(ENV_KEY_FILE, "app-key.pem")]);
@@ -703,10 +531,10 @@ mod tests {
     #[test]
     fn a_good_configuration_validates() {
         let s = Config::from_toml_and_env(GOOD, []).expect("parses").validate().expect("valid");
-        assert_eq!(s.tenant, Tenant::Common);
-        assert_eq!(s.app_tenant, Some(Tenant::Domain("contoso.onmicrosoft.com".into())));
-        assert_eq!(s.endpoints.login_base().as_str(), "https://login.microsoftonline.com");
-        assert_eq!(s.invite_policy, InvitePolicy::Admin);
+        assert_eq!(s.entra.tenant, Tenant::Common);
+        assert_eq!(s.entra.app_tenant, Some(Tenant::Domain("contoso.onmicrosoft.com".into())));
+        assert_eq!(s.entra.endpoints.login_base().as_str(), "https://login.microsoftonline.com");
+        assert_eq!(s.invitations.policy, InvitePolicy::Admin);
     }
 
     #[test]
@@ -719,11 +547,11 @@ mod tests {
             ("UNRELATED".to_owned(), "x".to_owned()),
         ];
         let s = Config::from_toml_and_env(GOOD, env).expect("parses").validate().expect("valid");
-        assert_eq!(s.endpoints.cloud(), Cloud::China);
-        assert_eq!(s.endpoints.login_base().as_str(), "https://127.0.0.1:9443");
-        assert_eq!(s.endpoints.graph_base(), "https://microsoftgraph.chinacloudapi.cn/v1.0");
-        assert_eq!(s.raw.server.allowed_origins.len(), 2);
-        assert!(s.raw.keepalive.enabled);
+        assert_eq!(s.entra.endpoints.cloud(), Cloud::China);
+        assert_eq!(s.entra.endpoints.login_base().as_str(), "https://127.0.0.1:9443");
+        assert_eq!(s.entra.endpoints.graph_base(), "https://microsoftgraph.chinacloudapi.cn/v1.0");
+        assert_eq!(s.server.origins.iter().skip(1).count(), 2, "the allowed origins, after the public one");
+        assert!(s.keepalive.enabled);
     }
 
     #[test]
@@ -747,23 +575,23 @@ mod tests {
     #[test]
     fn client_capabilities_come_from_the_file_or_the_environment() {
         let s = Config::from_toml_and_env(GOOD, []).expect("parses").validate().expect("valid");
-        assert_eq!(s.capabilities_claims, None, "none by default");
-        assert_eq!(s.token_claims(None).expect("claims"), None);
+        assert_eq!(s.entra.capabilities_claims, None, "none by default");
+        assert_eq!(s.entra.token_claims(None).expect("claims"), None);
         let toml = GOOD.replace("scopes = [", "client_capabilities = [\"cp1\"]\n        scopes = [");
         let s = Config::from_toml_and_env(&toml, []).expect("parses").validate().expect("valid");
         let cp1 = r#"{"access_token":{"xms_cc":{"values":["cp1"]}}}"#;
-        assert_eq!(s.capabilities_claims.as_deref(), Some(cp1));
-        assert_eq!(s.token_claims(None).expect("claims").as_deref(), Some(cp1));
+        assert_eq!(s.entra.capabilities_claims.as_deref(), Some(cp1));
+        assert_eq!(s.entra.token_claims(None).expect("claims").as_deref(), Some(cp1));
         let merged =
-            s.token_claims(Some(r#"{"access_token":{"nbf":{"essential":true,"value":"1"}}}"#)).expect("claims");
+            s.entra.token_claims(Some(r#"{"access_token":{"nbf":{"essential":true,"value":"1"}}}"#)).expect("claims");
         let merged: serde_json::Value = serde_json::from_str(&merged.expect("some")).expect("json");
         assert_eq!(merged["access_token"]["xms_cc"]["values"], serde_json::json!(["cp1"]));
         assert_eq!(merged["access_token"]["nbf"]["value"], "1");
-        assert!(s.token_claims(Some("[]")).is_err());
+        assert!(s.entra.token_claims(Some("[]")).is_err());
         let env = [("GRAPHGATE_ENTRA_CLIENT_CAPABILITIES".to_owned(), "cp1, cp2".to_owned())];
         let s = Config::from_toml_and_env(GOOD, env).expect("parses").validate().expect("valid");
-        assert_eq!(s.raw.entra.client_capabilities, ["cp1", "cp2"]);
-        assert!(s.capabilities_claims.expect("claims").contains(r#"["cp1","cp2"]"#));
+        assert_eq!(s.entra.client_capabilities, ["cp1", "cp2"]);
+        assert!(s.entra.capabilities_claims.expect("claims").contains(r#"["cp1","cp2"]"#));
         let env = [("GRAPHGATE_ENTRA_CLIENT_CAPABILITIES".to_owned(), "cp1,\"x\"".to_owned())];
         let problems = Config::from_toml_and_env(GOOD, env).expect("parses").validate().expect_err("invalid");
         assert!(problems.iter().any(|p| p.starts_with("entra.client_capabilities")), "{problems:?}");

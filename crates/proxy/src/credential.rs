@@ -8,10 +8,10 @@ use rsa::pkcs8::DecodePrivateKey;
 use rsa::sha2::Sha256;
 use rsa::signature::{SignatureEncoding, Signer};
 
-use crate::config::Settings;
+use crate::config::CredentialSettings;
 
 /// The loaded credential. Its `Debug` output names the kind only.
-pub enum Credential {
+pub(crate) enum Credential {
     /// A client secret.
     Secret {
         /// The secret's value.
@@ -46,35 +46,34 @@ impl std::fmt::Debug for Credential {
 impl Credential {
     /// Reads the credential named by the configuration (secret from env or file; certificate and
     /// key from files or env). Errors name the source, never the value.
-    pub fn load(settings: &Settings) -> Result<Self, String> {
-        let c = &settings.raw.entra.credential;
-        if let Some(path) = &c.certificate_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("entra.credential.certificate_file: cannot read {}: {e}", path.display()))?;
-            let cert_der = {
-                use rustls::pki_types::pem::PemObject;
-                rustls::pki_types::CertificateDer::from_pem_slice(&pem)
-                    .map_err(|_| {
-                        format!("entra.credential.certificate_file: {} holds no PEM certificate", path.display())
-                    })?
-                    .to_vec()
-            };
-            let key_pem = c.key.read("entra.credential.key")?;
-            let key = rsa::PrivateKey::from_pkcs8_pem(&key_pem)
-                .or_else(|_| rsa::PrivateKey::from_pkcs1_pem(&key_pem))
-                .map_err(|_| "entra.credential.key: not an RSA private key in PEM (PKCS#8 or PKCS#1)".to_owned())?;
-            let alg = if c.algorithm == "RS256" { AssertionAlg::Rs256 } else { AssertionAlg::Ps256 };
-            return Ok(Credential::Certificate { key: Box::new(key), cert_der, alg });
-        }
-        let secret = c.secret.read("entra.credential.secret")?;
-        if secret.is_empty() {
-            return Err("entra.credential.secret: the secret is empty".to_owned());
-        }
-        Ok(Credential::Secret { secret: ClientSecret::new(secret), basic: c.basic_auth })
+    pub(crate) fn load(settings: &CredentialSettings) -> Result<Self, String> {
+        let (path, key, alg) = match settings {
+            CredentialSettings::Certificate { certificate_file, key, alg } => (certificate_file, key, *alg),
+            CredentialSettings::Secret { secret, basic } => {
+                let secret = secret.read("entra.credential.secret")?;
+                if secret.is_empty() {
+                    return Err("entra.credential.secret: the secret is empty".to_owned());
+                }
+                return Ok(Credential::Secret { secret: ClientSecret::new(secret), basic: *basic });
+            }
+        };
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("entra.credential.certificate_file: cannot read {}: {e}", path.display()))?;
+        let cert_der = {
+            use rustls::pki_types::pem::PemObject;
+            rustls::pki_types::CertificateDer::from_pem_slice(&pem)
+                .map_err(|_| format!("entra.credential.certificate_file: {} holds no PEM certificate", path.display()))?
+                .to_vec()
+        };
+        let key_pem = key.read("entra.credential.key")?;
+        let key = rsa::PrivateKey::from_pkcs8_pem(&key_pem)
+            .or_else(|_| rsa::PrivateKey::from_pkcs1_pem(&key_pem))
+            .map_err(|_| "entra.credential.key: not an RSA private key in PEM (PKCS#8 or PKCS#1)".to_owned())?;
+        Ok(Credential::Certificate { key: Box::new(key), cert_der, alg })
     }
 
     /// The client authentication for one request to `token_url`.
-    pub fn client_auth(&self, client_id: &ClientId, token_url: &str, now: u64) -> Result<ClientAuth, CoreError> {
+    pub(crate) fn client_auth(&self, client_id: &ClientId, token_url: &str, now: u64) -> Result<ClientAuth, CoreError> {
         Ok(match self {
             Credential::Secret { secret, basic: false } => ClientAuth::SecretPost(secret.clone()),
             Credential::Secret { secret, basic: true } => ClientAuth::SecretBasic(secret.clone()),

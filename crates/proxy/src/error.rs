@@ -8,32 +8,34 @@ use axum::response::{IntoResponse, Response};
 use graphgate_core::{Error as CoreError, ErrorCode, Explanation};
 use serde_json::json;
 
+use crate::session::StoreError;
+
 /// An error answered to a caller.
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     /// What the caller branches on: a graphgate code, or the upstream OAuth error / Graph code.
-    pub error: String,
+    pub(crate) error: String,
     /// The catalogue's explanation.
-    pub explanation: Box<Explanation>,
+    pub(crate) explanation: Box<Explanation>,
     /// A claims request (JSON text) the next `/authorize` must send as `claims`: Entra's
     /// `claims` field, or the claims challenge a refresh could not satisfy without the user.
-    pub claims: Option<String>,
+    pub(crate) claims: Option<String>,
 }
 
 impl ApiError {
     /// One of graphgate's own errors.
-    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::from(CoreError::new(code, detail))
     }
 
     /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.explanation.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     /// An upstream grant failure the user can only fix by signing in again: answered as 401
     /// `interaction_required`, keeping Entra's code and the catalogue's hint.
-    pub fn interaction_required(mut self) -> Self {
+    pub(crate) fn interaction_required(mut self) -> Self {
         self.error = ErrorCode::InteractionRequired.as_str().to_owned();
         self.explanation.status = 401;
         self.explanation.retryable = false;
@@ -41,7 +43,7 @@ impl ApiError {
     }
 
     /// Adds the claims the next sign-in must send.
-    pub fn with_claims(mut self, claims: impl Into<String>) -> Self {
+    pub(crate) fn with_claims(mut self, claims: impl Into<String>) -> Self {
         self.claims = Some(claims.into());
         self
     }
@@ -65,6 +67,12 @@ impl From<CoreError> for ApiError {
             _ => None,
         };
         Self { error, explanation, claims }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::new(ErrorCode::StoreUnavailable, format!("the session store failed: {e}"))
     }
 }
 

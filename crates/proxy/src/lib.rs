@@ -1,20 +1,34 @@
 //! graphgate-proxy: the confidential token proxy. It alone holds the client secret or
 //! certificate, redeems authorization codes, keeps refresh tokens server-side (encrypted), answers
 //! the browser's token requests from them, and sends app-only invitations.
+//!
+//! The binary uses [`config`], [`server`] and [`check`]; the integration tests also drive
+//! [`keepalive`] and look into [`AppState`].
 
-pub mod api;
-pub mod app;
-pub mod apponly;
 pub mod check;
 pub mod config;
-pub mod credential;
-pub mod error;
 pub mod keepalive;
-pub mod metrics;
 pub mod server;
-pub mod session;
-pub mod tokens;
-pub mod upstream;
+
+mod api;
+mod api_keys;
+mod app;
+mod apponly;
+mod clock;
+mod cookie;
+mod credential;
+mod error;
+mod metrics;
+mod middleware;
+mod rate_limit;
+mod refresh;
+mod session;
+mod state;
+mod tokens;
+mod upstream;
+
+pub use state::AppState;
+pub use upstream::install_crypto_provider;
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it.
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

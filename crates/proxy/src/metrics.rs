@@ -19,7 +19,7 @@ struct Histogram {
 
 /// The proxy's metrics.
 #[derive(Debug, Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     upstream: Mutex<BTreeMap<String, Histogram>>,
     upstream_status: Mutex<BTreeMap<(String, u16), u64>>,
@@ -28,14 +28,14 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Counts a request to `route` (the route pattern, never the raw path) answered with `status`.
-    pub fn request(&self, route: &str, status: u16) {
+    /// Counts a request to `route` (the route pattern, never the path as sent) answered with `status`.
+    pub(crate) fn request(&self, route: &str, status: u16) {
         *crate::lock(&self.requests).entry((route.to_owned(), status)).or_default() += 1;
     }
 
     /// Records an upstream call of `kind` (`token`, `graph`, `discovery`, `keys`); status 0 is a
     /// transport failure.
-    pub fn upstream(&self, kind: &str, elapsed: Duration, status: u16) {
+    pub(crate) fn upstream(&self, kind: &str, elapsed: Duration, status: u16) {
         let secs = elapsed.as_secs_f64();
         {
             let mut all = crate::lock(&self.upstream);
@@ -52,12 +52,12 @@ impl Metrics {
     }
 
     /// Counts a token served from the cache (`hit`) or fetched upstream.
-    pub fn token_cache(&self, hit: bool) {
+    pub(crate) fn token_cache(&self, hit: bool) {
         if hit { &self.cache_hits } else { &self.cache_misses }.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition, with the live-session gauge given by the caller.
-    pub fn render(&self, live_sessions: u64) -> String {
+    pub(crate) fn render(&self, live_sessions: u64) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP graphgate_requests_total Requests answered, by route and status.");
         let _ = writeln!(out, "# TYPE graphgate_requests_total counter");

@@ -1,46 +1,36 @@
-//! Start-up: configuration → state (credential, session store, upstream client), serving with
+//! Start-up: settings → state (credential, session store, upstream client), serving with
 //! graceful shutdown on SIGTERM or Ctrl-C.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::app::{AppState, router};
-use crate::config::Settings;
+use crate::api_keys::ApiKeys;
+use crate::app::router;
+use crate::config::{Settings, StoreKind};
 use crate::credential::Credential;
 use crate::metrics::Metrics;
 use crate::session::{Cipher, MemoryStore, SessionManager, SessionStore, SqliteStore};
+use crate::state::AppState;
 use crate::tokens::TokenCache;
 use crate::upstream::Upstream;
 
 /// Builds the state from checked settings: reads the credential and the session key, opens the
 /// session store and pings it (a bad store fails here, before any user arrives).
 pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, String> {
-    let credential = Credential::load(&settings)?;
-    let key = settings.raw.session.key.read("session.key")?;
+    let credential = Credential::load(&settings.credential)?;
+    let session = &settings.session;
+    let key = session.key.read("session.key")?;
     let cipher = Cipher::from_base64(&key).map_err(|e| format!("session.key: {e}"))?;
-    let store: Arc<dyn SessionStore> = match settings.raw.session.store.as_str() {
-        "memory" => Arc::new(MemoryStore::new()),
-        _ => Arc::new(
-            SqliteStore::open(&settings.raw.session.sqlite_path).map_err(|e| format!("session.sqlite_path: {e}"))?,
-        ),
+    let store: Arc<dyn SessionStore> = match &session.store {
+        StoreKind::Memory => Arc::new(MemoryStore::new()),
+        StoreKind::Sqlite(path) => Arc::new(SqliteStore::open(path).map_err(|e| format!("session.sqlite_path: {e}"))?),
     };
     store.ping().await.map_err(|e| format!("the session store does not answer: {e}"))?;
-    let sessions = SessionManager::new(
-        store.clone(),
-        cipher,
-        Duration::from_secs(settings.raw.session.absolute_lifetime_hours.saturating_mul(3600)),
-        Duration::from_secs(settings.raw.session.idle_timeout_hours.saturating_mul(3600)),
-    );
+    let sessions = SessionManager::new(store, cipher, session.absolute_lifetime, session.idle_timeout);
     let metrics = Arc::new(Metrics::default());
-    let upstream = Upstream::new(settings.clone(), metrics.clone())?;
-    let keys = &settings.raw.invitations.api_keys;
-    let api_keys = if keys.env.is_some() || keys.file.is_some() {
-        keys.read("invitations.api_keys")?.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect()
-    } else {
-        Vec::new()
-    };
+    let upstream = Upstream::new(settings.entra.clone(), metrics.clone())?;
+    let api_keys = ApiKeys::read(settings.invitations.api_keys.as_ref())?;
     Ok(Arc::new(AppState {
         settings,
         upstream,

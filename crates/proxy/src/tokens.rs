@@ -5,25 +5,36 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use graphgate_core::{AccessToken, REFRESH_MARGIN_SECS};
+use graphgate_core::{AccessToken, Scopes, TokenResponse};
 
+use crate::clock::is_fresh;
 use crate::session::SessionKey;
 
 /// A cached access token.
 #[derive(Debug, Clone)]
-pub struct CachedToken {
+pub(crate) struct CachedToken {
     /// The token.
-    pub access_token: AccessToken,
+    pub(crate) access_token: AccessToken,
     /// When it expires (Unix seconds).
-    pub expires_at: u64,
+    pub(crate) expires_at: u64,
     /// The scopes it carries, space-separated, as granted.
-    pub scopes: String,
+    pub(crate) scopes: String,
 }
 
 impl CachedToken {
-    /// Whether it is still good for [`REFRESH_MARGIN_SECS`] and carries every scope asked for.
-    pub fn serves(&self, now: u64, wanted: &[String]) -> bool {
-        now + REFRESH_MARGIN_SECS < self.expires_at
+    /// The access token of Entra's `answer` at `now`, carrying the scopes Entra names (else
+    /// the `requested` ones).
+    pub(crate) fn from_answer(answer: &TokenResponse, requested: &Scopes, now: u64) -> Self {
+        Self {
+            access_token: answer.access_token.clone(),
+            expires_at: now.saturating_add(answer.expires_in),
+            scopes: answer.scope.clone().unwrap_or_else(|| requested.to_string()),
+        }
+    }
+
+    /// Whether it is still fresh (core's refresh margin) and carries every scope asked for.
+    pub(crate) fn serves(&self, now: u64, wanted: &[String]) -> bool {
+        is_fresh(self.expires_at, now)
             && wanted.iter().all(|w| {
                 self.scopes.split(' ').any(|s| {
                     s.eq_ignore_ascii_case(w) || s.rsplit('/').next().is_some_and(|t| t.eq_ignore_ascii_case(w))
@@ -33,7 +44,7 @@ impl CachedToken {
 }
 
 /// One slot per session; holding its lock is holding the right to refresh.
-pub type Slot = Arc<tokio::sync::Mutex<Option<CachedToken>>>;
+pub(crate) type Slot = Arc<tokio::sync::Mutex<Option<CachedToken>>>;
 
 /// Every this many new slots, the slots of sessions that ended quietly are dropped.
 const PURGE_EVERY: usize = 256;
@@ -49,7 +60,7 @@ impl TokenCache {
     /// The slot of a session (created empty on first use). Creating slots now and then drops the
     /// ones nobody holds whose token expired by `now` or that never got one (sessions that idled
     /// out, cookies that named no session), so the cache does not grow without bound.
-    pub fn slot(&self, key: &SessionKey, now: u64) -> Slot {
+    pub(crate) fn slot(&self, key: &SessionKey, now: u64) -> Slot {
         let mut slots = crate::lock(&self.slots);
         if let Some(slot) = slots.get(key) {
             return slot.clone();
@@ -61,7 +72,7 @@ impl TokenCache {
     }
 
     /// Forgets a session's token (sign-out, failed refresh).
-    pub fn remove(&self, key: &SessionKey) {
+    pub(crate) fn remove(&self, key: &SessionKey) {
         crate::lock(&self.slots).remove(key);
     }
 

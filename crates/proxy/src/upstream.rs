@@ -9,15 +9,16 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use graphgate_core::{
-    Error as CoreError, ErrorCode, Grant, HttpRequest, IdToken, IdTokenClaims, Method, Nonce, Scopes, Tenant,
-    TokenRequest, TokenResponse, parse_token_response,
+    Endpoints, Error as CoreError, ErrorCode, Grant, HttpRequest, IdToken, IdTokenClaims, Method, Nonce, Scopes,
+    Tenant, TokenRequest, TokenResponse, parse_token_response,
 };
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::sha2::Sha256;
 use rsa::signature::Verifier;
 use serde_json::Value;
 
-use crate::config::Settings;
+use crate::clock::now_secs;
+use crate::config::EntraSettings;
 use crate::credential::Credential;
 use crate::metrics::Metrics;
 
@@ -35,19 +36,19 @@ type KeySet = (Instant, Vec<(String, rsa::PublicKey)>);
 
 /// An upstream answer: status and body text.
 #[derive(Debug, Clone)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// HTTP status.
-    pub status: u16,
+    pub(crate) status: u16,
     /// Body.
-    pub body: String,
+    pub(crate) body: String,
     /// `Retry-After`, when sent.
-    pub retry_after: Option<String>,
+    retry_after: Option<String>,
 }
 
 /// The upstream client.
-pub struct Upstream {
+pub(crate) struct Upstream {
     http: reqwest::Client,
-    settings: Settings,
+    entra: EntraSettings,
     keys: Mutex<HashMap<String, KeySet>>,
     metrics: std::sync::Arc<Metrics>,
 }
@@ -65,12 +66,12 @@ pub fn install_crypto_provider() {
 
 impl Upstream {
     /// Builds the client: system roots plus `entra.extra_ca_file`, timeouts from the configuration.
-    pub fn new(settings: Settings, metrics: std::sync::Arc<Metrics>) -> Result<Self, String> {
+    pub(crate) fn new(entra: EntraSettings, metrics: std::sync::Arc<Metrics>) -> Result<Self, String> {
         install_crypto_provider();
-        let e = &settings.raw.entra;
+        let e = &entra;
         let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(e.connect_timeout_secs))
-            .timeout(Duration::from_secs(e.upstream_timeout_secs))
+            .connect_timeout(e.connect_timeout)
+            .timeout(e.upstream_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("graphgate-proxy/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &e.extra_ca_file {
@@ -83,11 +84,16 @@ impl Upstream {
             }
         }
         let http = builder.build().map_err(|err| format!("cannot build the HTTP client: {err}"))?;
-        Ok(Self { http, settings, keys: Mutex::new(HashMap::new()), metrics })
+        Ok(Self { http, entra, keys: Mutex::new(HashMap::new()), metrics })
+    }
+
+    /// The endpoints (cloud plus overrides).
+    pub(crate) fn endpoints(&self) -> &Endpoints {
+        &self.entra.endpoints
     }
 
     /// Sends one request. Transport failures become `upstream_unreachable` / `upstream_timeout`.
-    pub async fn send(&self, req: &HttpRequest, kind: &'static str) -> Result<Answer, CoreError> {
+    pub(crate) async fn send(&self, req: &HttpRequest, kind: &'static str) -> Result<Answer, CoreError> {
         let method = match req.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
@@ -137,7 +143,7 @@ impl Upstream {
 
     /// Sends a request that is safe to repeat (client credentials, discovery, keys): retries
     /// transport errors, 5xx and 429 (honouring `Retry-After`), at most [`MAX_ATTEMPTS`] times.
-    pub async fn send_idempotent(&self, req: &HttpRequest, kind: &'static str) -> Result<Answer, CoreError> {
+    async fn send_idempotent(&self, req: &HttpRequest, kind: &'static str) -> Result<Answer, CoreError> {
         let mut attempt = 1;
         loop {
             let result = self.send(req, kind).await;
@@ -164,7 +170,7 @@ impl Upstream {
     /// Asks the token endpoint of `tenant` for `grant`, authenticating with `credential`.
     /// Client credentials are retried when safe (5xx, 429); a code or refresh-token redemption is
     /// sent once, never replayed. Delegated grants declare `entra.client_capabilities`.
-    pub async fn token(
+    pub(crate) async fn token(
         &self,
         credential: &Credential,
         tenant: &Tenant,
@@ -177,7 +183,7 @@ impl Upstream {
 
     /// [`Self::token`] answering a claims challenge: `challenge` (a claims request) merged with
     /// the configured capabilities goes as the `claims` parameter of a delegated grant.
-    pub async fn token_with_claims(
+    pub(crate) async fn token_with_claims(
         &self,
         credential: &Credential,
         tenant: &Tenant,
@@ -186,7 +192,7 @@ impl Upstream {
         challenge: Option<&str>,
         now: u64,
     ) -> Result<TokenResponse, CoreError> {
-        let s = &self.settings;
+        let s = &self.entra;
         let token_url = s.endpoints.token_url(tenant);
         let repeatable = matches!(grant, Grant::ClientCredentials);
         let claims = if repeatable { None } else { s.token_claims(challenge)? };
@@ -199,7 +205,7 @@ impl Upstream {
     }
 
     /// Fetches a JSON document with GET (retried when safe).
-    pub async fn get_json(&self, url: &str, kind: &'static str) -> Result<Value, CoreError> {
+    async fn get_json(&self, url: &str, kind: &'static str) -> Result<Value, CoreError> {
         let req = HttpRequest {
             method: Method::Get,
             url: url.to_owned(),
@@ -218,12 +224,12 @@ impl Upstream {
     }
 
     /// The discovery document of the sign-in authority (used by `/readyz` and `check`).
-    pub async fn discovery(&self) -> Result<Value, CoreError> {
-        self.get_json(&self.settings.endpoints.discovery_url(&self.settings.tenant), "discovery").await
+    pub(crate) async fn discovery(&self) -> Result<Value, CoreError> {
+        self.get_json(&self.entra.endpoints.discovery_url(&self.entra.tenant), "discovery").await
     }
 
     async fn signing_keys(&self, tenant: &Tenant, refresh: bool) -> Result<Vec<(String, rsa::PublicKey)>, CoreError> {
-        let url = self.settings.endpoints.keys_url(tenant);
+        let url = self.entra.endpoints.keys_url(tenant);
         if !refresh {
             if let Some((at, keys)) = crate::lock(&self.keys).get(&url) {
                 if at.elapsed() < KEYS_TTL {
@@ -258,7 +264,12 @@ impl Upstream {
     /// Verifies an ID token: RS256 signature with the authority's keys (fetched again once when
     /// the `kid` is unknown), `iss` = `{login}/{tid}/v2.0` for the token's own `tid`, `aud` = the
     /// client ID, `exp`/`nbf` with five minutes of skew, and the `nonce` of the sign-in.
-    pub async fn verify_id_token(&self, token: &IdToken, nonce: &Nonce, now: u64) -> Result<IdTokenClaims, CoreError> {
+    pub(crate) async fn verify_id_token(
+        &self,
+        token: &IdToken,
+        nonce: &Nonce,
+        now: u64,
+    ) -> Result<IdTokenClaims, CoreError> {
         let invalid = |why: &str| CoreError::new(ErrorCode::IdTokenInvalid, why.to_owned());
         let jwt = token.expose_secret();
         let (input, sig) = jwt.rsplit_once('.').ok_or_else(|| invalid("not a JWT"))?;
@@ -277,9 +288,9 @@ impl Upstream {
             .ok()
             .and_then(|s| Signature::try_from(s.as_slice()).ok())
             .ok_or_else(|| invalid("unreadable signature"))?;
-        let mut keys = self.signing_keys(&self.settings.tenant, false).await?;
+        let mut keys = self.signing_keys(&self.entra.tenant, false).await?;
         if !keys.iter().any(|(k, _)| *k == kid) {
-            keys = self.signing_keys(&self.settings.tenant, true).await?;
+            keys = self.signing_keys(&self.entra.tenant, true).await?;
         }
         let (_, key) = keys
             .iter()
@@ -290,10 +301,10 @@ impl Upstream {
             .map_err(|_| invalid("the ID token's signature does not verify"))?;
         let claims = IdTokenClaims::decode_unverified(token)?;
         let tid = claims.tid.clone().unwrap_or_default();
-        if claims.iss != self.settings.endpoints.issuer(&tid) {
+        if claims.iss != self.entra.endpoints.issuer(&tid) {
             return Err(invalid("the ID token's issuer is not the authority's for its tenant"));
         }
-        if !claims.aud.iter().any(|a| a.eq_ignore_ascii_case(self.settings.client_id.as_str())) {
+        if !claims.aud.iter().any(|a| a.eq_ignore_ascii_case(self.entra.client_id.as_str())) {
             return Err(invalid("the ID token was issued to another application"));
         }
         if claims.exp + SKEW_SECS < now || claims.nbf.is_some_and(|nbf| nbf > now + SKEW_SECS) {
@@ -325,9 +336,4 @@ fn reqwest_reason(e: &reqwest::Error) -> String {
 
 fn host_of(url: &str) -> &str {
     url.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or("upstream")
-}
-
-/// Unix seconds now.
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on the first unexpected error")]
 
+#[path = "it/support.rs"]
 mod support;
 
 use std::io::Write;

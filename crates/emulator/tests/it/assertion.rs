@@ -1,16 +1,12 @@
 //! Certificate credentials: client assertions signed PS256 (`x5t#S256`) or RS256 (`x5t`) with
 //! a registered certificate, and every check that gives AADSTS700027.
 
-#![allow(clippy::unwrap_used, reason = "a test fails loudly on the first unexpected error")]
-
-mod support;
-
+use crate::support::*;
 use graphgate_core::ClientId;
 use graphgate_core::assertion::{AssertionAlg, AssertionParts};
 use graphgate_emulator::{Config, Seed};
 use rsa::pkcs8::EncodePrivateKey;
 use rsa::signature::{SignatureEncoding, Signer};
-use support::*;
 
 struct Credential {
     key: rsa::PrivateKey,

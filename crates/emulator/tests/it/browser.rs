@@ -2,14 +2,10 @@
 //! plain HTTP as the browser module's tests run it: Graph's CORS (fault responses included), the
 //! control API's credentialed CORS, and single sign-on through a session the control API opens.
 
-#![allow(clippy::unwrap_used, reason = "a test fails loudly on the first unexpected error")]
-
-mod support;
-
+use crate::support::*;
 use graphgate_emulator::{Fault, FaultKind};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::*;
 
 /// The page's origin.
 const ORIGIN: &str = "http://127.0.0.1:4173";

@@ -2,14 +2,10 @@
 //! sub-request inside `$batch`, Graph's CORS switch for `Retry-After`, and Graph's correlation
 //! IDs on answers and error bodies.
 
-#![allow(clippy::unwrap_used, reason = "a test fails loudly on the first unexpected error")]
-
-mod support;
-
+use crate::support::*;
 use graphgate_core::{CP1, merge_client_capabilities, parse_claims_challenge};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::*;
 
 const SCOPE: &str = "openid offline_access User.Read Mail.Send";
 const ADELE_UPN: &str = "adele@contoso.onmicrosoft.com";

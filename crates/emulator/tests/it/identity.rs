@@ -1,13 +1,9 @@
 //! The emulator's Entra ID endpoints over HTTPS: discovery, sign-in pages, tenancy rules,
 //! the three grants, client authentication, and every error the emulator promises.
 
-#![allow(clippy::unwrap_used, reason = "a test fails loudly on the first unexpected error")]
-
-mod support;
-
+use crate::support::*;
 use graphgate_emulator::{Fault, FaultKind};
 use serde_json::Value;
-use support::*;
 
 #[tokio::test]
 async fn discovery_documents_and_keys() {

@@ -2,13 +2,9 @@
 //! app invites them; they redeem; they sign in; as a guest through the tenant authority their
 //! sendMail fails with MailboxNotEnabledForRESTAPI; through /common/ it succeeds and arrives.
 
-#![allow(clippy::unwrap_used, reason = "a test fails loudly on the first unexpected error")]
-
-mod support;
-
+use crate::support::*;
 use reqwest::Method;
 use serde_json::json;
-use support::*;
 
 const SCOPE: &str = "openid offline_access email Mail.ReadWrite Mail.Send";
 

@@ -7,60 +7,23 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use cookie::{Cookie, SameSite};
 use graphgate_core::{
-    AuthorizationCode, ErrorCode, Grant, IdToken, Nonce, PkceVerifier, RedirectUri, RefreshToken, Scope, Scopes,
-    SessionId, TokenResponse,
+    Account, AuthorizationCode, ErrorCode, Grant, IdToken, Nonce, PkceVerifier, RedirectUri, RefreshToken, Scope,
+    Scopes,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use super::claims;
 use crate::error::ApiError;
+use crate::refresh::{Caller, RefreshError, Refreshed, Request, refresh_session};
 use crate::session::{Session, SessionKey};
+use crate::state::AppState;
 use crate::tokens::CachedToken;
 
-/// The session cookie's name: `__Host-graphgate` when served over https, else `graphgate`.
-pub fn cookie_name(state: &AppState) -> &'static str {
-    if state.settings.raw.server.public_origin.starts_with("https://") { "__Host-graphgate" } else { "graphgate" }
-}
-
-pub(super) fn session_cookie(state: &AppState, value: String, max_age_secs: i64) -> String {
-    let https = state.settings.raw.server.public_origin.starts_with("https://");
-    let cross_site = https && !state.settings.raw.server.allowed_origins.is_empty();
-    Cookie::build((cookie_name(state), value))
-        .http_only(true)
-        .secure(https)
-        .path("/")
-        .same_site(if cross_site { SameSite::None } else { SameSite::Lax })
-        .max_age(cookie::time::Duration::seconds(max_age_secs))
-        .build()
-        .to_string()
-}
-
-/// The session ID the browser sent, if any.
-pub fn session_id(state: &AppState, headers: &HeaderMap) -> Option<SessionId> {
-    let name = cookie_name(state);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name && !c.value().is_empty())
-        .map(|c| SessionId::new(c.value()))
-}
-
-pub(super) fn store_error(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(ErrorCode::StoreUnavailable, format!("the session store failed: {e}"))
-}
-
 /// `GET /api/config`: what the browser module boots from.
-pub async fn config(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let s = &state.settings;
-    let mut scopes = s.scopes.clone();
-    scopes.ensure_first(Scope::OPENID, 0);
-    scopes.ensure_first(Scope::OFFLINE_ACCESS, 1);
+pub(crate) async fn config(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let s = &state.settings.entra;
     Json(json!({
         "clientId": s.client_id.as_str(),
         "cloud": s.endpoints.cloud().name(),
@@ -69,14 +32,14 @@ pub async fn config(State(state): State<Arc<AppState>>) -> Json<Value> {
         "loginBaseUrl": s.endpoints.login_base().as_str(),
         "graphBaseUrl": s.endpoints.graph_base(),
         "redirectUris": s.redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
-        "defaultScopes": scopes.iter().map(Scope::as_str).collect::<Vec<_>>(),
+        "defaultScopes": s.sign_in_scopes.iter().map(Scope::as_str).collect::<Vec<_>>(),
     }))
 }
 
 /// The body of `/api/auth/exchange`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ExchangeBody {
+struct ExchangeBody {
     code: String,
     code_verifier: String,
     redirect_uri: String,
@@ -98,7 +61,7 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ApiError>
 
 /// The answer to the browser: the access token and the account. `expiresIn` (seconds from now)
 /// lets the browser keep time by its own clock; `expiresOn` is the proxy's Unix time.
-pub(super) fn token_answer(token: &CachedToken, account: &graphgate_core::Account, now: u64) -> Value {
+fn token_answer(token: &CachedToken, account: &Account, now: u64) -> Value {
     json!({
         "accessToken": token.access_token.expose_secret(),
         "expiresOn": token.expires_at,
@@ -108,23 +71,15 @@ pub(super) fn token_answer(token: &CachedToken, account: &graphgate_core::Accoun
     })
 }
 
-pub(super) fn cached(answer: &TokenResponse, requested: &str, now: u64) -> CachedToken {
-    CachedToken {
-        access_token: answer.access_token.clone(),
-        expires_at: now + answer.expires_in,
-        scopes: answer.scope.clone().unwrap_or_else(|| requested.to_owned()),
-    }
-}
-
 /// `POST /api/auth/exchange {code, codeVerifier, redirectUri, nonce}`: redeems the code (never
 /// retried), verifies the ID token, stores the refresh token, sets a new session cookie.
-pub async fn exchange(
+pub(crate) async fn exchange(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, ApiError> {
     let body: ExchangeBody = parse_body(&body)?;
-    let s = &state.settings;
+    let s = &state.settings.entra;
     let redirect = RedirectUri::parse(&body.redirect_uri)?;
     if !s.redirect_uris.contains(&redirect) {
         return Err(ApiError::new(
@@ -152,11 +107,11 @@ pub async fn exchange(
         ApiError::new(ErrorCode::InvalidScope, "no refresh token came back: the sign-in must ask for offline_access")
     })?;
     let account = claims.account();
-    let token = cached(&tokens, &scopes.to_string(), now);
+    let token = CachedToken::from_answer(&tokens, &scopes, now);
     // A new session ID at every sign-in; the one the browser had (if any) is dropped.
-    if let Some(old) = session_id(&state, &headers) {
-        state.tokens.remove(&SessionKey::of(&old));
-        state.sessions.delete(&old).await.map_err(store_error)?;
+    if let Some(old) = state.settings.cookie.session_key(&headers) {
+        state.tokens.remove(&old);
+        state.sessions.delete(&old).await?;
     }
     let session = Session {
         account: account.clone(),
@@ -167,10 +122,10 @@ pub async fn exchange(
         last_seen: now,
         refreshed_at: now,
     };
-    let id = state.sessions.create(session, now).await.map_err(store_error)?;
+    let id = state.sessions.create(session, now).await?;
     *state.tokens.slot(&SessionKey::of(&id), now).lock().await = Some(token.clone());
-    let lifetime = i64::try_from(s.raw.session.absolute_lifetime_hours.saturating_mul(3600)).unwrap_or(i64::MAX);
-    let cookie = session_cookie(&state, id.into_exposed_secret(), lifetime);
+    let lifetime = i64::try_from(state.settings.session.absolute_lifetime.as_secs()).unwrap_or(i64::MAX);
+    let cookie = state.settings.cookie.set(id, lifetime);
     Ok((
         [(header::SET_COOKIE, cookie), (header::CACHE_CONTROL, "no-store".to_owned())],
         Json(token_answer(&token, &account, now)),
@@ -181,7 +136,7 @@ pub async fn exchange(
 /// The body of `/api/auth/token`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TokenBody {
+struct TokenBody {
     #[serde(default)]
     scopes: Option<Vec<String>>,
     /// Skip the cached token (Graph refused it): refresh upstream.
@@ -198,89 +153,66 @@ pub struct TokenBody {
 /// that is still fresh is answered at once; otherwise one refresh per session goes upstream while
 /// concurrent callers wait for it. A refresh token Entra no longer accepts ends the session with
 /// 401 `interaction_required`.
-pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body: String) -> Result<Response, ApiError> {
+pub(crate) async fn token(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, ApiError> {
     let body: TokenBody = if body.trim().is_empty() { TokenBody::default() } else { parse_body(&body)? };
     let wanted = body.scopes.unwrap_or_default();
     let wanted_scopes = Scopes::parse_all(&wanted)?;
-    let challenge = body.claims.as_deref().map(super::claims::check).transpose()?;
+    let challenge = body.claims.as_deref().map(claims::check).transpose()?;
     // Without a usable session the page must sign the user in: 401 `interaction_required`
     // (code `not_signed_in`), as for a refresh token Entra no longer accepts.
-    let id = session_id(&state, &headers)
+    let key = state
+        .settings
+        .cookie
+        .session_key(&headers)
         .ok_or_else(|| ApiError::new(ErrorCode::NotSignedIn, "no session cookie").interaction_required())?;
-    let key = SessionKey::of(&id);
-    let now = state.clock.now();
-    let slot = state.tokens.slot(&key, now);
-    let mut guard = slot.lock().await;
-    let session = match state.sessions.load(&id, now).await.map_err(store_error)? {
-        Some(s) => s,
-        None => {
-            // No slot stays behind for a cookie that names no session.
-            *guard = None;
-            drop(guard);
-            state.tokens.remove(&key);
-            return Err(
-                ApiError::new(ErrorCode::NotSignedIn, "the session is unknown or expired").interaction_required()
-            );
-        }
+    let scopes = if wanted_scopes.is_empty() { state.settings.entra.scopes.clone() } else { wanted_scopes };
+    let request = Request {
+        caller: Caller::Page { wanted: &wanted, force: body.force_refresh },
+        scopes: Some(scopes),
+        claims: challenge.as_deref(),
     };
-    if let Some(challenge) = &challenge {
-        state.metrics.token_cache(false);
-        let scopes = if wanted_scopes.is_empty() { state.settings.scopes.clone() } else { wanted_scopes };
-        return super::claims::answer(&state, &id, &session, &mut guard, &scopes, challenge, now).await;
-    }
-    if let Some(t) = guard.as_ref().filter(|t| !body.force_refresh && t.serves(now, &wanted)) {
-        state.metrics.token_cache(true);
-        return Ok(Json(token_answer(t, &session.account, now)).into_response());
-    }
-    state.metrics.token_cache(false);
-    let s = &state.settings;
-    let scopes = if wanted_scopes.is_empty() { s.scopes.clone() } else { wanted_scopes };
-    let tenant = graphgate_core::Tenant::parse(&session.tenant)?;
-    let refreshed = state
-        .upstream
-        .token(&state.credential, &tenant, Grant::RefreshToken(&session.refresh_token), Some(&scopes), now)
-        .await;
-    let tokens = match refreshed {
-        Ok(t) => t,
-        Err(e @ graphgate_core::Error::Entra(_)) => {
-            let grant_dead = e.grant_is_dead();
-            let api = ApiError::from(e);
-            if grant_dead {
-                *guard = None;
-                state.sessions.delete(&id).await.map_err(store_error)?;
-                let clear = session_cookie(&state, String::new(), 0);
-                return Ok(([(header::SET_COOKIE, clear)], api.interaction_required()).into_response());
-            }
-            return Err(api);
+    match refresh_session(&state, &key, request).await {
+        Ok(Refreshed::Token { token, account, now }) => Ok(Json(token_answer(&token, &account, now)).into_response()),
+        Ok(Refreshed::NotDue) => Err(ApiError::new(ErrorCode::InternalError, "a page's refresh was not made")),
+        Err(RefreshError::NoSession) => {
+            Err(ApiError::new(ErrorCode::NotSignedIn, "the session is unknown or expired").interaction_required())
         }
-        Err(e) => return Err(e.into()),
-    };
-    let token = cached(&tokens, &scopes.to_string(), now);
-    if let Some(rt) = tokens.refresh_token.clone() {
-        state.sessions.replace_refresh_token(&id, rt, now, now).await.map_err(store_error)?;
+        Err(RefreshError::NeedsUser(x)) => Err(claims::needs_user(&state, x, challenge.as_deref().unwrap_or(""))),
+        Err(RefreshError::GrantDead(e)) => {
+            let clear = state.settings.cookie.clear();
+            Ok(([(header::SET_COOKIE, clear)], ApiError::from(e).interaction_required()).into_response())
+        }
+        Err(RefreshError::Upstream(e)) => Err(e.into()),
+        Err(RefreshError::Store(e)) => Err(e.into()),
     }
-    *guard = Some(token.clone());
-    Ok(Json(token_answer(&token, &session.account, now)).into_response())
 }
 
 /// `GET /api/auth/session`: the signed-in account, or 401.
-pub async fn session(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let id = session_id(&state, &headers).ok_or_else(|| ApiError::new(ErrorCode::NotSignedIn, "no session cookie"))?;
-    match state.sessions.load(&id, state.clock.now()).await.map_err(store_error)? {
+pub(crate) async fn session(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let key = state
+        .settings
+        .cookie
+        .session_key(&headers)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotSignedIn, "no session cookie"))?;
+    match state.sessions.load(&key, state.clock.now()).await? {
         Some(s) => Ok(Json(json!({"account": s.account, "scopes": s.scopes.split(' ').collect::<Vec<_>>()}))),
         None => Err(ApiError::new(ErrorCode::NotSignedIn, "the session is unknown or expired")),
     }
 }
 
 /// `POST /api/auth/logout`: deletes the session, clears the cookie, answers Entra's logout URL.
-pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    if let Some(id) = session_id(&state, &headers) {
-        state.tokens.remove(&SessionKey::of(&id));
-        state.sessions.delete(&id).await.map_err(store_error)?;
+pub(crate) async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(key) = state.settings.cookie.session_key(&headers) {
+        state.tokens.remove(&key);
+        state.sessions.delete(&key).await?;
     }
-    let s = &state.settings;
+    let s = &state.settings.entra;
     let post_logout = s.redirect_uris.first().map(RedirectUri::as_str);
     let url = s.endpoints.logout_url(&s.tenant, post_logout);
-    let clear = session_cookie(&state, String::new(), 0);
+    let clear = state.settings.cookie.clear();
     Ok(([(header::SET_COOKIE, clear)], Json(json!({"logoutUrl": url}))).into_response())
 }

@@ -12,35 +12,17 @@ use axum::Json;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, header};
 use graphgate_core::invitation::{DirectoryUser, Invitation, InvitationRequest, InviteStatus, user_lookup_path};
-use graphgate_core::{Email, ErrorCode, Method, Scope, form_encode, secret::constant_time_eq};
+use graphgate_core::{AuthorizeRequest, Email, ErrorCode, Method};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::auth::session_id;
-use crate::app::AppState;
-use crate::apponly::graph;
+use crate::apponly::{AppToken, graph};
 use crate::config::InvitePolicy;
 use crate::error::ApiError;
+use crate::state::AppState;
 
-/// Requests per minute kept per key, for the self-service rate limit.
-#[derive(Debug, Default)]
-pub struct RateLimiter {
-    hits: std::sync::Mutex<HashMap<String, Vec<u64>>>,
-}
-
-impl RateLimiter {
-    /// Records a hit for `key` at `now`; `false` when `limit` hits in the last minute were reached.
-    pub fn allow(&self, key: &str, limit: u32, now: u64) -> bool {
-        let mut hits = crate::lock(&self.hits);
-        let list = hits.entry(key.to_owned()).or_default();
-        list.retain(|t| t + 60 > now);
-        if list.len() >= limit as usize {
-            return false;
-        }
-        list.push(now);
-        true
-    }
-}
+/// The `state` of the onboarding URL: the page treats a return carrying it as "start signing in".
+const INVITE_STATE: &str = "graphgate-invite";
 
 /// Checks the caller against the invitation policy.
 async fn authorize(
@@ -49,8 +31,8 @@ async fn authorize(
     peer: Option<SocketAddr>,
     email: &Email,
 ) -> Result<(), ApiError> {
-    let cfg = &state.settings.raw.invitations;
-    match state.settings.invite_policy {
+    let cfg = &state.settings.invitations;
+    match cfg.policy {
         InvitePolicy::Admin => {
             let presented = headers
                 .get(header::AUTHORIZATION)
@@ -62,7 +44,7 @@ async fn authorize(
                         "invitations need the site's API key (Authorization: Bearer …)",
                     )
                 })?;
-            if state.api_keys.iter().any(|k| constant_time_eq(k.as_bytes(), presented.trim().as_bytes())) {
+            if state.api_keys.accepts(presented) {
                 Ok(())
             } else {
                 Err(ApiError::new(ErrorCode::InviteForbidden, "the API key is not one of this proxy's"))
@@ -90,13 +72,15 @@ async fn authorize(
             Ok(())
         }
         InvitePolicy::SignedIn => {
-            let id =
-                session_id(state, headers).ok_or_else(|| ApiError::new(ErrorCode::NotSignedIn, "sign in to invite"))?;
+            let key = state
+                .settings
+                .cookie
+                .session_key(headers)
+                .ok_or_else(|| ApiError::new(ErrorCode::NotSignedIn, "sign in to invite"))?;
             let session = state
                 .sessions
-                .load(&id, state.clock.now())
-                .await
-                .map_err(|e| ApiError::new(ErrorCode::StoreUnavailable, e.to_string()))?
+                .load(&key, state.clock.now())
+                .await?
                 .ok_or_else(|| ApiError::new(ErrorCode::NotSignedIn, "the session is unknown or expired"))?;
             let allowed = cfg.allowed_accounts.is_empty()
                 || cfg.allowed_accounts.iter().any(|a| a.eq_ignore_ascii_case(&session.account.username));
@@ -105,39 +89,35 @@ async fn authorize(
     }
 }
 
-/// The authorize URL a redeemed invitation leads to by default: the app's own sign-in, with the
-/// invited address as `login_hint` (one-step onboarding). It carries no PKCE or nonce of a page,
-/// so the page treats its return (`state=graphgate-invite`) as "start signing in".
-pub fn onboarding_url(state: &AppState, email: &Email) -> String {
-    let s = &state.settings;
-    let mut scopes = s.scopes.clone();
-    scopes.ensure_first(Scope::OPENID, 0);
-    scopes.ensure_first(Scope::OFFLINE_ACCESS, 1);
-    let redirect = s.redirect_uris.first().map(|r| r.as_str()).unwrap_or_default();
-    let scope = scopes.to_string();
-    let query = form_encode([
-        ("client_id", s.client_id.as_str()),
-        ("response_type", "code"),
-        ("redirect_uri", redirect),
-        ("response_mode", "query"),
-        ("scope", scope.as_str()),
-        ("state", "graphgate-invite"),
-        ("login_hint", email.as_str()),
-    ]);
-    format!("{}?{query}", s.endpoints.authorize_url(&s.tenant))
+/// The authorize URL a redeemed invitation leads to by default: the app's own sign-in (core's
+/// authorize request), with the invited address as `login_hint` (one-step onboarding). No page
+/// keeps its PKCE verifier or nonce, so the page treats its return (`state=graphgate-invite`) as
+/// "start signing in".
+fn onboarding_url(state: &AppState, email: &Email) -> Result<String, ApiError> {
+    let s = &state.settings.entra;
+    let redirect = s
+        .redirect_uris
+        .first()
+        .ok_or_else(|| ApiError::new(ErrorCode::ConfigInvalid, "entra.redirect_uris is empty"))?;
+    let (url, _unused) = AuthorizeRequest::new(&s.endpoints, &s.tenant, &s.client_id, redirect)
+        .scopes(s.scopes.clone())
+        .login_hint(email.as_str())
+        .with_state(graphgate_core::State::new(INVITE_STATE))
+        .build()?;
+    Ok(url)
 }
 
 /// A redemption link from a page may lead only to this app: its origins or redirect URIs. (An
 /// admin's backend, holding an API key, may send guests anywhere.) Otherwise anyone allowed to
 /// invite could make Microsoft's own invitation forward a guest to a site of their choosing.
 fn own_page(state: &AppState, url: &str) -> Result<(), ApiError> {
-    if state.settings.invite_policy == crate::config::InvitePolicy::Admin {
+    if state.settings.invitations.policy == InvitePolicy::Admin {
         return Ok(());
     }
     let origin = graphgate_core::HttpUrl::parse(url).map(|u| u.origin().to_owned()).unwrap_or_default();
-    let mut ours = state.allowed_origins();
-    ours.extend(state.settings.redirect_uris.iter().map(|r| r.url().origin().to_owned()));
-    if !origin.is_empty() && ours.iter().any(|o| o.eq_ignore_ascii_case(&origin)) {
+    let ours = state.settings.server.origins.iter().map(String::as_str);
+    let mut ours = ours.chain(state.settings.entra.redirect_uris.iter().map(|r| r.url().origin()));
+    if !origin.is_empty() && ours.any(|o| o.eq_ignore_ascii_case(&origin)) {
         return Ok(());
     }
     Err(ApiError::new(
@@ -146,10 +126,16 @@ fn own_page(state: &AppState, url: &str) -> Result<(), ApiError> {
     ))
 }
 
+/// The app-only token (cached).
+async fn app_token(state: &AppState) -> Result<AppToken, ApiError> {
+    let tenant = state.settings.entra.app_tenant.as_ref();
+    Ok(state.app_token.get(&state.upstream, &state.credential, tenant, &state.clock).await?)
+}
+
 /// Who owns `email` in the tenant, if anyone.
 async fn lookup(state: &AppState, email: &Email) -> Result<Option<DirectoryUser>, ApiError> {
-    let app = state.app_token.get(state).await?;
-    let found = graph(state, &app.token, Method::Get, &user_lookup_path(email), None).await?;
+    let app = app_token(state).await?;
+    let found = graph(&state.upstream, &app.token, Method::Get, &user_lookup_path(email), None).await?;
     let users: Vec<DirectoryUser> =
         serde_json::from_value(found.get("value").cloned().unwrap_or(Value::Null)).unwrap_or_default();
     Ok(users.into_iter().next())
@@ -158,7 +144,7 @@ async fn lookup(state: &AppState, email: &Email) -> Result<Option<DirectoryUser>
 /// The body of `POST /api/invitations`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct InviteBody {
+struct InviteBody {
     email: String,
     #[serde(default)]
     display_name: Option<String>,
@@ -184,28 +170,22 @@ fn answer(status: InviteStatus, user_id: Option<&str>, redeem: Option<&str>) -> 
 }
 
 async fn send_invitation(state: &AppState, request: &InvitationRequest) -> Result<Invitation, ApiError> {
-    let app = state.app_token.get(state).await?;
-    if !app.roles.is_empty() || crate::apponly::roles_of(&app.token).is_some() {
-        let can_invite = app
-            .roles
-            .iter()
-            .any(|r| ["User.Invite.All", "User.ReadWrite.All", "Directory.ReadWrite.All"].contains(&r.as_str()));
-        if !can_invite {
-            return Err(ApiError::new(
-                ErrorCode::AdminConsentMissing,
-                "the app-only token carries no User.Invite.All role",
-            ));
-        }
+    let app = app_token(state).await?;
+    if !app.may_invite() {
+        return Err(ApiError::new(
+            ErrorCode::AdminConsentMissing,
+            "the app-only token carries no User.Invite.All role",
+        ));
     }
     let body = request.to_graph_json()?;
-    let created = graph(state, &app.token, Method::Post, "/invitations", Some(&body)).await?;
+    let created = graph(&state.upstream, &app.token, Method::Post, "/invitations", Some(&body)).await?;
     serde_json::from_value(created).map_err(|_| {
         ApiError::new(ErrorCode::MalformedResponse, "Graph's invitation answer lacks inviteRedeemUrl or status")
     })
 }
 
 /// `POST /api/invitations`.
-pub async fn invite(
+pub(crate) async fn invite(
     State(state): State<Arc<AppState>>,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
@@ -222,11 +202,11 @@ pub async fn invite(
     if let Some(url) = &body.redirect_url {
         own_page(&state, url)?;
     }
-    let redirect = body
-        .redirect_url
-        .clone()
-        .or_else(|| state.settings.raw.invitations.redirect_url.clone())
-        .unwrap_or_else(|| onboarding_url(&state, &email));
+    let redirect = body.redirect_url.clone().or_else(|| state.settings.invitations.redirect_url.clone());
+    let redirect = match redirect {
+        Some(url) => url,
+        None => onboarding_url(&state, &email)?,
+    };
     let mut request = InvitationRequest::new(email.as_str(), &redirect)?;
     request.display_name = body.display_name;
     request.send_message = body.send_invitation_message.unwrap_or(false);
@@ -251,7 +231,7 @@ pub async fn invite(
 }
 
 /// `GET /api/invitations/status?email=`.
-pub async fn status(
+pub(crate) async fn status(
     State(state): State<Arc<AppState>>,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,

@@ -1,6 +1,6 @@
 //! The HTTP handlers, by area.
 
-pub mod auth;
+pub(crate) mod auth;
 mod claims;
-pub mod invitations;
-pub mod ops;
+pub(crate) mod invitations;
+pub(crate) mod ops;

@@ -8,15 +8,15 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Alive.
-pub async fn healthz() -> Json<serde_json::Value> {
+pub(crate) async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// Ready: the session store answers and the authority's discovery document can be fetched.
-pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let store = state.sessions.ping().await.map_err(|e| e.to_string());
     let discovery = state.upstream.discovery().await.map(|_| ()).map_err(|e| e.explain().message);
     let ok = store.is_ok() && discovery.is_ok();
@@ -29,7 +29,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// Prometheus text.
-pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let live = state.sessions.live_sessions(state.clock.now()).await.unwrap_or(0);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(live)).into_response()
 }
@@ -38,23 +38,25 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 /// `50020`, a Graph code such as `MailboxNotEnabledForRESTAPI`, an SMTP code such as `5.7.708`, or
 /// one of graphgate's own — so the browser module need not carry the catalogue's texts. An
 /// unknown code still answers, with the lookup link for AADSTS numbers.
-pub async fn explain(
+pub(crate) async fn explain(
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Response {
     use graphgate_core::catalogue::{Code, lookup};
-    let raw = q.get("code").map(|c| c.trim()).unwrap_or("");
-    if raw.is_empty() || raw.len() > 100 {
+    let asked = q.get("code").map(|c| c.trim()).unwrap_or("");
+    if asked.is_empty() || asked.len() > 100 {
         return crate::error::ApiError::new(
             graphgate_core::ErrorCode::InvalidJsonBody,
             "give ?code=AADSTS50020, a Graph error code or a graphgate code",
         )
         .into_response();
     }
-    let digits = raw.strip_prefix("AADSTS").or_else(|| raw.strip_prefix("aadsts")).unwrap_or(raw);
+    let digits = asked.strip_prefix("AADSTS").or_else(|| asked.strip_prefix("aadsts")).unwrap_or(asked);
     let aadsts = digits.parse::<u32>().ok();
     let entry = match aadsts {
         Some(n) => lookup(Code::Aadsts(n)),
-        None => lookup(Code::Graphgate(raw)).or_else(|| lookup(Code::Graph(raw))).or_else(|| lookup(Code::Smtp(raw))),
+        None => {
+            lookup(Code::Graphgate(asked)).or_else(|| lookup(Code::Graph(asked))).or_else(|| lookup(Code::Smtp(asked)))
+        }
     };
     let lookup_url = aadsts.map(graphgate_core::lookup_url);
     let body = match entry {
@@ -66,7 +68,7 @@ pub async fn explain(
         None => {
             let unknown = graphgate_core::ErrorCode::UnknownError.entry();
             json!({
-                "known": false, "code": raw, "slug": unknown.slug, "status": unknown.status, "retryable": unknown.retryable,
+                "known": false, "code": asked, "slug": unknown.slug, "status": unknown.status, "retryable": unknown.retryable,
                 "message": unknown.message, "cause": unknown.cause.en, "causeZh": unknown.cause.zh,
                 "hint": unknown.fix.en, "hintZh": unknown.fix.zh, "lookupUrl": lookup_url,
             })

@@ -18,7 +18,7 @@ const TAG_LEN: usize = 16;
 
 /// An AES-256-GCM key for sealing secrets at rest. Its `Debug` output is redacted.
 #[derive(Clone)]
-pub struct Cipher {
+pub(crate) struct Cipher {
     aead: Aes256Gcm,
 }
 
@@ -26,7 +26,7 @@ pub struct Cipher {
 ///
 /// Messages never contain key material, plaintext or associated data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CipherError {
+pub(crate) enum CipherError {
     /// The key is not 32 bytes of base64.
     InvalidKey,
     /// Sealing failed (the secure random source failed, or the input is absurdly long).
@@ -52,13 +52,13 @@ impl std::error::Error for CipherError {}
 
 impl Cipher {
     /// A cipher with this 256-bit key.
-    pub fn new(key: [u8; 32]) -> Self {
+    pub(crate) fn new(key: [u8; 32]) -> Self {
         Self { aead: Aes256Gcm::new(&Key::<Aes256Gcm>::from(key)) }
     }
 
     /// A cipher from a base64-encoded 256-bit key (standard or URL-safe alphabet, padded or not;
     /// surrounding whitespace, such as a key file's final newline, is ignored).
-    pub fn from_base64(text: &str) -> Result<Self, CipherError> {
+    pub(crate) fn from_base64(text: &str) -> Result<Self, CipherError> {
         let text = text.trim();
         let bytes = [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD]
             .into_iter()
@@ -70,7 +70,7 @@ impl Cipher {
 
     /// Encrypts `plaintext` and authenticates it together with `aad`, which must be presented
     /// again to [`open`](Self::open) it. Returns `nonce ‖ ciphertext ‖ tag`.
-    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CipherError> {
+    pub(crate) fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CipherError> {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|_| CipherError::Seal)?;
         let sealed =
@@ -82,7 +82,7 @@ impl Cipher {
     }
 
     /// Decrypts a value made by [`seal`](Self::seal) with the same key and the same `aad`.
-    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, CipherError> {
+    pub(crate) fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, CipherError> {
         if sealed.len() < NONCE_LEN + TAG_LEN {
             return Err(CipherError::Open);
         }
@@ -92,7 +92,8 @@ impl Cipher {
     }
 
     /// How many bytes sealing `plaintext_len` bytes produces.
-    pub const fn sealed_len(plaintext_len: usize) -> usize {
+    #[cfg(test)]
+    pub(crate) const fn sealed_len(plaintext_len: usize) -> usize {
         NONCE_LEN + plaintext_len + TAG_LEN
     }
 }

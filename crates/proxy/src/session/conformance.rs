@@ -19,7 +19,7 @@ const IDLE: u64 = 7 * 24 * HOUR;
 const ABSOLUTE: u64 = 30 * 24 * HOUR;
 
 /// Runs every scenario, each against a fresh store from `make`.
-pub async fn run_conformance<S: SessionStore>(make: impl Fn() -> S) {
+pub(super) async fn run_conformance<S: SessionStore>(make: impl Fn() -> S) {
     saves_loads_replaces_and_deletes(make()).await;
     records_expire_by_the_time_passed_in(make()).await;
     counts_and_scans_only_live_records(make()).await;
@@ -189,13 +189,15 @@ fn realistic_session(now: u64) -> Session {
         account_type: AccountType::Member,
         idp: None,
     };
-    Session::new(
+    Session {
         account,
-        realistic_refresh_token(),
-        "openid profile email offline_access https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read",
-        tenant_id,
-        now,
-    )
+        refresh_token: realistic_refresh_token(),
+        scopes: "openid profile email offline_access https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read".into(),
+        tenant: tenant_id.into(),
+        created_at: now,
+        last_seen: now,
+        refreshed_at: now,
+    }
 }
 
 async fn manager_creates_and_loads_sessions<S: SessionStore>(store: S) {
@@ -205,7 +207,7 @@ async fn manager_creates_and_loads_sessions<S: SessionStore>(store: S) {
     let id = manager.create(session.clone(), T0).await.expect("create");
     assert_eq!(id.expose_secret().len(), 43, "256 random bits, base64url");
     let expected = Session { created_at: T0, last_seen: T0, ..session.clone() };
-    assert_eq!(manager.load(&id, T0 + 1).await.expect("load"), Some(expected.clone()));
+    assert_eq!(manager.load(&SessionKey::of(&id), T0 + 1).await.expect("load"), Some(expected.clone()));
     assert_eq!(manager.expires_at(&expected), T0 + IDLE);
 
     // Every sign-in gets a new ID, even for the same account.
@@ -223,30 +225,36 @@ async fn manager_creates_and_loads_sessions<S: SessionStore>(store: S) {
     assert!(!text.contains(id.expose_secret()), "the session ID is not stored");
 
     // Unknown IDs are absent; delete signs out.
-    assert_eq!(manager.load(&SessionId::new("no-such-session"), T0).await.expect("load"), None);
-    manager.delete(&id).await.expect("delete");
-    assert_eq!(manager.load(&id, T0 + 1).await.expect("load"), None);
-    assert_eq!(manager.load(&again, T0 + 1).await.expect("load").map(|s| s.created_at), Some(T0));
-    manager.delete(&id).await.expect("deleting twice is fine");
+    assert_eq!(manager.load(&SessionKey::of(&SessionId::new("no-such-session")), T0).await.expect("load"), None);
+    manager.delete(&SessionKey::of(&id)).await.expect("delete");
+    assert_eq!(manager.load(&SessionKey::of(&id), T0 + 1).await.expect("load"), None);
+    assert_eq!(manager.load(&SessionKey::of(&again), T0 + 1).await.expect("load").map(|s| s.created_at), Some(T0));
+    manager.delete(&SessionKey::of(&id)).await.expect("deleting twice is fine");
 }
 
 async fn manager_ends_idle_sessions<S: SessionStore>(store: S) {
     let (manager, store) = manager(store);
     let id = manager.create(realistic_session(T0), T0).await.expect("create");
-    assert!(manager.load(&id, T0 + IDLE - 1).await.expect("load").is_some());
+    assert!(manager.load(&SessionKey::of(&id), T0 + IDLE - 1).await.expect("load").is_some());
     // Loading is not use: the session still ends IDLE after sign-in.
-    assert_eq!(manager.load(&id, T0 + IDLE).await.expect("load"), None);
+    assert_eq!(manager.load(&SessionKey::of(&id), T0 + IDLE).await.expect("load"), None);
 
     // Use extends it.
     let id = manager.create(realistic_session(T0), T0).await.expect("create");
-    let touched = manager.touch(&id, T0 + IDLE - 10).await.expect("touch").expect("live");
+    let touched =
+        manager.record_refresh(&SessionKey::of(&id), None, T0 + IDLE - 10, true).await.expect("refresh").expect("live");
     assert_eq!(touched.last_seen, T0 + IDLE - 10);
-    assert_eq!(manager.load(&id, T0 + IDLE + 10).await.expect("load").map(|s| s.last_seen), Some(T0 + IDLE - 10));
-    let session = manager.load(&id, T0 + 2 * IDLE - 11).await.expect("load").expect("live");
-    assert!(manager.save(&id, &session, T0 + 2 * IDLE - 11).await.expect("save"));
-    assert!(manager.load(&id, T0 + 3 * IDLE - 12).await.expect("load").is_some());
-    assert_eq!(manager.load(&id, T0 + 3 * IDLE - 11).await.expect("load"), None);
-    assert_eq!(manager.touch(&id, T0 + 3 * IDLE).await.expect("touch"), None);
+    assert_eq!(
+        manager.load(&SessionKey::of(&id), T0 + IDLE + 10).await.expect("load").map(|s| s.last_seen),
+        Some(T0 + IDLE - 10)
+    );
+    manager.load(&SessionKey::of(&id), T0 + 2 * IDLE - 11).await.expect("load").expect("live");
+    assert!(
+        manager.record_refresh(&SessionKey::of(&id), None, T0 + 2 * IDLE - 11, true).await.expect("refresh").is_some()
+    );
+    assert!(manager.load(&SessionKey::of(&id), T0 + 3 * IDLE - 12).await.expect("load").is_some());
+    assert_eq!(manager.load(&SessionKey::of(&id), T0 + 3 * IDLE - 11).await.expect("load"), None);
+    assert_eq!(manager.record_refresh(&SessionKey::of(&id), None, T0 + 3 * IDLE, true).await.expect("refresh"), None);
 
     // A record the policy rejects is deleted even when the store would still serve it: a
     // manager with a shorter idle timeout over the same store.
@@ -257,9 +265,9 @@ async fn manager_ends_idle_sessions<S: SessionStore>(store: S) {
         Duration::from_secs(ABSOLUTE),
         Duration::from_secs(HOUR),
     );
-    assert_eq!(strict.load(&id, T0 + HOUR).await.expect("load"), None);
+    assert_eq!(strict.load(&SessionKey::of(&id), T0 + HOUR).await.expect("load"), None);
     assert_eq!(store.load(&SessionKey::of(&id), T0).await.expect("load"), None, "the ended record was deleted");
-    assert_eq!(manager.load(&id, T0 + HOUR).await.expect("load"), None);
+    assert_eq!(manager.load(&SessionKey::of(&id), T0 + HOUR).await.expect("load"), None);
 }
 
 async fn manager_ends_sessions_at_their_absolute_lifetime<S: SessionStore>(store: S) {
@@ -269,18 +277,19 @@ async fn manager_ends_sessions_at_their_absolute_lifetime<S: SessionStore>(store
     let mut now = T0;
     while now + 24 * HOUR < T0 + ABSOLUTE {
         now += 24 * HOUR;
-        assert!(manager.touch(&id, now).await.expect("touch").is_some(), "live at {}", now - T0);
+        let used = manager.record_refresh(&SessionKey::of(&id), None, now, true).await.expect("refresh");
+        assert!(used.is_some(), "live at {}", now - T0);
     }
-    let session = manager.load(&id, now).await.expect("load").expect("live");
+    let session = manager.load(&SessionKey::of(&id), now).await.expect("load").expect("live");
     assert_eq!(manager.expires_at(&session), T0 + ABSOLUTE, "the absolute lifetime caps the idle extension");
-    assert!(manager.load(&id, T0 + ABSOLUTE - 1).await.expect("load").is_some());
-    assert_eq!(manager.load(&id, T0 + ABSOLUTE).await.expect("load"), None);
+    assert!(manager.load(&SessionKey::of(&id), T0 + ABSOLUTE - 1).await.expect("load").is_some());
+    assert_eq!(manager.load(&SessionKey::of(&id), T0 + ABSOLUTE).await.expect("load"), None);
 
-    // Saving a session past its absolute lifetime deletes it instead.
+    // Past its absolute lifetime a session cannot be refreshed: the store's own expiry time is its end.
     let id = manager.create(realistic_session(T0), T0).await.expect("create");
-    let session = manager.load(&id, T0).await.expect("load").expect("live");
-    assert!(!manager.save(&id, &session, T0 + ABSOLUTE).await.expect("save"));
-    assert_eq!(store.load(&SessionKey::of(&id), T0).await.expect("load"), None, "deleted instead");
+    let session = manager.load(&SessionKey::of(&id), T0).await.expect("load").expect("live");
+    assert_eq!(manager.record_refresh(&SessionKey::of(&id), None, T0 + ABSOLUTE, true).await.expect("refresh"), None);
+    assert_eq!(store.load(&SessionKey::of(&id), T0 + ABSOLUTE).await.expect("load"), None, "ended in the store too");
     assert!(manager.is_expired(&session, T0 + ABSOLUTE));
     assert!(!manager.is_expired(&session, T0));
 }
@@ -290,19 +299,26 @@ async fn manager_replaces_refresh_tokens<S: SessionStore>(store: S) {
     let id = manager.create(realistic_session(T0), T0).await.expect("create");
     let new_rt = realistic_refresh_token();
     let updated = manager
-        .replace_refresh_token(&id, new_rt.clone(), T0 + 50, T0 + 60)
+        .record_refresh(&SessionKey::of(&id), Some(new_rt.clone()), T0 + 60, true)
         .await
-        .expect("replace")
+        .expect("refresh")
         .expect("the session exists");
     assert_eq!(updated.refresh_token, new_rt);
-    assert_eq!((updated.refreshed_at, updated.last_seen, updated.created_at), (T0 + 50, T0 + 60, T0));
-    let loaded = manager.load(&id, T0 + 61).await.expect("load").expect("live");
+    assert_eq!((updated.refreshed_at, updated.last_seen, updated.created_at), (T0 + 60, T0 + 60, T0));
+    let loaded = manager.load(&SessionKey::of(&id), T0 + 61).await.expect("load").expect("live");
     assert_eq!(loaded, updated);
 
     let gone = SessionId::new("no-such-session");
-    assert_eq!(manager.replace_refresh_token(&gone, new_rt.clone(), T0, T0).await.expect("replace"), None);
-    assert_eq!(manager.load(&gone, T0).await.expect("load"), None, "replacing does not create");
-    assert_eq!(manager.replace_refresh_token(&id, new_rt, T0, T0 + IDLE + 60).await.expect("replace"), None);
+    let gone_key = SessionKey::of(&gone);
+    assert_eq!(manager.record_refresh(&gone_key, Some(new_rt.clone()), T0, true).await.expect("refresh"), None);
+    assert_eq!(manager.load(&SessionKey::of(&gone), T0).await.expect("load"), None, "replacing does not create");
+    // Without a rotated token the old one stays.
+    let kept = manager.record_refresh(&SessionKey::of(&id), None, T0 + 70, true).await.expect("refresh");
+    assert_eq!(kept.map(|s| s.refresh_token), Some(new_rt.clone()));
+    assert_eq!(
+        manager.record_refresh(&SessionKey::of(&id), Some(new_rt), T0 + IDLE + 70, true).await.expect("refresh"),
+        None
+    );
 }
 
 async fn manager_ignores_and_deletes_unreadable_records<S: SessionStore>(store: S) {
@@ -339,12 +355,13 @@ async fn manager_ignores_and_deletes_unreadable_records<S: SessionStore>(store: 
     bad.push(attacker);
 
     for id in &bad {
-        assert_eq!(manager.load(id, T0).await.expect("an unreadable record is not an error"), None);
+        assert_eq!(manager.load(&SessionKey::of(id), T0).await.expect("an unreadable record is not an error"), None);
         assert_eq!(store.load(&SessionKey::of(id), T0).await.expect("load"), None, "and it was deleted");
-        assert_eq!(manager.touch(id, T0).await.expect("touch"), None);
-        assert_eq!(manager.replace_refresh_token(id, realistic_refresh_token(), T0, T0).await.expect("replace"), None);
+        assert_eq!(manager.record_refresh(&SessionKey::of(id), None, T0, true).await.expect("refresh"), None);
+        let rotated = Some(realistic_refresh_token());
+        assert_eq!(manager.record_refresh(&SessionKey::of(id), rotated, T0, true).await.expect("refresh"), None);
     }
-    assert!(manager.load(&victim, T0).await.expect("load").is_some(), "the original is untouched");
+    assert!(manager.load(&SessionKey::of(&victim), T0).await.expect("load").is_some(), "the original is untouched");
 
     // A manager with another key cannot read the sessions, and treats them as absent.
     let other = SessionManager::new(
@@ -353,8 +370,8 @@ async fn manager_ignores_and_deletes_unreadable_records<S: SessionStore>(store: 
         Duration::from_secs(ABSOLUTE),
         Duration::from_secs(IDLE),
     );
-    assert_eq!(other.load(&victim, T0).await.expect("load"), None);
-    assert_eq!(manager.load(&victim, T0).await.expect("load"), None, "deleted by the other manager");
+    assert_eq!(other.load(&SessionKey::of(&victim), T0).await.expect("load"), None);
+    assert_eq!(manager.load(&SessionKey::of(&victim), T0).await.expect("load"), None, "deleted by the other manager");
 
     // A scan skips and deletes unreadable records too.
     let good = manager.create(realistic_session(T0), T0).await.expect("create");
@@ -368,7 +385,7 @@ async fn manager_ignores_and_deletes_unreadable_records<S: SessionStore>(store: 
 }
 
 async fn manager_scans_for_keep_alive<S: SessionStore>(store: S) {
-    let (manager, _store) = manager(store);
+    let (manager, store) = manager(store);
     let a = manager.create(realistic_session(T0), T0).await.expect("create");
     let b = manager.create(realistic_session(T0), T0 + 3 * 24 * HOUR).await.expect("create");
     let now = T0 + IDLE - 1;
@@ -380,19 +397,20 @@ async fn manager_scans_for_keep_alive<S: SessionStore>(store: S) {
     let (key, session) = scanned.into_iter().find(|(k, _)| *k == SessionKey::of(&a)).expect("a is live");
     assert_eq!(session.last_seen, T0);
 
-    // The keep-alive task refreshes it and writes it back by key, without extending idleness.
+    // The keep-alive task refreshes it by key, without extending idleness.
     let new_rt = realistic_refresh_token();
-    let refreshed = Session { refresh_token: new_rt.clone(), refreshed_at: now, ..session };
-    assert!(manager.save_by_key(&key, &refreshed, now).await.expect("save"));
-    let loaded = manager.load(&a, now).await.expect("load").expect("live");
-    assert_eq!((loaded.refresh_token, loaded.refreshed_at, loaded.last_seen), (new_rt, now, T0));
-    assert_eq!(manager.load(&a, T0 + IDLE).await.expect("load"), None, "still idle");
-    assert!(!manager.save_by_key(&key, &refreshed, T0 + IDLE).await.expect("save"), "too late to save");
+    assert!(manager.record_refresh(&key, Some(new_rt.clone()), now, false).await.expect("refresh").is_some());
+    let loaded = manager.load(&SessionKey::of(&a), now).await.expect("load").expect("live");
+    assert_eq!((loaded.refresh_token, loaded.refreshed_at, loaded.last_seen), (new_rt.clone(), now, T0));
+    assert_eq!(manager.load(&SessionKey::of(&a), T0 + IDLE).await.expect("load"), None, "still idle");
+    let late = manager.record_refresh(&key, Some(new_rt), T0 + IDLE, false).await.expect("refresh");
+    assert_eq!(late, None, "too late to refresh");
 
     assert_eq!(manager.live_sessions(T0 + IDLE).await.expect("count"), 1);
     let scanned = manager.scan(T0 + IDLE).await.expect("scan");
     assert_eq!(scanned.into_iter().map(|(k, _)| k).collect::<Vec<_>>(), vec![SessionKey::of(&b)]);
-    assert_eq!(manager.purge_expired(T0 + 3 * 24 * HOUR + IDLE).await.expect("purge"), 1);
+    let purged = store.purge_expired(T0 + 3 * 24 * HOUR + IDLE).await.expect("purge");
+    assert_eq!(purged, 2, "a (idle since T0, past its expiry time in the store) and b");
     assert_eq!(manager.live_sessions(0).await.expect("count"), 0);
 }
 
@@ -411,7 +429,7 @@ async fn manager_never_shows_secrets<S: SessionStore>(store: S) {
     let session = realistic_session(T0);
     let rt = session.refresh_token.expose_secret().to_owned();
     let id = manager.create(session.clone(), T0).await.expect("create");
-    let loaded = manager.load(&id, T0).await.expect("load").expect("live");
+    let loaded = manager.load(&SessionKey::of(&id), T0).await.expect("load").expect("live");
     let printed = [
         format!("{session:?}"),
         format!("{loaded:#?}"),

@@ -30,40 +30,19 @@ const SESSION_ID_BYTES: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     /// Who signed in.
-    pub account: Account,
+    pub(crate) account: Account,
     /// The refresh token (sealed whenever the session is stored).
-    pub refresh_token: RefreshToken,
+    pub(crate) refresh_token: RefreshToken,
     /// The granted scopes, space-separated.
-    pub scopes: String,
+    pub(crate) scopes: String,
     /// The authority tenant used to sign in (the path segment), reused for refreshes.
-    pub tenant: String,
+    pub(crate) tenant: String,
     /// When the session was created (sign-in).
-    pub created_at: u64,
+    pub(crate) created_at: u64,
     /// When the session was last used.
     pub last_seen: u64,
     /// When the refresh token was last redeemed successfully upstream.
     pub refreshed_at: u64,
-}
-
-impl Session {
-    /// A session that signed in at `now`: created, seen and refreshed then.
-    pub fn new(
-        account: Account,
-        refresh_token: RefreshToken,
-        scopes: impl Into<String>,
-        tenant: impl Into<String>,
-        now: u64,
-    ) -> Self {
-        Self {
-            account,
-            refresh_token,
-            scopes: scopes.into(),
-            tenant: tenant.into(),
-            created_at: now,
-            last_seen: now,
-            refreshed_at: now,
-        }
-    }
 }
 
 /// The stored form of a [`Session`], as written.
@@ -118,7 +97,7 @@ impl fmt::Debug for SessionManager {
 
 impl SessionManager {
     /// A manager over `store`, sealing with `cipher`.
-    pub fn new(
+    pub(crate) fn new(
         store: Arc<dyn SessionStore>,
         cipher: Cipher,
         absolute_lifetime: Duration,
@@ -127,26 +106,16 @@ impl SessionManager {
         Self { store, cipher, absolute_lifetime, idle_timeout }
     }
 
-    /// How long a session may last at most, however active.
-    pub fn absolute_lifetime(&self) -> Duration {
-        self.absolute_lifetime
-    }
-
-    /// How long a session may go unused.
-    pub fn idle_timeout(&self) -> Duration {
-        self.idle_timeout
-    }
-
     /// When `session` ends (Unix seconds), unless it is used again before then; for example, for
     /// a cookie's expiry.
-    pub fn expires_at(&self, session: &Session) -> u64 {
+    pub(crate) fn expires_at(&self, session: &Session) -> u64 {
         let absolute = session.created_at.saturating_add(self.absolute_lifetime.as_secs());
         let idle = session.last_seen.saturating_add(self.idle_timeout.as_secs());
         absolute.min(idle)
     }
 
     /// Whether `session` has ended at `now`.
-    pub fn is_expired(&self, session: &Session, now: u64) -> bool {
+    pub(crate) fn is_expired(&self, session: &Session, now: u64) -> bool {
         self.expires_at(session) <= now
     }
 
@@ -154,7 +123,7 @@ impl SessionManager {
     ///
     /// Every sign-in gets a new ID. `created_at` and `last_seen` are set to `now`; `refreshed_at`
     /// is kept as given.
-    pub async fn create(&self, mut session: Session, now: u64) -> Result<SessionId, StoreError> {
+    pub(crate) async fn create(&self, mut session: Session, now: u64) -> Result<SessionId, StoreError> {
         let id = SessionId::new(
             random_token(SESSION_ID_BYTES)
                 .map_err(|_| StoreError::Unavailable("the secure random source failed".into()))?,
@@ -165,66 +134,54 @@ impl SessionManager {
         Ok(id)
     }
 
-    /// The session with this ID, or `None` when there is none, it has ended, or its record cannot
-    /// be read back (ended and unreadable records are deleted). Does not count as use: call
-    /// [`touch`](Self::touch) or [`save`](Self::save) for that.
-    pub async fn load(&self, id: &SessionId, now: u64) -> Result<Option<Session>, StoreError> {
-        let key = SessionKey::of(id);
-        let Some(blob) = self.store.load(&key, now).await? else {
+    /// The session stored under `key`, or `None` when there is none, it has ended, or its record
+    /// cannot be read back (ended and unreadable records are deleted). Does not count as use.
+    pub(crate) async fn load(&self, key: &SessionKey, now: u64) -> Result<Option<Session>, StoreError> {
+        let Some(blob) = self.store.load(key, now).await? else {
             return Ok(None);
         };
-        self.check(&key, &blob, now).await
+        self.check(key, &blob, now).await
     }
 
-    /// Loads the session and records that it was used at `now`, extending its idle timeout.
-    pub async fn touch(&self, id: &SessionId, now: u64) -> Result<Option<Session>, StoreError> {
-        let Some(session) = self.load(id, now).await? else {
-            return Ok(None);
-        };
-        Ok(self.save(id, &session, now).await?.then_some(Session { last_seen: now, ..session }))
-    }
-
-    /// Stores `session` under its ID, as used at `now` (`last_seen` becomes `now`).
+    /// Records a successful upstream refresh at `now` on the session stored under `key`, in one
+    /// write of the whole record: the rotated refresh token (when one came back) and
+    /// `refreshed_at`; and `last_seen` when the refresh counts as use (`used`: the page asked, not
+    /// the keep-alive, so background refreshes do not keep an idle session alive).
     ///
-    /// Returns `false`, and deletes the record instead, when the session has outlived its
-    /// absolute lifetime.
-    pub async fn save(&self, id: &SessionId, session: &Session, now: u64) -> Result<bool, StoreError> {
-        let session = Session { last_seen: now, ..session.clone() };
-        self.write(&SessionKey::of(id), &session, now).await
-    }
-
-    /// Replaces the refresh token after a successful upstream refresh at `refreshed_at`, in one
-    /// write of the whole record. Counts as use at `now`.
-    ///
-    /// Returns the updated session, or `None` when the session no longer exists. Callers
-    /// serialise refreshes of one session themselves.
-    pub async fn replace_refresh_token(
+    /// Returns the session as stored, or `None` when it no longer exists or has ended at `now`
+    /// (then its record is deleted). Callers serialise refreshes of one session themselves.
+    pub(crate) async fn record_refresh(
         &self,
-        id: &SessionId,
-        refresh_token: RefreshToken,
-        refreshed_at: u64,
+        key: &SessionKey,
+        refresh_token: Option<RefreshToken>,
         now: u64,
+        used: bool,
     ) -> Result<Option<Session>, StoreError> {
-        let Some(session) = self.load(id, now).await? else {
+        let Some(session) = self.load(key, now).await? else {
             return Ok(None);
         };
-        let session = Session { refresh_token, refreshed_at, last_seen: now, ..session };
-        Ok(self.write(&SessionKey::of(id), &session, now).await?.then_some(session))
+        let session = Session {
+            refresh_token: refresh_token.unwrap_or(session.refresh_token),
+            refreshed_at: now,
+            last_seen: if used { now } else { session.last_seen },
+            ..session
+        };
+        Ok(self.write(key, &session, now).await?.then_some(session))
     }
 
-    /// Deletes the session with this ID (sign-out).
-    pub async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.store.delete(&SessionKey::of(id)).await
+    /// Deletes the session stored under `key` (sign-out, a grant Entra refuses).
+    pub(crate) async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
+        self.store.delete(key).await
     }
 
     /// How many sessions are live at `now`, by the store's expiry times (for metrics).
-    pub async fn live_sessions(&self, now: u64) -> Result<u64, StoreError> {
+    pub(crate) async fn live_sessions(&self, now: u64) -> Result<u64, StoreError> {
         self.store.count(now).await
     }
 
-    /// Every live session with the key it is stored under, for the keep-alive task (which writes
-    /// them back with [`save_by_key`](Self::save_by_key)). Ended and unreadable records are
-    /// deleted and left out.
+    /// Every live session with the key it is stored under, for the keep-alive task (which
+    /// records their refreshes with [`record_refresh`](Self::record_refresh)). Ended and
+    /// unreadable records are deleted and left out.
     pub async fn scan(&self, now: u64) -> Result<Vec<(SessionKey, Session)>, StoreError> {
         let mut live = Vec::new();
         for (key, blob) in self.store.scan(now).await? {
@@ -235,35 +192,14 @@ impl SessionManager {
         Ok(live)
     }
 
-    /// Stores `session` under `key` as it is, without counting as use (`last_seen` is kept, so
-    /// background refreshes do not keep an idle session alive).
-    ///
-    /// Returns `false`, and deletes the record instead, when the session has ended at `now`.
-    pub async fn save_by_key(&self, key: &SessionKey, session: &Session, now: u64) -> Result<bool, StoreError> {
-        self.write(key, session, now).await
-    }
-
-    /// The session stored under `key`, as [`load`](Self::load) reads it by ID: for the keep-alive
-    /// task, which knows keys but never session IDs. Does not count as use.
-    pub async fn load_by_key(&self, key: &SessionKey, now: u64) -> Result<Option<Session>, StoreError> {
-        let Some(blob) = self.store.load(key, now).await? else {
-            return Ok(None);
-        };
-        self.check(key, &blob, now).await
-    }
-
-    /// Deletes the session stored under `key` (the keep-alive task ending a dead grant).
-    pub async fn delete_by_key(&self, key: &SessionKey) -> Result<(), StoreError> {
-        self.store.delete(key).await
-    }
-
-    /// Deletes every record whose expiry time has passed; returns how many.
-    pub async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
+    /// Removes the records whose lifetime ended at or before `now` (the keep-alive's every pass:
+    /// records nobody reads again would otherwise stay in the store).
+    pub(crate) async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
         self.store.purge_expired(now).await
     }
 
     /// Checks that the store answers.
-    pub async fn ping(&self) -> Result<(), StoreError> {
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await
     }
 

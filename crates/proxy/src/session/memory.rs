@@ -9,7 +9,7 @@ use super::{SessionKey, SessionStore, StoreFuture};
 
 /// A [`SessionStore`] held in memory.
 #[derive(Debug, Default)]
-pub struct MemoryStore {
+pub(crate) struct MemoryStore {
     records: Mutex<HashMap<SessionKey, Record>>,
 }
 
@@ -21,7 +21,7 @@ struct Record {
 
 impl MemoryStore {
     /// An empty store.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 

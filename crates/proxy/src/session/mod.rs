@@ -23,25 +23,25 @@ use sha2::{Digest as _, Sha256};
 
 mod cipher;
 #[cfg(test)]
-pub mod conformance;
+mod conformance;
 mod manager;
 mod memory;
 mod sqlite;
 
-pub use cipher::{Cipher, CipherError};
-pub use manager::{Session, SessionManager};
-pub use memory::MemoryStore;
-pub use sqlite::SqliteStore;
+pub(crate) use cipher::Cipher;
+pub(crate) use manager::{Session, SessionManager};
+pub(crate) use memory::MemoryStore;
+pub(crate) use sqlite::SqliteStore;
 
 /// The future every [`SessionStore`] operation returns: boxed so the trait stays object-safe.
-pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+pub(crate) type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
 /// A byte-level session backend: opaque blobs under opaque keys, each with an expiry time.
 ///
 /// A record whose `expires_at` is at or before `now` is dead: [`load`](Self::load),
 /// [`count`](Self::count) and [`scan`](Self::scan) treat it as absent, and
 /// [`purge_expired`](Self::purge_expired) removes it. Backends never read the clock.
-pub trait SessionStore: Send + Sync + 'static {
+pub(crate) trait SessionStore: Send + Sync + 'static {
     /// The blob stored under `key`, or `None` when there is none or it expired at or before `now`.
     fn load(&self, key: &SessionKey, now: u64) -> StoreFuture<'_, Option<Vec<u8>>>;
 
@@ -73,10 +73,10 @@ pub struct SessionKey(String);
 
 impl SessionKey {
     /// The length of a key: 64 hex digits.
-    pub const LEN: usize = 64;
+    pub(crate) const LEN: usize = 64;
 
     /// The key of the session with this ID.
-    pub fn of(id: &SessionId) -> Self {
+    pub(crate) fn of(id: &SessionId) -> Self {
         let digest = Sha256::digest(id.expose_secret().as_bytes());
         let mut hex = String::with_capacity(Self::LEN);
         for byte in digest.iter() {
@@ -87,18 +87,18 @@ impl SessionKey {
     }
 
     /// Accepts a key read back from a backend: exactly 64 lowercase hex digits.
-    pub fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         let valid = text.len() == Self::LEN && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         valid.then(|| Self(text.to_owned()))
     }
 
     /// The key as text.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// The key as bytes (also the associated data that binds a sealed token to its record).
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
 }

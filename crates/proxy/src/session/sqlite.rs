@@ -27,7 +27,7 @@ const SCHEMA: &str = "
 
 /// A [`SessionStore`] in a SQLite database.
 #[derive(Clone)]
-pub struct SqliteStore {
+pub(crate) struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     /// Where the database lives, for `Debug` (`None` in memory).
     path: Option<PathBuf>,
@@ -37,7 +37,7 @@ impl SqliteStore {
     /// Opens (or creates) the database file at `path`, in WAL mode, with the `sessions` table.
     ///
     /// On Unix a new file is created readable by its owner only.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+    pub(crate) fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
         create_private_file(path)?;
         let conn = Connection::open(path).map_err(|e| unavailable("could not open the database file", &e))?;
@@ -48,7 +48,8 @@ impl SqliteStore {
     }
 
     /// A private in-memory database, for tests.
-    pub fn in_memory() -> Result<Self, StoreError> {
+    #[cfg(test)]
+    pub(crate) fn in_memory() -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory().map_err(|e| unavailable("could not open a database", &e))?;
         Self::init(conn, None)
     }
@@ -276,7 +277,15 @@ mod tests {
             account_type: AccountType::Member,
             idp: None,
         };
-        let session = Session::new(account, RefreshToken::new("rt-1"), "openid Mail.Send", "organizations", now);
+        let session = Session {
+            account,
+            refresh_token: RefreshToken::new("rt-1"),
+            scopes: "openid Mail.Send".into(),
+            tenant: "organizations".into(),
+            created_at: now,
+            last_seen: now,
+            refreshed_at: now,
+        };
 
         let id = {
             let store = SqliteStore::open(&db.0).expect("open");
@@ -293,7 +302,7 @@ mod tests {
         let store = SqliteStore::open(&db.0).expect("reopen");
         assert!(format!("{store:?}").contains("graphgate-restart"));
         let manager = SessionManager::new(Arc::new(store), cipher, lifetime, idle);
-        let loaded = manager.load(&id, now + 60).await.expect("load").expect("the session survived");
+        let loaded = manager.load(&SessionKey::of(&id), now + 60).await.expect("load").expect("the session survived");
         assert_eq!(loaded, session);
         assert_eq!(manager.live_sessions(now + 60).await.expect("count"), 1);
     }

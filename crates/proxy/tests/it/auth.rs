@@ -2,12 +2,9 @@
 //! refresh, expired and revoked grants), session, logout, CSRF and CORS, restarts with SQLite,
 //! the certificate credential, and secrets that never leak.
 
-#![allow(clippy::unwrap_used, reason = "a test fails loudly on the first unexpected error")]
-
-mod support;
-
 use serde_json::json;
-use support::*;
+
+use crate::support::*;
 
 #[tokio::test]
 async fn config_health_and_metrics() {

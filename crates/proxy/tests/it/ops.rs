@@ -4,17 +4,14 @@
 //! command (a good configuration, missing admin consent, a wrong secret, an unreachable host, a
 //! broken session store, an invalid file, the binary configured by environment variables alone).
 
-#![allow(clippy::unwrap_used, reason = "a test fails loudly on the first unexpected error")]
-
-mod support;
-
 use std::time::{Duration, Instant};
 
 use graphgate_emulator::{Fault, FaultKind};
 use graphgate_proxy::check::{CheckReport, check};
 use graphgate_proxy::config::{Config, Settings};
 use graphgate_proxy::keepalive::{self, KeepaliveReport};
-use support::*;
+
+use crate::support::*;
 
 const MEGAN: &str = "b2e6d4f3-1c5e-4d7f-9a2b-3c4d5e6f7081";
 const HOUR: u64 = 3600;

@@ -2,12 +2,9 @@
 //! one-step onboarding, one client-credentials fetch for many invitations, missing admin consent,
 //! and the three invitation policies.
 
-#![allow(clippy::unwrap_used, reason = "a test fails loudly on the first unexpected error")]
-
-mod support;
-
 use serde_json::{Value, json};
-use support::*;
+
+use crate::support::*;
 
 const KEY: &str = "site-backend-key-1";
 

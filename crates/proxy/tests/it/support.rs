@@ -10,7 +10,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use graphgate_core::{AuthorizeRequest, BaseUrl, ClientId, Endpoints, RedirectUri, Scopes, Tenant, form_encode};
 use graphgate_emulator::{Config as EmuConfig, Handle};
-use graphgate_proxy::app::AppState;
+use graphgate_proxy::AppState;
 use graphgate_proxy::config::Config;
 use serde_json::Value;
 
@@ -245,7 +245,7 @@ impl Rig {
 }
 
 fn trusting_client(emu: &Handle) -> reqwest::Client {
-    graphgate_proxy::upstream::install_crypto_provider();
+    graphgate_proxy::install_crypto_provider();
     let cert = reqwest::Certificate::from_pem(emu.ca_pem().unwrap().as_bytes()).unwrap();
     reqwest::Client::builder().add_root_certificate(cert).redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }

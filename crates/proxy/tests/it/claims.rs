@@ -3,15 +3,12 @@
 //! tokens, `/api/auth/token {claims}` answers the challenge, and a challenge that needs the user
 //! comes back as a typed error with the claims for the next sign-in, leaving the session usable.
 
-#![allow(clippy::unwrap_used, reason = "a test fails loudly on the first unexpected error")]
-
-mod support;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use graphgate_core::{AuthorizeRequest, BaseUrl, ClientId, Endpoints, RedirectUri, Scopes, Tenant, form_encode};
 use serde_json::{Value, json};
-use support::*;
+
+use crate::support::*;
 
 const ADELE_UPN: &str = "adele@contoso.onmicrosoft.com";
 

@@ -1,0 +1,66 @@
+//! The bearer API keys of the `admin` invitation policy: read once from their secret source,
+//! compared in constant time, never shown.
+
+use graphgate_core::secret::constant_time_eq;
+
+use crate::config::SecretSource;
+
+/// The keys a site's backend may present. `Debug` shows how many, never a key.
+#[derive(Default)]
+pub(crate) struct ApiKeys(Vec<String>);
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiKeys({} <redacted>)", self.0.len())
+    }
+}
+
+impl ApiKeys {
+    /// Reads the comma-separated keys of `source` (none when there is no source). Errors name the
+    /// source, never a value.
+    pub(crate) fn read(source: Option<&SecretSource>) -> Result<Self, String> {
+        let Some(source) = source else {
+            return Ok(Self::default());
+        };
+        let text = source.read("invitations.api_keys")?;
+        Ok(Self(text.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect()))
+    }
+
+    /// Whether `presented` (surrounding whitespace ignored) is one of the keys.
+    pub(crate) fn accepts(&self, presented: &str) -> bool {
+        let presented = presented.trim().as_bytes();
+        self.0.iter().any(|k| constant_time_eq(k.as_bytes(), presented))
+    }
+
+    /// How many keys there are.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The keys themselves, for removing them from the `check` report's lines.
+    pub(crate) fn expose_secrets(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_split_compared_and_never_shown() {
+        let var = "GRAPHGATE_TEST_API_KEYS_SPLIT";
+        let file = std::env::temp_dir().join(format!("graphgate-api-keys-{}", std::process::id()));
+        std::fs::write(&file, " key-one , ,key-two\n").expect("write");
+        let source = SecretSource { env: None, file: Some(file.clone()) };
+        let keys = ApiKeys::read(Some(&source)).expect("read");
+        std::fs::remove_file(&file).expect("cleanup");
+        assert_eq!(keys.len(), 2);
+        assert!(keys.accepts("key-two") && keys.accepts(" key-one "));
+        assert!(!keys.accepts("key") && !keys.accepts(""));
+        assert_eq!(format!("{keys:?}"), "ApiKeys(2 <redacted>)");
+        assert_eq!(ApiKeys::read(None).expect("none").len(), 0);
+        let missing = SecretSource { env: Some(var.into()), file: None };
+        assert!(ApiKeys::read(Some(&missing)).expect_err("unset").contains(var));
+    }
+}

@@ -1,0 +1,453 @@
+//! The configuration as the proxy uses it: checked once, every problem reported at once, and
+//! turned into the types the code needs (enums, `Duration`s, parsed URLs and tenants, the session
+//! cookie's attributes), so no part of the proxy reads the file's strings again.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use graphgate_core::assertion::AssertionAlg;
+use graphgate_core::{AuthorizeRequest, BaseUrl, ClientId, Cloud, Endpoints, RedirectUri, Scopes, Tenant};
+use tokio::sync::Semaphore;
+
+use super::{Config, KeepaliveConfig, SecretSource};
+use crate::cookie::SessionCookie;
+
+/// The largest random delay the keep-alive waits before one session's refresh.
+const MAX_JITTER: Duration = Duration::from_secs(30);
+
+/// The longest interval between keep-alive passes: 90 days (any longer and refresh tokens lapse
+/// anyway).
+const MAX_INTERVAL_MINUTES: u64 = 90 * 24 * 60;
+
+/// The configuration, checked and turned into the types the proxy works with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Listening and serving.
+    pub(crate) server: ServerSettings,
+    /// The session cookie.
+    pub(crate) cookie: SessionCookie,
+    /// The application registration and Microsoft's endpoints.
+    pub(crate) entra: EntraSettings,
+    /// The client credential's source.
+    pub(crate) credential: CredentialSettings,
+    /// Sessions.
+    pub(crate) session: SessionSettings,
+    /// Who may invite external users.
+    pub(crate) invitations: InvitationSettings,
+    /// The background refresh of idle sessions.
+    pub(crate) keepalive: KeepaliveSettings,
+}
+
+impl Settings {
+    /// Where the proxy listens.
+    pub fn listen(&self) -> SocketAddr {
+        self.server.listen
+    }
+}
+
+/// `[server]`, parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerSettings {
+    pub(crate) listen: SocketAddr,
+    /// The origins allowed to call with credentials (CORS, CSRF): the public origin first, then
+    /// the configured ones, without a trailing `/`.
+    pub(crate) origins: Vec<String>,
+    pub(crate) static_dir: Option<PathBuf>,
+    /// Largest request body, bytes.
+    pub(crate) body_limit: usize,
+    pub(crate) request_timeout: Duration,
+}
+
+/// `[entra]`, parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct EntraSettings {
+    /// The endpoints (cloud plus overrides).
+    pub(crate) endpoints: Endpoints,
+    /// The sign-in authority.
+    pub(crate) tenant: Tenant,
+    /// The app's home tenant for app-only calls.
+    pub(crate) app_tenant: Option<Tenant>,
+    pub(crate) client_id: ClientId,
+    /// Registered redirect URIs; never empty, the first is the default.
+    pub(crate) redirect_uris: Vec<RedirectUri>,
+    /// Default delegated scopes, as configured.
+    pub(crate) scopes: Scopes,
+    /// What a sign-in asks for by default: core's `openid offline_access`, then [`Self::scopes`].
+    pub(crate) sign_in_scopes: Scopes,
+    /// The configured client capabilities (`cp1`).
+    pub(crate) client_capabilities: Vec<String>,
+    /// The claims request declaring the capabilities, when there are any.
+    pub(crate) capabilities_claims: Option<String>,
+    pub(crate) extra_ca_file: Option<PathBuf>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) upstream_timeout: Duration,
+}
+
+impl EntraSettings {
+    /// The `claims` of a delegated token request: `challenge` (a claims request, such as a
+    /// decoded claims challenge) merged with the configured capabilities; the capabilities alone
+    /// without one; `None` when there is neither.
+    pub(crate) fn token_claims(&self, challenge: Option<&str>) -> Result<Option<String>, graphgate_core::Error> {
+        match challenge {
+            Some(c) => {
+                let caps: Vec<&str> = self.client_capabilities.iter().map(String::as_str).collect();
+                graphgate_core::merge_client_capabilities(c, &caps).map(Some)
+            }
+            None => Ok(self.capabilities_claims.clone()),
+        }
+    }
+}
+
+/// Where the client credential comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum CredentialSettings {
+    /// A client secret, sent in the form body or (`basic`) with HTTP Basic.
+    Secret { secret: SecretSource, basic: bool },
+    /// A certificate (PEM file) and its private key, signing assertions with `alg`.
+    Certificate { certificate_file: PathBuf, key: SecretSource, alg: AssertionAlg },
+}
+
+/// Which backend keeps the sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoreKind {
+    /// In this process only (lost on restart).
+    Memory,
+    /// The SQLite file at this path.
+    Sqlite(PathBuf),
+}
+
+/// `[session]`, parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionSettings {
+    pub(crate) store: StoreKind,
+    /// The AES-256-GCM key's source.
+    pub(crate) key: SecretSource,
+    pub(crate) absolute_lifetime: Duration,
+    pub(crate) idle_timeout: Duration,
+}
+
+/// How invitations are authorised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InvitePolicy {
+    /// Bearer API keys of the site's own backend.
+    Admin,
+    /// Anyone, for allowed domains, rate-limited.
+    SelfService,
+    /// Signed-in sessions, optionally an allow-list of accounts.
+    SignedIn,
+}
+
+/// `[invitations]`, parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct InvitationSettings {
+    pub(crate) policy: InvitePolicy,
+    /// The API keys' source, when one is set.
+    pub(crate) api_keys: Option<SecretSource>,
+    pub(crate) allowed_domains: Vec<String>,
+    pub(crate) allowed_accounts: Vec<String>,
+    pub(crate) redirect_url: Option<String>,
+    pub(crate) rate_limit_per_minute: u32,
+}
+
+/// `[keepalive]`, parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct KeepaliveSettings {
+    pub(crate) enabled: bool,
+    /// Between passes: at least a minute, at most 90 days.
+    pub(crate) interval: Duration,
+    /// A session last refreshed this long ago is due.
+    pub(crate) refresh_after: Duration,
+    /// Refreshes at once: at least one, within what a semaphore counts.
+    pub(crate) concurrency: usize,
+    /// The random delay before each refresh stays below this: the interval, at most 30 seconds.
+    pub(crate) jitter_bound: Duration,
+}
+
+impl KeepaliveSettings {
+    fn of(cfg: &KeepaliveConfig) -> Self {
+        Self {
+            enabled: cfg.enabled,
+            interval: interval(cfg),
+            refresh_after: Duration::from_secs(cfg.refresh_after_hours.saturating_mul(3600)),
+            concurrency: concurrency(cfg),
+            jitter_bound: jitter_bound(cfg),
+        }
+    }
+}
+
+/// The time between passes: `interval_minutes`, at least one minute and at most 90 days.
+fn interval(cfg: &KeepaliveConfig) -> Duration {
+    Duration::from_secs(cfg.interval_minutes.clamp(1, MAX_INTERVAL_MINUTES) * 60)
+}
+
+/// Refreshes at once: `concurrency`, at least one (and within what a semaphore can count).
+fn concurrency(cfg: &KeepaliveConfig) -> usize {
+    cfg.concurrency.clamp(1, Semaphore::MAX_PERMITS)
+}
+
+/// The jitter bound the background task uses: the interval, at most [`MAX_JITTER`].
+fn jitter_bound(cfg: &KeepaliveConfig) -> Duration {
+    interval(cfg).min(MAX_JITTER)
+}
+
+fn hours(h: u64) -> Duration {
+    Duration::from_secs(h.saturating_mul(3600))
+}
+
+impl Config {
+    /// Checks everything and reports every problem at once.
+    pub fn validate(self) -> Result<Settings, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut note = |r: Result<(), String>| {
+            if let Err(e) = r {
+                problems.push(e);
+            }
+        };
+        let cloud: Cloud = self.entra.cloud.parse().unwrap_or_else(|e: graphgate_core::Error| {
+            note(Err(format!("entra.cloud: {}", e.detail())));
+            Cloud::Global
+        });
+        let mut endpoints = Endpoints::for_cloud(cloud);
+        if let Some(b) = &self.entra.login_base {
+            match BaseUrl::parse(b) {
+                Ok(b) => endpoints = endpoints.with_login_base(b),
+                Err(e) => note(Err(format!("entra.login_base: {}", e.detail()))),
+            }
+        }
+        if let Some(b) = &self.entra.graph_base {
+            match BaseUrl::parse(b) {
+                Ok(b) => endpoints = endpoints.with_graph_base(b),
+                Err(e) => note(Err(format!("entra.graph_base: {}", e.detail()))),
+            }
+        }
+        let tenant = Tenant::parse(&self.entra.tenant).unwrap_or_else(|e| {
+            note(Err(format!("entra.tenant: {}", e.detail())));
+            Tenant::Common
+        });
+        let app_tenant = match &self.entra.app_tenant {
+            Some(t) => match Tenant::parse(t) {
+                Ok(t) if t.is_concrete() => Some(t),
+                Ok(_) => {
+                    note(Err("entra.app_tenant: app-only calls need the tenant's ID or domain, not common/organizations/consumers".into()));
+                    None
+                }
+                Err(e) => {
+                    note(Err(format!("entra.app_tenant: {}", e.detail())));
+                    None
+                }
+            },
+            None => tenant.is_concrete().then(|| tenant.clone()),
+        };
+        let client_id = match ClientId::parse(&self.entra.client_id) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                note(Err(format!("entra.client_id: {}", e.detail())));
+                None
+            }
+        };
+        let mut redirect_uris = Vec::new();
+        if self.entra.redirect_uris.is_empty() {
+            note(Err("entra.redirect_uris: give at least one registered Web redirect URI".into()));
+        }
+        for uri in &self.entra.redirect_uris {
+            match RedirectUri::parse(uri) {
+                Ok(u) => redirect_uris.push(u),
+                Err(e) => note(Err(format!("entra.redirect_uris: {}", e.detail()))),
+            }
+        }
+        let scopes = Scopes::parse_all(&self.entra.scopes).unwrap_or_else(|e| {
+            note(Err(format!("entra.scopes: {}", e.detail())));
+            Scopes::new()
+        });
+        let capabilities_claims = capabilities_claims(&self.entra.client_capabilities).unwrap_or_else(|e| {
+            note(Err(e));
+            None
+        });
+        let c = &self.entra.credential;
+        match (c.secret.is_set(), c.certificate_file.is_some() || c.key.is_set()) {
+            (false, false) => note(Err("entra.credential: give a client secret (secret.env or secret.file) or a certificate (certificate_file and key)".into())),
+            (true, true) => note(Err("entra.credential: give a client secret or a certificate, not both".into())),
+            (false, true) if c.certificate_file.is_none() || !c.key.is_set() => {
+                note(Err("entra.credential: a certificate credential needs both certificate_file and key".into()))
+            }
+            _ => {}
+        }
+        let alg = match c.algorithm.as_str() {
+            "PS256" => AssertionAlg::Ps256,
+            "RS256" => AssertionAlg::Rs256,
+            other => {
+                note(Err(format!("entra.credential.algorithm: {other:?} is not PS256 or RS256")));
+                AssertionAlg::Ps256
+            }
+        };
+        let credential = match &c.certificate_file {
+            Some(file) => CredentialSettings::Certificate { certificate_file: file.clone(), key: c.key.clone(), alg },
+            None => CredentialSettings::Secret { secret: c.secret.clone(), basic: c.basic_auth },
+        };
+        let store = match self.session.store.as_str() {
+            "sqlite" => StoreKind::Sqlite(self.session.sqlite_path.clone()),
+            "memory" => StoreKind::Memory,
+            other => {
+                note(Err(format!("session.store: {other:?} is not sqlite or memory")));
+                StoreKind::Memory
+            }
+        };
+        if !self.session.key.is_set() {
+            note(Err(
+                "session.key: set the refresh-token encryption key (32 bytes, base64) with key.env or key.file".into()
+            ));
+        }
+        let (idle, absolute) = (self.session.idle_timeout_hours, self.session.absolute_lifetime_hours);
+        if !(1..=24 * 3650).contains(&idle) || !(1..=24 * 3650).contains(&absolute) {
+            note(Err("session: lifetimes must be between one hour and ten years".into()));
+        }
+        if self.keepalive.interval_minutes == 0 || self.keepalive.concurrency == 0 {
+            note(Err("keepalive: interval_minutes and concurrency must be at least 1".into()));
+        }
+        let policy = match self.invitations.policy.as_str() {
+            "admin" => InvitePolicy::Admin,
+            "self-service" => InvitePolicy::SelfService,
+            "signed-in" => InvitePolicy::SignedIn,
+            other => {
+                note(Err(format!("invitations.policy: {other:?} is not admin, self-service or signed-in")));
+                InvitePolicy::Admin
+            }
+        };
+        if policy == InvitePolicy::SelfService && self.invitations.allowed_domains.is_empty() {
+            note(Err(
+                "invitations.allowed_domains: self-service invitations need at least one allowed email domain".into()
+            ));
+        }
+        for origin in &self.server.allowed_origins {
+            if graphgate_core::HttpUrl::parse(origin)
+                .map(|u| u.origin() != origin.trim_end_matches('/'))
+                .unwrap_or(true)
+            {
+                note(Err(format!("server.allowed_origins: {origin:?} is not an origin like https://app.example.com")));
+            }
+        }
+        if graphgate_core::HttpUrl::parse(&self.server.public_origin).is_err() {
+            note(Err(format!(
+                "server.public_origin: {:?} is not an origin like https://app.example.com",
+                self.server.public_origin
+            )));
+        }
+        let (Some(client_id), Some(first_redirect), true) = (client_id, redirect_uris.first(), problems.is_empty())
+        else {
+            return Err(problems);
+        };
+        let sign_in_scopes = AuthorizeRequest::new(&endpoints, &tenant, &client_id, first_redirect)
+            .scopes(scopes.clone())
+            .effective_scopes();
+        let server = &self.server;
+        let mut origins = vec![server.public_origin.trim_end_matches('/').to_owned()];
+        origins.extend(server.allowed_origins.iter().map(|o| o.trim_end_matches('/').to_owned()));
+        let api_keys = self.invitations.api_keys.is_set().then(|| self.invitations.api_keys.clone());
+        Ok(Settings {
+            server: ServerSettings {
+                listen: server.listen,
+                origins,
+                static_dir: server.static_dir.clone(),
+                body_limit: server.body_limit,
+                request_timeout: Duration::from_secs(server.request_timeout_secs),
+            },
+            cookie: SessionCookie::for_origin(&server.public_origin, !server.allowed_origins.is_empty()),
+            entra: EntraSettings {
+                endpoints,
+                tenant,
+                app_tenant,
+                client_id,
+                redirect_uris,
+                scopes,
+                sign_in_scopes,
+                client_capabilities: self.entra.client_capabilities.clone(),
+                capabilities_claims,
+                extra_ca_file: self.entra.extra_ca_file.clone(),
+                connect_timeout: Duration::from_secs(self.entra.connect_timeout_secs),
+                upstream_timeout: Duration::from_secs(self.entra.upstream_timeout_secs),
+            },
+            credential,
+            session: SessionSettings {
+                store,
+                key: self.session.key.clone(),
+                absolute_lifetime: hours(absolute),
+                idle_timeout: hours(idle),
+            },
+            invitations: InvitationSettings {
+                policy,
+                api_keys,
+                allowed_domains: self.invitations.allowed_domains.clone(),
+                allowed_accounts: self.invitations.allowed_accounts.clone(),
+                redirect_url: self.invitations.redirect_url.clone(),
+                rate_limit_per_minute: self.invitations.rate_limit_per_minute,
+            },
+            keepalive: KeepaliveSettings::of(&self.keepalive),
+        })
+    }
+}
+
+/// The claims request declaring `capabilities` (`None` for none); an error naming a value that
+/// is not a capability name (letters, digits, `-`, `_` and `.`, at most 64).
+fn capabilities_claims(capabilities: &[String]) -> Result<Option<String>, String> {
+    if capabilities.is_empty() {
+        return Ok(None);
+    }
+    let mut names = Vec::with_capacity(capabilities.len());
+    for c in capabilities {
+        let name = c.trim();
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !valid {
+            return Err(format!("entra.client_capabilities: {c:?} is not a capability name such as cp1"));
+        }
+        names.push(name);
+    }
+    graphgate_core::merge_client_capabilities("", &names)
+        .map(Some)
+        .map_err(|e| format!("entra.client_capabilities: {}", e.detail()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_interval_and_jitter_bound_have_floors_and_ceilings() {
+        let mut cfg = KeepaliveConfig { interval_minutes: 0, ..KeepaliveConfig::default() };
+        assert_eq!(interval(&cfg), Duration::from_secs(60), "zero would make tokio's interval panic");
+        assert_eq!(jitter_bound(&cfg), MAX_JITTER);
+        cfg.interval_minutes = 60;
+        assert_eq!(interval(&cfg), Duration::from_secs(3600));
+        assert_eq!(jitter_bound(&cfg), MAX_JITTER);
+        cfg.interval_minutes = u64::MAX;
+        assert_eq!(interval(&cfg), Duration::from_secs(90 * 24 * 3600), "no overflow in tokio's interval");
+        cfg.concurrency = 0;
+        assert_eq!(concurrency(&cfg), 1, "zero permits would wait forever");
+        cfg.concurrency = usize::MAX;
+        assert_eq!(concurrency(&cfg), Semaphore::MAX_PERMITS, "more would make the semaphore panic");
+    }
+
+    #[test]
+    fn the_cookie_and_the_origins_are_decided_once() {
+        let toml = r#"
+            [server]
+            public_origin = "https://app.example/"
+            allowed_origins = ["https://other.example"]
+            [entra]
+            client_id = "6731de76-14a6-49ae-97bc-6eba6914391e"
+            redirect_uris = ["https://app.example/"]
+            credential = { secret = { env = "X" } }
+            [session]
+            store = "memory"
+            key = { env = "Y" }
+        "#;
+        let s = Config::from_toml_and_env(toml, []).expect("parses").validate().expect("valid");
+        assert_eq!(s.server.origins, ["https://app.example", "https://other.example"]);
+        assert_eq!(s.cookie, SessionCookie::for_origin("https://app.example", true));
+        assert_eq!(s.session.store, StoreKind::Memory);
+        assert_eq!(s.entra.sign_in_scopes.to_string(), "openid offline_access User.Read");
+        assert!(s.invitations.api_keys.is_none());
+    }
+}

@@ -1,0 +1,84 @@
+//! The layers around the handlers: request IDs with one log line and the metrics per request,
+//! the catalogue's answer for a body over the limit, and the CSRF check of state-changing calls.
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use graphgate_core::ErrorCode;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The custom header every state-changing call must carry (browsers cannot send it cross-origin
+/// without a CORS preflight the proxy refuses).
+pub(crate) const CSRF_HEADER: &str = "x-graphgate";
+
+/// The request ID header, read from the caller and echoed back.
+const REQUEST_ID: &str = "x-request-id";
+
+/// Gives each request an ID (the caller's `X-Request-Id` when it is a short token, else a new
+/// one), logs one line per request — method, route pattern, status, duration, request ID; never a
+/// header, a query or a body — counts it by route and status, and echoes the ID back.
+pub(crate) async fn trace_request(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let route =
+        req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "other".to_owned());
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .map(str::to_owned)
+        .unwrap_or_else(|| graphgate_core::random_token(12).unwrap_or_default());
+    let method = req.method().clone();
+    let started = std::time::Instant::now();
+    let mut response = next.run(req).await;
+    let status = response.status().as_u16();
+    tracing::info!(request_id = %request_id, method = %method, route = %route, status, elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    state.metrics.request(&route, status);
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, v);
+    }
+    response
+}
+
+/// Answers a body over `server.body_limit` (the bare 413 of the body reader) with the catalogue's
+/// `body_too_large` error.
+pub(crate) async fn explain_body_too_large(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return response;
+    }
+    ApiError::new(ErrorCode::BodyTooLarge, format!("the body exceeds {} bytes", state.settings.server.body_limit))
+        .into_response()
+}
+
+/// State-changing calls need a JSON body, the custom header, and an allowed `Origin` (when the
+/// caller is a browser, which always sends one).
+pub(crate) async fn csrf(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        if !state.settings.server.origins.iter().any(|o| o == origin) {
+            return ApiError::new(
+                ErrorCode::OriginNotAllowed,
+                format!("the origin {origin} is not allowed to call this proxy"),
+            )
+            .into_response();
+        }
+    }
+    if !headers.contains_key(CSRF_HEADER) {
+        return ApiError::new(ErrorCode::CsrfHeaderMissing, "state-changing calls need the header X-Graphgate: 1")
+            .into_response();
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+    if !json {
+        return ApiError::new(ErrorCode::UnsupportedContentType, "send Content-Type: application/json").into_response();
+    }
+    next.run(req).await
+}

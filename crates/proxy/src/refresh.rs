@@ -1,0 +1,189 @@
+//! The one refresh path, shared by `/api/auth/token` (with or without a claims challenge) and the
+//! keep-alive: lock the session's token slot, load the session, answer from the cache or decide
+//! that nothing is due, redeem the refresh token, end the session when Entra refuses its grant
+//! for good, store the rotated refresh token, and fill the slot.
+//!
+//! Holding the slot's lock is holding the right to refresh, so one session is never refreshed
+//! twice at once; whoever waited reads the result from the slot.
+
+use graphgate_core::{Account, EntraError, Error as CoreError, Grant, Scopes, Tenant, TokenResponse};
+
+use crate::session::{Session, SessionKey, StoreError};
+use crate::state::AppState;
+use crate::tokens::CachedToken;
+
+/// Who asks for the refresh.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Caller<'a> {
+    /// The page (`/api/auth/token`): answered from the cache when a cached token is fresh and
+    /// carries `wanted`, unless `force`d; a refresh counts as use of the session.
+    Page { wanted: &'a [String], force: bool },
+    /// The keep-alive: only a session last refreshed `refresh_after` seconds ago or more is
+    /// refreshed, and that does not count as use (an idle session still ends at its idle timeout).
+    KeepAlive { refresh_after: u64 },
+}
+
+/// A refresh to make.
+#[derive(Debug, Clone)]
+pub(crate) struct Request<'a> {
+    pub(crate) caller: Caller<'a>,
+    /// The scopes to ask for; `None`: the ones the session was granted.
+    pub(crate) scopes: Option<Scopes>,
+    /// A claims challenge to answer (the page's `claims`): the cache is bypassed, and when Entra
+    /// needs the user for these claims the session stays.
+    pub(crate) claims: Option<&'a str>,
+}
+
+/// What a refresh gave.
+#[derive(Debug)]
+pub(crate) enum Refreshed {
+    /// An access token (from the cache or just redeemed) for the session's account, as of `now`.
+    Token { token: CachedToken, account: Box<Account>, now: u64 },
+    /// The keep-alive found the session refreshed recently: nothing was done.
+    NotDue,
+}
+
+/// Why a refresh gave no token.
+#[derive(Debug)]
+pub(crate) enum RefreshError {
+    /// There is no such session (unknown, ended, or signed out meanwhile).
+    NoSession,
+    /// Answering the claims challenge needs the user (MFA, consent); the session stays.
+    NeedsUser(Box<EntraError>),
+    /// Entra refuses the grant for good (revoked, lapsed): the session was ended.
+    GrantDead(CoreError),
+    /// Entra refused for a reason that may pass, or could not be reached; the session stays.
+    Upstream(CoreError),
+    /// The session store failed.
+    Store(StoreError),
+}
+
+impl From<StoreError> for RefreshError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// Whether `session` was last refreshed `refresh_after` seconds or more before `now`.
+pub(crate) fn is_due(session: &Session, refresh_after: u64, now: u64) -> bool {
+    session.refreshed_at.saturating_add(refresh_after) <= now
+}
+
+/// Refreshes the session stored under `key` while holding its token slot (see the module's
+/// documentation).
+pub(crate) async fn refresh_session(
+    state: &AppState,
+    key: &SessionKey,
+    request: Request<'_>,
+) -> Result<Refreshed, RefreshError> {
+    let slot = state.tokens.slot(key, state.clock.now());
+    let mut guard = slot.lock().await;
+    // Read the clock again once the slot is ours: waiting for a refresh under way can take a while.
+    let now = state.clock.now();
+    let Some(session) = state.sessions.load(key, now).await? else {
+        // No slot stays behind for a session that is gone, or a cookie that names none.
+        *guard = None;
+        drop(guard);
+        state.tokens.remove(key);
+        return Err(RefreshError::NoSession);
+    };
+    let used = match request.caller {
+        Caller::Page { wanted, force } => {
+            let cached = guard.as_ref().filter(|t| !force && request.claims.is_none() && t.serves(now, wanted));
+            if let Some(token) = cached {
+                state.metrics.token_cache(true);
+                return Ok(Refreshed::Token { token: token.clone(), account: Box::new(session.account), now });
+            }
+            state.metrics.token_cache(false);
+            true
+        }
+        Caller::KeepAlive { refresh_after } => {
+            if !is_due(&session, refresh_after, now) {
+                // Refreshed meanwhile (by the page, while this waited for the slot).
+                return Ok(Refreshed::NotDue);
+            }
+            false
+        }
+    };
+    let scopes = request.scopes.unwrap_or_else(|| granted_scopes(state, &session));
+    let tokens = match redeem(state, &session, &scopes, request.claims, now).await {
+        Ok(t) => t,
+        Err(CoreError::Entra(x)) if request.claims.is_some() && needs_user(&x) => {
+            return Err(RefreshError::NeedsUser(x));
+        }
+        Err(e) if e.grant_is_dead() => {
+            *guard = None;
+            state.sessions.delete(key).await?;
+            drop(guard);
+            state.tokens.remove(key);
+            return Err(RefreshError::GrantDead(e));
+        }
+        Err(e) => return Err(RefreshError::Upstream(e)),
+    };
+    let token = CachedToken::from_answer(&tokens, &scopes, now);
+    let Some(stored) = state.sessions.record_refresh(key, tokens.refresh_token, now, used).await? else {
+        // Signed out, or at the end of its lifetime, while the refresh was under way.
+        *guard = None;
+        drop(guard);
+        state.tokens.remove(key);
+        return Err(RefreshError::NoSession);
+    };
+    *guard = Some(token.clone());
+    Ok(Refreshed::Token { token, account: Box::new(stored.account), now })
+}
+
+/// Whether Entra's answer to a claims challenge asks for the user: an interaction error, or
+/// claims of its own for the next sign-in.
+fn needs_user(x: &EntraError) -> bool {
+    x.needs_interaction() || x.claims.as_deref().is_some_and(|c| !c.trim().is_empty())
+}
+
+/// The refresh-token grant for `scopes`, with `claims` merged with the configured capabilities.
+async fn redeem(
+    state: &AppState,
+    session: &Session,
+    scopes: &Scopes,
+    claims: Option<&str>,
+    now: u64,
+) -> Result<TokenResponse, CoreError> {
+    let tenant = Tenant::parse(&session.tenant)?;
+    let grant = Grant::RefreshToken(&session.refresh_token);
+    state.upstream.token_with_claims(&state.credential, &tenant, grant, Some(scopes), claims, now).await
+}
+
+/// The scopes granted to the session (so the refresh never asks for one the user did not
+/// consent to, which Entra would refuse with `invalid_grant`); the configured defaults when the
+/// stored text cannot be used.
+fn granted_scopes(state: &AppState, session: &Session) -> Scopes {
+    Scopes::parse_space_separated(&session.scopes)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| state.settings.entra.scopes.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_invalid_grant_and_interaction_required_end_a_session() {
+        let entra = |body: &str| graphgate_core::parse_token_response(400, body).expect_err("an error");
+        assert!(entra(r#"{"error":"invalid_grant","error_codes":[700082]}"#).grant_is_dead());
+        assert!(entra(r#"{"error":"interaction_required","error_codes":[50076]}"#).grant_is_dead());
+        assert!(!entra(r#"{"error":"invalid_client","error_codes":[7000215]}"#).grant_is_dead());
+        assert!(!entra(r#"{"error":"temporarily_unavailable"}"#).grant_is_dead());
+        assert!(!CoreError::new(graphgate_core::ErrorCode::UpstreamUnreachable, "x").grant_is_dead());
+    }
+
+    #[test]
+    fn a_claims_answer_needs_the_user_for_interaction_or_claims() {
+        let entra = |body: &str| match graphgate_core::parse_token_response(400, body) {
+            Err(CoreError::Entra(x)) => x,
+            other => panic!("not an Entra error: {other:?}"),
+        };
+        assert!(needs_user(&entra(r#"{"error":"interaction_required","error_codes":[50076]}"#)));
+        assert!(needs_user(&entra(r#"{"error":"invalid_grant","claims":"{\"access_token\":{}}"}"#)));
+        assert!(!needs_user(&entra(r#"{"error":"invalid_grant","claims":" "}"#)));
+        assert!(!needs_user(&entra(r#"{"error":"invalid_grant","error_codes":[50173]}"#)));
+    }
+}

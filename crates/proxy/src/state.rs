@@ -1,0 +1,44 @@
+//! The state every handler and the keep-alive share, built once at start-up (`server.rs`).
+
+use std::sync::Arc;
+
+use crate::api_keys::ApiKeys;
+use crate::apponly::AppTokenCache;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::credential::Credential;
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
+use crate::session::SessionManager;
+use crate::tokens::TokenCache;
+use crate::upstream::Upstream;
+
+/// Everything a handler needs.
+pub struct AppState {
+    /// Checked configuration.
+    pub(crate) settings: Settings,
+    /// The upstream client.
+    pub(crate) upstream: Upstream,
+    /// The client credential.
+    pub(crate) credential: Credential,
+    /// Sessions.
+    pub sessions: SessionManager,
+    /// Access tokens per session, and the single-flight refresh.
+    pub tokens: TokenCache,
+    /// Metrics.
+    pub(crate) metrics: Arc<Metrics>,
+    /// The clock (tests move it forward).
+    pub clock: Clock,
+    /// The app-only token for invitations.
+    pub(crate) app_token: AppTokenCache,
+    /// Bearer API keys allowed to invite under the `admin` policy.
+    pub(crate) api_keys: ApiKeys,
+    /// The self-service rate limit.
+    pub(crate) rate: RateLimiter,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,15 @@
+//! The proxy's integration tests, in one binary so its dependencies are linked once: each module
+//! is one area of the proxy against graphgate-emulator, plus two checks of the source tree
+//! itself; `support` holds the harness. The log capture (`tests/logs.rs`) keeps a binary of its
+//! own because it installs the process's global log subscriber.
+
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on the first unexpected error")]
+
+mod auth;
+mod claims;
+mod cli;
+mod doc_lines;
+mod invitations;
+mod module_cycles;
+mod ops;
+mod support;
