@@ -12,6 +12,10 @@ use crate::encode::percent_encode;
 use crate::error::{Error, ErrorCode};
 use crate::url::HttpUrl;
 
+/// The `state` an invitation's onboarding URL carries: the proxy builds that URL with it, and the
+/// browser module treats a redirect returning with it as "start signing in".
+pub const INVITATION_RETURN_STATE: &str = "graphgate-invite";
+
 /// `invitedUserType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum InvitedUserType {

@@ -8,6 +8,10 @@ use core::fmt;
 use crate::error::{Error, ErrorCode};
 use crate::newtype::text_newtype;
 
+/// The delegated scopes asked for when none are configured (the proxy) or given (the browser
+/// module): the signed-in user's profile.
+pub const DEFAULT_SCOPES: &[&str] = &["User.Read"];
+
 /// One scope value, such as `Mail.Send`, `openid` or `https://graph.microsoft.com/.default`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Scope(String);

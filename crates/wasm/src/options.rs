@@ -143,7 +143,7 @@ pub(crate) fn settle(o: Options) -> Result<(Settings, Hooks), Fail> {
         login_base_url: trim_slash(&required("loginBaseUrl", o.login_base_url)?),
         graph_base_url: trim_slash(&required("graphBaseUrl", o.graph_base_url)?),
         redirect_uri: o.redirect_uri.or_else(this_page).unwrap_or_default(),
-        scopes: o.scopes.unwrap_or_else(|| vec!["User.Read".to_owned()]),
+        scopes: o.scopes.unwrap_or_else(|| graphgate_core::DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect()),
         refresh_margin_seconds: u32::try_from(margin).unwrap_or(u32::MAX),
         max_retries: seconds("maxRetries", o.max_retries, 3, 10)?,
         max_retry_delay_seconds: seconds("maxRetryDelaySeconds", o.max_retry_delay_seconds, 60, 3600)?,

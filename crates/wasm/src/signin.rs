@@ -25,8 +25,7 @@ use crate::{js, tabs, tokens};
 const PENDING: &str = "graphgate.pending.";
 /// The sign-in popup's window name (the entry's `inSignInPopup` looks for it too).
 pub(crate) const POPUP_NAME: &str = "graphgate-signin";
-/// The `state` an invitation's redemption comes back with.
-const INVITE_STATE: &str = "graphgate-invite";
+use graphgate_core::invitation::INVITATION_RETURN_STATE as INVITE_STATE;
 /// A pending sign-in older than this is dropped.
 const PENDING_MAX_AGE_MS: f64 = 3_600_000.0;
 
@@ -350,4 +349,17 @@ where
     Fut: Future<Output = Result<JsValue, Fail>> + 'static,
 {
     crate::client::to_promise(Box::pin(fut))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::POPUP_NAME;
+
+    /// The package entry answers `inSignInPopup` before the module loads, so it names the popup
+    /// window itself: the two names must be the same.
+    #[test]
+    fn the_entry_looks_for_the_popup_this_module_opens() {
+        let entry = include_str!("../js/graphgate.js");
+        assert!(entry.contains(&["w.name === '", POPUP_NAME, "'"].concat()), "js/graphgate.js must look for '{POPUP_NAME}'");
+    }
 }

@@ -21,8 +21,7 @@ use crate::config::InvitePolicy;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The `state` of the onboarding URL: the page treats a return carrying it as "start signing in".
-const INVITE_STATE: &str = "graphgate-invite";
+use graphgate_core::invitation::INVITATION_RETURN_STATE as INVITE_STATE;
 
 /// Checks the caller against the invitation policy.
 async fn authorize(
