@@ -19,8 +19,11 @@ export const MEGAN = 'megan@contoso.onmicrosoft.com';
 export const BOB = 'bob@fabrikam.onmicrosoft.com';
 export const INVITE_POLICY = `[invitations]\npolicy = "signed-in"\nallowed_accounts = ["${ADELE}"]`;
 
-/** Chromium (Debian's) with its own profile, whose NSS database trusts the emulator's CA. */
-async function launch(caFile) {
+/**
+ * Chromium (Debian's) with its own profile, whose NSS database trusts the emulator's CA; resolves
+ * { browser, home } (`home` is the temporary HOME to remove after `browser.close()`).
+ */
+export async function launch(caFile) {
   const home = mkdtempSync(join(tmpdir(), 'graphgate-e2e-home-'));
   const db = join(home, '.pki', 'nssdb');
   mkdirSync(db, { recursive: true });

@@ -26,6 +26,19 @@ const app = () =>
     },
   });
 
+/** The emulator's control API (`/_emulator/…`). */
+async function control(method, path) {
+  const res = await fetch(`${base}/_emulator${path}`, { method });
+  assert.ok(res.ok, `${method} ${path}: ${res.status}`);
+  return res.status === 204 ? null : res.json();
+}
+
+/** The token requests the emulator has answered since the counters were reset. */
+async function tokenCalls() {
+  const calls = await control('GET', '/calls');
+  return Object.entries(calls).filter(([key]) => key.startsWith('token:') || key.endsWith('/oauth2/v2.0/token'));
+}
+
 /** Clicks through the emulator's sign-in and consent pages as the given account. */
 async function signIn(authUrl, account) {
   const query = new URL(authUrl).search.slice(1);
@@ -72,6 +85,15 @@ try {
   assert.equal(first.account.username, 'adele@contoso.onmicrosoft.com');
   assert.equal(first.idTokenClaims.nonce, nonce);
   console.log('ok: code redeemed');
+
+  // The answer's scopes are written as Entra writes them (Graph's short form), so MSAL finds the
+  // token in its cache by the scopes asked for: no call upstream at all.
+  await control('DELETE', '/calls');
+  const cached = await cca.acquireTokenSilent({ account: first.account, scopes: SCOPES });
+  assert.equal(cached.fromCache, true, 'served from the cache');
+  assert.equal(cached.accessToken, first.accessToken);
+  assert.deepEqual(await tokenCalls(), [], 'no token request reached the emulator');
+  console.log('ok: served from cache');
 
   const silent = await cca.acquireTokenSilent({ account: first.account, scopes: SCOPES, forceRefresh: true });
   assert.equal(silent.fromCache, false);

@@ -1,6 +1,7 @@
 // Microsoft's confidential-client library, @azure/msal-node, against graphgate-emulator with its
-// default validation on: a code redemption (code from the emulator's sign-in page), a refresh,
-// and a client-credentials request. Node trusts the emulator's CA through NODE_EXTRA_CA_CERTS,
+// default validation on: a code redemption (code from the emulator's sign-in page), a silent
+// request served from MSAL's cache with no token request upstream, a refresh, and a
+// client-credentials request. Node trusts the emulator's CA through NODE_EXTRA_CA_CERTS,
 // which must be set when Node starts, so the MSAL part runs in a child process.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startEmulator } from '../harness/stack.mjs';
 
-test('msal-node completes a code redemption, a refresh and client credentials', async () => {
+test('msal-node completes a code redemption, a cached silent request, a refresh and client credentials', async () => {
   const emu = await startEmulator();
   try {
     const flow = fileURLToPath(new URL('./flow.mjs', import.meta.url));
@@ -23,7 +24,13 @@ test('msal-node completes a code redemption, a refresh and client credentials', 
       child.on('exit', (code) => ok({ code, output }));
     });
     assert.equal(code, 0, output);
-    for (const step of ['code redeemed', 'refreshed silently', 'refreshed by token', 'client credentials']) {
+    for (const step of [
+      'code redeemed',
+      'served from cache',
+      'refreshed silently',
+      'refreshed by token',
+      'client credentials',
+    ]) {
       assert.match(output, new RegExp(`ok: ${step}`), output);
     }
   } finally {

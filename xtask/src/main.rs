@@ -127,9 +127,16 @@ fn setup() -> Result {
         run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
     }
     let tests = project_root().join("tests");
-    let installed = ["@azure/msal-node", "@azure/msal-browser", "binaryen", "esbuild", "typescript", "playwright-core"]
-        .iter()
-        .all(|p| tests.join("node_modules").join(p).join("package.json").exists());
+    let packages = [
+        "@azure/msal-node",
+        "@azure/msal-browser",
+        "binaryen",
+        "esbuild",
+        "typescript",
+        "playwright-core",
+        "oidc-provider",
+    ];
+    let installed = packages.iter().all(|p| tests.join("node_modules").join(p).join("package.json").exists());
     if !installed {
         run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&tests))?;
     }
@@ -160,6 +167,8 @@ fn test() -> Result {
     // The package imported where there is no page (Node): it loads, and refuses to sign in.
     run(Command::new("node").args(["--test", "package/"]).current_dir(&tests))?;
     run(Command::new("node").args(["--test", "msal-node/"]).current_dir(&tests))?;
+    run(Command::new("node").args(["--test", "msal-browser/"]).current_dir(&tests))?;
+    run(Command::new("node").args(["--test", "oidc-provider/"]).current_dir(&tests))?;
     // The demo page in headless Chromium against the emulator over HTTPS (screenshots in target/e2e).
     assemble_site()?;
     run(Command::new("node").args(["--test", "--test-concurrency=1", "e2e/"]).current_dir(&tests))?;

@@ -162,18 +162,29 @@ pub(crate) fn is_domain(s: &str) -> bool {
 
 text_newtype!(Tenant);
 
+/// The Graph API versions a Graph base URL may end with.
+const GRAPH_VERSIONS: [&str; 2] = ["v1.0", "beta"];
+
 /// The sign-in and Graph endpoints of one cloud, with optional base-URL overrides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
     cloud: Cloud,
     login: BaseUrl,
+    /// Graph's root, without a version.
     graph: BaseUrl,
+    /// `v1.0` or `beta`.
+    graph_version: &'static str,
 }
 
 impl Endpoints {
     /// The real endpoints of `cloud`.
     pub fn for_cloud(cloud: Cloud) -> Self {
-        Self { cloud, login: BaseUrl::https_host(cloud.login_host()), graph: BaseUrl::https_host(cloud.graph_host()) }
+        Self {
+            cloud,
+            login: BaseUrl::https_host(cloud.login_host()),
+            graph: BaseUrl::https_host(cloud.graph_host()),
+            graph_version: GRAPH_VERSIONS[0],
+        }
     }
 
     /// Replaces the sign-in base URL (for example with the emulator's).
@@ -182,9 +193,27 @@ impl Endpoints {
         self
     }
 
-    /// Replaces the Graph base URL (for example with the emulator's).
+    /// Replaces the Graph base URL (for example with the emulator's). Written with its version,
+    /// as Graph's URLs usually are (`https://graph.microsoft.com/v1.0`, `…/beta`), the version is
+    /// kept and the root is what comes before it; without one (`https://graph.microsoft.com`),
+    /// the version is `v1.0`.
     pub fn with_graph_base(mut self, base: BaseUrl) -> Self {
-        self.graph = base;
+        let raw = base.as_str();
+        let path_start = raw.len() - base.url().path_and_query().len();
+        let version = raw.rsplit_once('/').filter(|(head, _)| head.len() >= path_start).and_then(|(head, last)| {
+            let v = GRAPH_VERSIONS.into_iter().find(|v| v.eq_ignore_ascii_case(last))?;
+            Some((head, v))
+        });
+        match version.and_then(|(head, v)| Some((BaseUrl::parse(head).ok()?, v))) {
+            Some((root, v)) => {
+                self.graph = root;
+                self.graph_version = v;
+            }
+            None => {
+                self.graph = base;
+                self.graph_version = GRAPH_VERSIONS[0];
+            }
+        }
         self
     }
 
@@ -201,6 +230,11 @@ impl Endpoints {
     /// The Graph base URL without a version, such as `https://graph.microsoft.com`.
     pub fn graph_root(&self) -> &BaseUrl {
         &self.graph
+    }
+
+    /// The Graph API version: `v1.0` unless the Graph base URL named `beta`.
+    pub fn graph_version(&self) -> &'static str {
+        self.graph_version
     }
 
     fn login_url(&self, tenant: &Tenant, path: &str) -> String {
@@ -236,14 +270,9 @@ impl Endpoints {
         self.login_url(tenant, "/discovery/v2.0/keys")
     }
 
-    /// The issuer of v2.0 tokens for tenant ID `tid`: `{login}/{tid}/v2.0`.
-    pub fn issuer(&self, tid: &str) -> String {
-        self.login.join(&["/", &percent_encode(tid), "/v2.0"].concat())
-    }
-
-    /// The Graph v1.0 base URL, such as `https://graph.microsoft.com/v1.0`.
+    /// The Graph base URL with its version, such as `https://graph.microsoft.com/v1.0`.
     pub fn graph_base(&self) -> String {
-        self.graph.join("/v1.0")
+        self.graph.join(&["/", self.graph_version].concat())
     }
 
     /// The client-credentials scope for Graph: `{graph}/.default`.
@@ -316,7 +345,6 @@ mod tests {
             "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration"
         );
         assert_eq!(e.keys_url(&t), "https://login.microsoftonline.com/common/discovery/v2.0/keys");
-        assert_eq!(e.issuer("abc"), "https://login.microsoftonline.com/abc/v2.0");
         assert_eq!(e.graph_default_scope(), "https://graph.microsoft.com/.default");
     }
 
@@ -329,5 +357,32 @@ mod tests {
         assert_eq!(e.graph_base(), "https://127.0.0.1:9443/v1.0");
         assert_eq!(e.graph_default_scope(), "https://127.0.0.1:9443/.default");
         assert_eq!(e.cloud(), Cloud::China);
+    }
+
+    #[test]
+    fn a_graph_base_may_be_written_with_its_version() {
+        let graph = |url: &str| {
+            let e = Endpoints::default().with_graph_base(BaseUrl::parse(url).expect(url));
+            (e.graph_base(), e.graph_default_scope(), e.graph_version())
+        };
+        let v1 =
+            ("https://graph.microsoft.com/v1.0".to_owned(), "https://graph.microsoft.com/.default".to_owned(), "v1.0");
+        for url in [
+            "https://graph.microsoft.com",
+            "https://graph.microsoft.com/",
+            "https://graph.microsoft.com/v1.0",
+            "https://graph.microsoft.com/v1.0/",
+            "https://graph.microsoft.com/V1.0",
+        ] {
+            assert_eq!(graph(url), v1, "{url}");
+        }
+        let beta =
+            ("https://graph.microsoft.com/beta".to_owned(), "https://graph.microsoft.com/.default".to_owned(), "beta");
+        assert_eq!(graph("https://graph.microsoft.com/beta/"), beta);
+        // A root with a path of its own keeps it; only a last segment naming a version is one.
+        assert_eq!(graph("https://gw.example.com/graph/v1.0").0, "https://gw.example.com/graph/v1.0");
+        assert_eq!(graph("https://gw.example.com/graph").0, "https://gw.example.com/graph/v1.0");
+        assert_eq!(graph("https://gw.example.com/v1.0x").0, "https://gw.example.com/v1.0x/v1.0");
+        assert_eq!(graph("https://127.0.0.1:9443/beta").1, "https://127.0.0.1:9443/.default");
     }
 }

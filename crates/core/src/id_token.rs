@@ -1,5 +1,6 @@
 //! ID token claims, decoded without checking the signature (the proxy verifies signatures),
-//! and the account they describe: a member, a guest or a personal account.
+//! the issuer rule, and the account they describe: a member, a guest or a personal account of
+//! Entra, or an account of any other OpenID provider.
 
 #[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
 use crate::prelude::*;
@@ -16,7 +17,7 @@ use crate::secret::{IdToken, Nonce};
 /// The claims of a v2.0 ID token that graphgate reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct IdTokenClaims {
-    /// Issuer: `{login}/{tid}/v2.0`.
+    /// Issuer: the authority's (Entra's is `{login}/{tid}/v2.0`).
     pub iss: String,
     /// Audience: the client ID (a string or a one-element array in JSON).
     #[serde(deserialize_with = "one_or_many")]
@@ -31,10 +32,11 @@ pub struct IdTokenClaims {
     pub nbf: Option<u64>,
     /// Subject: pairwise per application.
     pub sub: String,
-    /// The user's object ID in the tenant that issued the token.
+    /// The user's object ID in the tenant that issued the token (Entra's; other providers
+    /// usually send none).
     #[serde(default)]
     pub oid: Option<String>,
-    /// The tenant that issued the token.
+    /// The tenant that issued the token (Entra's; other providers usually send none).
     #[serde(default)]
     pub tid: Option<String>,
     /// Display name.
@@ -103,6 +105,38 @@ impl IdTokenClaims {
         }
     }
 
+    /// Checks `iss` against `issuer`, the `issuer` of the authority's discovery document, compared
+    /// exactly. Entra's multi-tenant documents (`common`, `organizations`) give a template,
+    /// `https://login.microsoftonline.com/{tenantid}/v2.0`: the token's own `tid` stands in for
+    /// `{tenantid}` (then a token without `tid`, or with one that is not a single path segment
+    /// of letters, digits, `-` and `.`, is refused). No path shape is assumed, so Entra External
+    /// ID (`{tenant}.ciamlogin.com`), national clouds and any OpenID provider check the same way.
+    pub fn check_issuer(&self, issuer: &str) -> Result<(), Error> {
+        let invalid = |why: &str| Error::new(ErrorCode::IdTokenInvalid, why.to_owned());
+        let expected = match find_ignore_case(issuer, TENANT_ID_TEMPLATE) {
+            Some(at) => {
+                let tid = self.tid.as_deref().unwrap_or_default();
+                let segment = !tid.is_empty()
+                    && tid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                    && tid.bytes().any(|b| b != b'.');
+                if !segment {
+                    return Err(invalid(
+                        "the authority's issuer is a template for the token's tenant, and the ID token carries no usable tid",
+                    ));
+                }
+                let head = issuer.get(..at).unwrap_or_default();
+                let tail = issuer.get(at + TENANT_ID_TEMPLATE.len()..).unwrap_or_default();
+                [head, tid, tail].concat()
+            }
+            None => issuer.to_owned(),
+        };
+        if self.iss == expected {
+            Ok(())
+        } else {
+            Err(invalid("the ID token's issuer is not the one the authority's discovery document names"))
+        }
+    }
+
     /// Whether the account is a member of the issuing tenant, a guest in it, or a personal account.
     pub fn account_type(&self) -> AccountType {
         if self.tid.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(CONSUMERS_TENANT_ID)) {
@@ -115,12 +149,18 @@ impl IdTokenClaims {
         if home_elsewhere { AccountType::Guest } else { AccountType::Member }
     }
 
-    /// The account these claims describe.
+    /// The account these claims describe. An Entra account (`oid` and `tid`) is `{oid}.{tid}`;
+    /// any other account is keyed on what OpenID Connect makes unique, `iss` and `sub`:
+    /// `{sub}.{iss}`, with the object ID `oid` (else `sub`) and the tenant ID `tid` (else empty).
     pub fn account(&self) -> Account {
         let tenant_id = self.tid.clone().unwrap_or_default();
         let object_id = self.oid.clone().unwrap_or_else(|| self.sub.clone());
+        let home_account_id = match (&self.oid, &self.tid) {
+            (Some(oid), Some(tid)) if !oid.is_empty() && !tid.is_empty() => [oid.as_str(), ".", tid].concat(),
+            _ => [self.sub.as_str(), ".", &self.iss].concat(),
+        };
         Account {
-            home_account_id: format!("{object_id}.{tenant_id}"),
+            home_account_id,
             tenant_id,
             object_id,
             username: self.preferred_username.clone().or_else(|| self.email.clone()).unwrap_or_default(),
@@ -130,6 +170,15 @@ impl IdTokenClaims {
             idp: self.idp.clone(),
         }
     }
+}
+
+/// What Entra's multi-tenant discovery documents put where the tenant ID goes in `issuer`.
+const TENANT_ID_TEMPLATE: &str = "{tenantid}";
+
+/// The byte offset of `needle` (ASCII) in `haystack`, ignoring ASCII case.
+fn find_ignore_case(haystack: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    (0..=h.len().checked_sub(n.len())?).find(|&i| h.get(i..i + n.len()).is_some_and(|w| w.eq_ignore_ascii_case(n)))
 }
 
 /// How an account relates to the tenant that issued its token.
@@ -148,11 +197,12 @@ pub enum AccountType {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Account {
-    /// `{oid}.{tid}`: stable for this user in this tenant.
+    /// `{oid}.{tid}`: stable for this user in this tenant; `{sub}.{iss}` for an account of an
+    /// OpenID provider that sends no `oid` and `tid`.
     pub home_account_id: String,
-    /// The issuing tenant's ID.
+    /// The issuing tenant's ID (empty when the token names none).
     pub tenant_id: String,
-    /// The user's object ID in that tenant (Graph `user.id`).
+    /// The user's object ID in that tenant (Graph `user.id`); `sub` when the token has no `oid`.
     pub object_id: String,
     /// The username to show.
     pub username: String,
@@ -209,6 +259,69 @@ mod tests {
             r#"{{"iss":"https://login.microsoftonline.com/{HOME}/v2.0","aud":"a","exp":1,"sub":"s","tid":"{HOME}","idp":"https://sts.windows.net/{HOME}/"}}"#
         ));
         assert_eq!(IdTokenClaims::decode_unverified(&own_idp).expect("claims").account_type(), AccountType::Member);
+    }
+
+    #[test]
+    fn the_issuer_is_the_discovery_documents_with_the_tokens_tid_for_the_template() {
+        let claims = |iss: &str, tid: Option<&str>| IdTokenClaims {
+            iss: iss.to_owned(),
+            tid: tid.map(str::to_owned),
+            sub: "s".into(),
+            ..IdTokenClaims::default()
+        };
+        let template = "https://login.microsoftonline.com/{tenantid}/v2.0";
+        let member = claims(&format!("https://login.microsoftonline.com/{HOME}/v2.0"), Some(HOME));
+        member.check_issuer(template).expect("template");
+        member.check_issuer("https://login.microsoftonline.com/{TenantId}/v2.0").expect("the template's case");
+        member.check_issuer(&format!("https://login.microsoftonline.com/{HOME}/v2.0")).expect("one tenant");
+        let refused = |c: &IdTokenClaims, issuer: &str| c.check_issuer(issuer).expect_err(issuer).code();
+        // The token's iss must name its own tid: another tenant's issuer is refused.
+        let other = claims(&format!("https://login.microsoftonline.com/{HOME}/v2.0"), Some(CONSUMERS_TENANT_ID));
+        assert_eq!(refused(&other, template), ErrorCode::IdTokenInvalid);
+        assert_eq!(
+            refused(&member, &format!("https://login.microsoftonline.com/{CONSUMERS_TENANT_ID}/v2.0")),
+            ErrorCode::IdTokenInvalid
+        );
+        // No tid, or one that would reach outside its path segment, cannot fill a template.
+        let no_tid = claims("https://login.microsoftonline.com//v2.0", None);
+        assert_eq!(refused(&no_tid, template), ErrorCode::IdTokenInvalid);
+        for bad in ["a/b", "..", "", "a?b"] {
+            let c = claims(&format!("https://login.microsoftonline.com/{bad}/v2.0"), Some(bad));
+            assert_eq!(refused(&c, template), ErrorCode::IdTokenInvalid, "{bad}");
+        }
+        // No path shape is assumed: External ID (CIAM), a national cloud, any OpenID provider.
+        let ciam = format!("https://{HOME}.ciamlogin.com/{HOME}/v2.0");
+        claims(&ciam, Some(HOME)).check_issuer(&ciam).expect("CIAM");
+        let china = format!("https://login.partner.microsoftonline.cn/{HOME}/v2.0");
+        claims(&china, Some(HOME))
+            .check_issuer("https://login.partner.microsoftonline.cn/{tenantid}/v2.0")
+            .expect("China");
+        let oidc = claims("https://127.0.0.1:9443/contoso", None);
+        oidc.check_issuer("https://127.0.0.1:9443/contoso").expect("an OpenID provider's own issuer");
+        // Compared exactly: Entra's shape is not the provider's, nor is a trailing slash.
+        assert_eq!(refused(&oidc, "https://127.0.0.1:9443/contoso/v2.0"), ErrorCode::IdTokenInvalid);
+        assert_eq!(refused(&oidc, "https://127.0.0.1:9443/contoso/"), ErrorCode::IdTokenInvalid);
+        assert_eq!(refused(&oidc, "https://127.0.0.1:9443/{tenantid}"), ErrorCode::IdTokenInvalid);
+    }
+
+    #[test]
+    fn an_account_without_oid_and_tid_is_keyed_on_iss_and_sub() {
+        let t = token(
+            r#"{"iss":"https://id.example.com/contoso","aud":"a","exp":1,"sub":"ada-1","email":"ada@example.com","name":"Ada"}"#,
+        );
+        let a = IdTokenClaims::decode_unverified(&t).expect("claims").account();
+        assert_eq!(a.home_account_id, "ada-1.https://id.example.com/contoso");
+        assert_eq!((a.object_id.as_str(), a.tenant_id.as_str()), ("ada-1", ""));
+        assert_eq!((a.username.as_str(), a.name.as_deref()), ("ada@example.com", Some("Ada")));
+        assert_eq!(a.account_type, AccountType::Member);
+        // The same sub from another issuer is another account.
+        let elsewhere = token(r#"{"iss":"https://other.example.com/","aud":"a","exp":1,"sub":"ada-1"}"#);
+        let b = IdTokenClaims::decode_unverified(&elsewhere).expect("claims").account();
+        assert_ne!(a.home_account_id, b.home_account_id);
+        // One of the two is not enough for Entra's form.
+        let oid_only = token(r#"{"iss":"https://id.example.com/contoso","aud":"a","exp":1,"sub":"s","oid":"o-1"}"#);
+        let c = IdTokenClaims::decode_unverified(&oid_only).expect("claims").account();
+        assert_eq!((c.home_account_id.as_str(), c.object_id.as_str()), ("s.https://id.example.com/contoso", "o-1"));
     }
 
     #[test]

@@ -1,10 +1,22 @@
 //! CORS, so a page on another origin can call the emulator straight from the browser: Graph's
-//! policy under `/v1.0` (any origin, no credentials, as Microsoft Graph answers) and a
-//! credentialed one for the control API under `/_emulator` (a local, test-only API).
+//! policy under `/v1.0` (any origin, no credentials, as Microsoft Graph answers), Entra's on its
+//! discovery document, signing keys and token endpoint, and a credentialed one for the control
+//! API under `/_emulator` (a local, test-only API).
+//!
+//! Entra serves the OpenID configuration and the keys (JWKS) to any origin, which is how
+//! `@azure/msal-browser` resolves an authority from the page. Its token endpoint answers CORS too,
+//! to any origin and without credentials (`Access-Control-Allow-Credentials` is never sent, so
+//! a credentialed request is refused by the browser): a page redeems the code of a redirect URI
+//! of type `spa`, and refreshes, from the browser (`microsoft-identity.md` §3.6). Which requests
+//! may come cross-origin is the token endpoint's own rule, not CORS's: a preflight cannot carry
+//! the redirect URI, so it is answered for any origin, and a code of a Web redirect URI redeemed
+//! with `Origin` is refused with AADSTS9002326, an answer the page can read (MSAL.js reports it
+//! as a server error, as it does against Entra). The authorize and logout endpoints get none:
+//! pages navigate to them.
 //!
 //! The policies wrap the outer service in `server.rs`, so fault responses (a 429 and its
 //! `Retry-After`) carry them too, and a preflight is answered before calls are counted or faults
-//! applied. The sign-in and token endpoints get none: pages navigate to them.
+//! applied.
 //!
 //! Which response headers page code may read: only CORS-safelisted ones and those Graph lists in
 //! `Access-Control-Expose-Headers`. Graph lists `WWW-Authenticate` (claims challenges),
@@ -54,6 +66,8 @@ impl Switches {
 pub(crate) struct Policies {
     graph: CorsLayer,
     graph_hiding_retry_after: CorsLayer,
+    metadata: CorsLayer,
+    token: CorsLayer,
     control: CorsLayer,
 }
 
@@ -82,25 +96,57 @@ impl Policies {
         ]);
         let graph_hiding_retry_after =
             graph_with(&[header::WWW_AUTHENTICATE, REQUEST_ID, CLIENT_REQUEST_ID, header::LOCATION]);
+        // Entra's: any origin, no credentials.
+        let metadata = CorsLayer::new().allow_origin(Any).allow_methods([Method::GET]);
+        // MSAL.js may add request headers of its own (`X-AnchorMailbox`), so any is allowed.
+        let token = CorsLayer::new().allow_origin(Any).allow_methods([Method::POST]).allow_headers(Any);
         let control = CorsLayer::new()
             .allow_origin(AllowOrigin::mirror_request())
             .allow_credentials(true)
             .allow_methods([Method::GET, Method::POST, Method::DELETE])
             .allow_headers([header::CONTENT_TYPE]);
-        Self { graph, graph_hiding_retry_after, control }
+        Self { graph, graph_hiding_retry_after, metadata, token, control }
     }
 
     /// The policy for a request path: Graph's under `/v1.0` (listing `Retry-After` or not, as
-    /// `switches` say), the control API's under `/_emulator` when that API is served, none
-    /// elsewhere.
+    /// `switches` say), Entra's on the discovery document, the keys and the token endpoint, the
+    /// control API's under `/_emulator` when that API is served, none elsewhere.
     pub(crate) fn for_path(&self, path: &str, control_api: bool, switches: &Switches) -> Option<&CorsLayer> {
         if is_graph(path) {
             Some(if switches.expose_retry_after() { &self.graph } else { &self.graph_hiding_retry_after })
         } else if control_api && under(path, "/_emulator") {
             Some(&self.control)
         } else {
-            None
+            match identity_route(path)? {
+                IdentityRoute::Discovery | IdentityRoute::Keys => Some(&self.metadata),
+                IdentityRoute::Token => Some(&self.token),
+            }
         }
+    }
+}
+
+/// The identity endpoints that answer CORS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdentityRoute {
+    /// `/{tenant}/v2.0/.well-known/openid-configuration`.
+    Discovery,
+    /// `/{tenant}/discovery/v2.0/keys`.
+    Keys,
+    /// `/{tenant}/oauth2/v2.0/token`.
+    Token,
+}
+
+fn identity_route(path: &str) -> Option<IdentityRoute> {
+    let rest = path.strip_prefix('/')?;
+    let (tenant, rest) = rest.split_once('/')?;
+    if tenant.is_empty() {
+        return None;
+    }
+    match rest {
+        "v2.0/.well-known/openid-configuration" => Some(IdentityRoute::Discovery),
+        "discovery/v2.0/keys" => Some(IdentityRoute::Keys),
+        "oauth2/v2.0/token" => Some(IdentityRoute::Token),
+        _ => None,
     }
 }
 
@@ -134,8 +180,18 @@ mod tests {
         assert!(p.for_path("/_emulator/calls", true, &s).is_some());
         assert!(p.for_path("/_emulator/calls", false, &s).is_none(), "not served, no policy");
         assert!(p.for_path("/_emulatorx", true, &s).is_none());
-        assert!(p.for_path("/common/oauth2/v2.0/token", true, &s).is_none());
-        assert!(p.for_path("/common/oauth2/v2.0/authorize", true, &s).is_none());
+        assert!(p.for_path("/common/oauth2/v2.0/authorize", true, &s).is_none(), "pages navigate there");
+        assert!(p.for_path("/common/oauth2/v2.0/logout", true, &s).is_none());
+        assert!(p.for_path("/redeem", true, &s).is_none());
+        assert_eq!(identity_route("/common/oauth2/v2.0/token"), Some(IdentityRoute::Token));
+        assert_eq!(
+            identity_route("/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration"),
+            Some(IdentityRoute::Discovery)
+        );
+        assert_eq!(identity_route("/organizations/discovery/v2.0/keys"), Some(IdentityRoute::Keys));
+        assert_eq!(identity_route("//oauth2/v2.0/token"), None);
+        assert_eq!(identity_route("/a/b/oauth2/v2.0/token"), None);
+        assert!(p.for_path("/common/oauth2/v2.0/token", false, &s).is_some());
         assert!(s.expose_retry_after(), "exposed by default, as Graph does today");
         s.set_expose_retry_after(false);
         assert!(!s.expose_retry_after());

@@ -158,7 +158,7 @@ pub(crate) fn fault_response(path: &str, status: u16, retry_after: Option<u64>) 
         } else {
             ("invalid_request", 9002313)
         };
-        errors::entra_error(status, error, code, None)
+        errors::entra_error(status, error, code, &[])
     } else {
         let code = match status {
             429 => "TooManyRequests",
@@ -280,15 +280,58 @@ mod tests {
         let (status, headers, _) = call(&app, "GET", "/v1.0/users", &[("origin", ORIGIN)]).await;
         assert_eq!(status, 503);
         assert_eq!(header(&headers, "access-control-allow-origin"), "*");
-        // The sign-in and token endpoints are navigated to, not fetched: no CORS there.
-        let (status, headers, _) =
-            call(&app, "GET", "/common/v2.0/.well-known/openid-configuration", &[("origin", ORIGIN)]).await;
-        assert_eq!(status, 200);
-        assert!(headers.get("access-control-allow-origin").is_none());
-        // And an OPTIONS request there is still routed (and counted) as before.
-        let (status, _, _) = call(&app, "OPTIONS", "/common/oauth2/v2.0/token", &[("origin", ORIGIN)]).await;
+        // The sign-in pages are navigated to, not fetched: no CORS there, and an OPTIONS request
+        // is routed (and counted) like any other.
+        let authorize = "/common/oauth2/v2.0/authorize";
+        let (status, headers, _) = call(&app, "OPTIONS", authorize, &[("origin", ORIGIN)]).await;
         assert_eq!(status, 405);
-        assert_eq!(ctx.faults.calls().get("OPTIONS /common/oauth2/v2.0/token"), Some(&1));
+        assert!(headers.get("access-control-allow-origin").is_none());
+        assert_eq!(ctx.faults.calls().get(&format!("OPTIONS {authorize}")), Some(&1));
+    }
+
+    #[tokio::test]
+    async fn discovery_keys_and_the_token_endpoint_answer_any_origin_as_entra_does() {
+        let ctx = ctx();
+        let app = App::new(ctx.clone());
+        for path in ["/common/v2.0/.well-known/openid-configuration", &format!("/{CONTOSO}/discovery/v2.0/keys")] {
+            let (status, headers, body) = call(&app, "GET", path, &[("origin", ORIGIN)]).await;
+            assert_eq!(status, 200, "{path}: {body}");
+            assert_eq!(header(&headers, "access-control-allow-origin"), "*", "{path}");
+            assert!(headers.get("access-control-allow-credentials").is_none(), "{path}");
+        }
+        // The page's preflight for its token request: answered, never counted, no credentials.
+        let token = "/common/oauth2/v2.0/token";
+        let (status, headers, _) = call(
+            &app,
+            "OPTIONS",
+            token,
+            &[
+                ("origin", ORIGIN),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type,x-anchormailbox"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 204);
+        assert_eq!(header(&headers, "access-control-allow-origin"), "*");
+        assert_eq!(items(&headers, "access-control-allow-methods"), ["post"]);
+        assert_eq!(header(&headers, "access-control-allow-headers"), "*");
+        assert!(headers.get("access-control-allow-credentials").is_none(), "credentialed requests are refused");
+        assert!(!ctx.faults.calls().keys().any(|k| k.starts_with("OPTIONS")), "{:?}", ctx.faults.calls());
+        // The token endpoint's answers carry it, refusals included: the page reads AADSTS9002326.
+        let req = Request::builder()
+            .method("POST")
+            .uri(token)
+            .header("origin", ORIGIN)
+            .header("content-type", "application/x-www-form-urlencoded");
+        let body = "grant_type=client_credentials&client_id=6731de76-14a6-49ae-97bc-6eba6914391e&scope=x";
+        let res = handle(app.clone(), req.body(Body::from(body)).expect("request")).await.expect("answered");
+        assert_eq!(res.status(), 400);
+        assert_eq!(header(res.headers(), "access-control-allow-origin"), "*");
+        let text =
+            String::from_utf8(to_bytes(res.into_body(), usize::MAX).await.expect("body").to_vec()).expect("utf8");
+        assert!(text.contains("AADSTS9002326: Cross-origin token redemption is permitted only"), "{text}");
+        assert!(text.contains(&format!("Request origin: '{ORIGIN}'.")), "{text}");
     }
 
     #[tokio::test]

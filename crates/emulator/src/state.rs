@@ -263,6 +263,11 @@ pub(crate) struct RefreshGrant {
     pub epoch: u64,
     /// The claims challenges (IDs) the grant has answered; tokens it mints answer them too.
     pub satisfied: BTreeSet<String>,
+    /// When the grant began: the sign-in whose code was redeemed (refreshing keeps it).
+    pub issued_at: u64,
+    /// For a code redeemed through a `spa` redirect URI: the fixed end of the grant, 24 hours
+    /// after the sign-in, which every refresh token of the grant keeps (AADSTS700084 after it).
+    pub spa_expires_at: Option<u64>,
 }
 
 /// An invitation sent through Graph.

@@ -147,7 +147,7 @@ fn default_tenant() -> String {
     "common".to_owned()
 }
 fn default_scopes() -> Vec<String> {
-    vec!["User.Read".to_owned()]
+    graphgate_core::DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect()
 }
 fn default_connect_timeout() -> u64 {
     5
@@ -535,6 +535,30 @@ mod tests {
         assert_eq!(s.entra.app_tenant, Some(Tenant::Domain("contoso.onmicrosoft.com".into())));
         assert_eq!(s.entra.endpoints.login_base().as_str(), "https://login.microsoftonline.com");
         assert_eq!(s.invitations.policy, InvitePolicy::Admin);
+    }
+
+    #[test]
+    fn a_graph_base_is_accepted_with_or_without_its_version() {
+        let graph = |base: &str| {
+            let toml = GOOD.replace("[session]", &format!("graph_base = {base:?}\n[session]"));
+            let s = Config::from_toml_and_env(&toml, []).expect("parses").validate().expect(base);
+            (s.entra.endpoints.graph_base(), s.entra.endpoints.graph_default_scope())
+        };
+        let v1 = ("https://graph.microsoft.com/v1.0".to_owned(), "https://graph.microsoft.com/.default".to_owned());
+        for base in [
+            "https://graph.microsoft.com",
+            "https://graph.microsoft.com/",
+            "https://graph.microsoft.com/v1.0",
+            "https://graph.microsoft.com/v1.0/",
+        ] {
+            assert_eq!(graph(base), v1, "{base}");
+        }
+        let beta = ("https://graph.microsoft.com/beta".to_owned(), "https://graph.microsoft.com/.default".to_owned());
+        assert_eq!(graph("https://graph.microsoft.com/beta"), beta);
+        assert_eq!(graph("https://graph.microsoft.com/beta/"), beta);
+        let toml = GOOD.replace("[session]", "graph_base = \"graph.microsoft.com/v1.0\"\n[session]");
+        let problems = Config::from_toml_and_env(&toml, []).expect("parses").validate().expect_err("no scheme");
+        assert!(problems.iter().any(|p| p.starts_with("entra.graph_base: ")), "{problems:?}");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Talking to Microsoft (or the emulator): one HTTP client with rustls, the system's roots plus an
 //! optional extra CA, connect and total timeouts, no `Origin` header, bounded retries where a
-//! retry is safe, and the discovery document and signing keys, cached.
+//! retry is safe, and the authority's issuer and signing keys (from its discovery document),
+//! cached together, with which ID tokens are verified.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -26,13 +26,43 @@ use crate::metrics::Metrics;
 const MAX_ATTEMPTS: u32 = 3;
 /// The longest `Retry-After` honoured before giving up.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
-/// How long signing keys are trusted before they are fetched again.
+/// How long the issuer and signing keys are trusted before they are fetched again.
 const KEYS_TTL: Duration = Duration::from_secs(3600);
 /// Clock skew allowed when checking `exp` and `nbf`.
 const SKEW_SECS: u64 = 300;
 
-/// Signing keys by `kid`, and when they were fetched.
-type KeySet = (Instant, Vec<(String, rsa::PublicKey)>);
+/// What the ID-token check takes from the authority's discovery document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Discovery {
+    /// `issuer`: the issuer itself, or Entra's multi-tenant template with `{tenantid}`.
+    pub(crate) issuer: String,
+    /// `jwks_uri`: where the signing keys are.
+    pub(crate) jwks_uri: String,
+}
+
+impl Discovery {
+    /// Reads `issuer` and `jwks_uri` from a discovery document; both are required.
+    fn from_document(doc: &Value) -> Result<Self, CoreError> {
+        let field = |name: &str| {
+            doc[name].as_str().filter(|v| !v.trim().is_empty()).map(str::to_owned).ok_or_else(|| {
+                CoreError::new(ErrorCode::MalformedResponse, format!("discovery: the document has no {name}"))
+            })
+        };
+        let discovery = Self { issuer: field("issuer")?, jwks_uri: field("jwks_uri")? };
+        graphgate_core::HttpUrl::parse(&discovery.jwks_uri).map_err(|_| {
+            CoreError::new(ErrorCode::MalformedResponse, "discovery: jwks_uri is not an http(s) URL".to_owned())
+        })?;
+        Ok(discovery)
+    }
+}
+
+/// The authority's issuer and signing keys (by `kid`), and when they were fetched.
+#[derive(Debug, Clone)]
+struct Authority {
+    fetched: Instant,
+    issuer: String,
+    keys: Vec<(String, rsa::PublicKey)>,
+}
 
 /// An upstream answer: status and body text.
 #[derive(Debug, Clone)]
@@ -49,7 +79,7 @@ pub(crate) struct Answer {
 pub(crate) struct Upstream {
     http: reqwest::Client,
     entra: EntraSettings,
-    keys: Mutex<HashMap<String, KeySet>>,
+    authority: Mutex<Option<Authority>>,
     metrics: std::sync::Arc<Metrics>,
 }
 
@@ -84,7 +114,7 @@ impl Upstream {
             }
         }
         let http = builder.build().map_err(|err| format!("cannot build the HTTP client: {err}"))?;
-        Ok(Self { http, entra, keys: Mutex::new(HashMap::new()), metrics })
+        Ok(Self { http, entra, authority: Mutex::new(None), metrics })
     }
 
     /// The endpoints (cloud plus overrides).
@@ -223,21 +253,24 @@ impl Upstream {
             .map_err(|_| CoreError::new(ErrorCode::MalformedResponse, format!("{kind}: the answer is not JSON")))
     }
 
-    /// The discovery document of the sign-in authority (used by `/readyz` and `check`).
-    pub(crate) async fn discovery(&self) -> Result<Value, CoreError> {
-        self.get_json(&self.entra.endpoints.discovery_url(&self.entra.tenant), "discovery").await
+    /// The discovery document of the sign-in authority (`{login}/{tenant}/v2.0/.well-known/
+    /// openid-configuration`), fetched now, with the `issuer` and `jwks_uri` the ID-token check
+    /// needs (used by `/readyz` and `check`).
+    pub(crate) async fn discovery(&self) -> Result<Discovery, CoreError> {
+        let doc = self.get_json(&self.entra.endpoints.discovery_url(&self.entra.tenant), "discovery").await?;
+        Discovery::from_document(&doc)
     }
 
-    async fn signing_keys(&self, tenant: &Tenant, refresh: bool) -> Result<Vec<(String, rsa::PublicKey)>, CoreError> {
-        let url = self.entra.endpoints.keys_url(tenant);
+    /// The authority's issuer and keys: cached for [`KEYS_TTL`], fetched again (discovery, then
+    /// `jwks_uri`) when `refresh` or when the cache is older.
+    async fn authority(&self, refresh: bool) -> Result<Authority, CoreError> {
         if !refresh {
-            if let Some((at, keys)) = crate::lock(&self.keys).get(&url) {
-                if at.elapsed() < KEYS_TTL {
-                    return Ok(keys.clone());
-                }
+            if let Some(a) = crate::lock(&self.authority).as_ref().filter(|a| a.fetched.elapsed() < KEYS_TTL) {
+                return Ok(a.clone());
             }
         }
-        let doc = self.get_json(&url, "keys").await?;
+        let discovery = self.discovery().await?;
+        let doc = self.get_json(&discovery.jwks_uri, "keys").await?;
         let keys: Vec<(String, rsa::PublicKey)> = doc["keys"]
             .as_array()
             .map(|keys| {
@@ -257,13 +290,16 @@ impl Upstream {
                     .collect()
             })
             .unwrap_or_default();
-        crate::lock(&self.keys).insert(url, (Instant::now(), keys.clone()));
-        Ok(keys)
+        let authority = Authority { fetched: Instant::now(), issuer: discovery.issuer, keys };
+        *crate::lock(&self.authority) = Some(authority.clone());
+        Ok(authority)
     }
 
-    /// Verifies an ID token: RS256 signature with the authority's keys (fetched again once when
-    /// the `kid` is unknown), `iss` = `{login}/{tid}/v2.0` for the token's own `tid`, `aud` = the
-    /// client ID, `exp`/`nbf` with five minutes of skew, and the `nonce` of the sign-in.
+    /// Verifies an ID token: RS256 signature with the authority's keys (issuer and keys fetched
+    /// again once when the `kid` is unknown), `iss` = the discovery document's `issuer` (its
+    /// `{tenantid}` template filled with the token's own `tid`: core's
+    /// [`IdTokenClaims::check_issuer`]), `aud` = the client ID, `exp`/`nbf` with five minutes of
+    /// skew, and the `nonce` of the sign-in.
     pub(crate) async fn verify_id_token(
         &self,
         token: &IdToken,
@@ -288,11 +324,12 @@ impl Upstream {
             .ok()
             .and_then(|s| Signature::try_from(s.as_slice()).ok())
             .ok_or_else(|| invalid("unreadable signature"))?;
-        let mut keys = self.signing_keys(&self.entra.tenant, false).await?;
-        if !keys.iter().any(|(k, _)| *k == kid) {
-            keys = self.signing_keys(&self.entra.tenant, true).await?;
+        let mut authority = self.authority(false).await?;
+        if !authority.keys.iter().any(|(k, _)| *k == kid) {
+            authority = self.authority(true).await?;
         }
-        let (_, key) = keys
+        let (_, key) = authority
+            .keys
             .iter()
             .find(|(k, _)| *k == kid)
             .ok_or_else(|| invalid("the ID token's signing key is not among the authority's keys"))?;
@@ -300,10 +337,7 @@ impl Upstream {
             .verify(input.as_bytes(), &sig)
             .map_err(|_| invalid("the ID token's signature does not verify"))?;
         let claims = IdTokenClaims::decode_unverified(token)?;
-        let tid = claims.tid.clone().unwrap_or_default();
-        if claims.iss != self.entra.endpoints.issuer(&tid) {
-            return Err(invalid("the ID token's issuer is not the authority's for its tenant"));
-        }
+        claims.check_issuer(&authority.issuer)?;
         if !claims.aud.iter().any(|a| a.eq_ignore_ascii_case(self.entra.client_id.as_str())) {
             return Err(invalid("the ID token was issued to another application"));
         }
@@ -336,4 +370,158 @@ fn reqwest_reason(e: &reqwest::Error) -> String {
 
 fn host_of(url: &str) -> &str {
     url.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or("upstream")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, OnceLock};
+
+    use axum::Json;
+    use axum::routing::get;
+    use rsa::pkcs1v15::SigningKey;
+    use rsa::signature::{SignatureEncoding, Signer};
+    use rsa::traits::PublicKeyParts;
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::Config;
+
+    const APP: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
+    const HOME: &str = "8eaef023-2b34-4da1-9baa-8bc8c9d6a490";
+    const OTHER: &str = "bbbbbbbb-0000-0000-0000-000000000002";
+    const KID: &str = "test-key";
+    const NONCE: &str = "nonce-1";
+
+    /// One key for every test (generating one takes a moment).
+    fn signing_key() -> &'static SigningKey<Sha256> {
+        static KEY: OnceLock<SigningKey<Sha256>> = OnceLock::new();
+        KEY.get_or_init(|| {
+            let private = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).expect("a key");
+            SigningKey::<Sha256>::new(private)
+        })
+    }
+
+    fn sign(claims: &Value) -> IdToken {
+        let header = json!({"typ": "JWT", "alg": "RS256", "kid": KID});
+        let input =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let sig = signing_key().sign(input.as_bytes());
+        IdToken::new(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_vec())))
+    }
+
+    /// An authority at a loopback address serving a discovery document for `tenant` whose
+    /// `issuer` is `issuer` (`{base}` replaced with its address) and whose keys are at a path
+    /// of its own; the upstream client configured for it, and the base URL.
+    async fn authority(tenant: &str, issuer: &str) -> (Upstream, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let issuer = issuer.replace("{base}", &base);
+        let jwks_uri = format!("{base}/elsewhere/jwks");
+        let public = signing_key().as_ref().to_public_key();
+        let jwks = json!({"keys": [{
+            "kty": "RSA", "use": "sig", "kid": KID,
+            "n": URL_SAFE_NO_PAD.encode(public.n_bytes()), "e": URL_SAFE_NO_PAD.encode(public.e_bytes()),
+        }]});
+        let doc = json!({"issuer": issuer, "jwks_uri": jwks_uri});
+        let app = axum::Router::new()
+            .route(&format!("/{tenant}/v2.0/.well-known/openid-configuration"), get(move || async move { Json(doc) }))
+            .route("/elsewhere/jwks", get(move || async move { Json(jwks) }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let toml = format!(
+            r#"
+            [entra]
+            tenant = "{tenant}"
+            client_id = "{APP}"
+            redirect_uris = ["http://localhost:8080/"]
+            login_base = "{base}"
+            credential = {{ secret = {{ env = "GRAPHGATE_TEST_SECRET" }} }}
+            [session]
+            key = {{ env = "GRAPHGATE_TEST_KEY" }}
+            "#
+        );
+        let settings = Config::from_toml_and_env(&toml, []).expect("parses").validate().expect("valid");
+        (Upstream::new(settings.entra, Arc::new(Metrics::default())).expect("client"), base)
+    }
+
+    fn claims(iss: &str, extra: Value) -> Value {
+        let mut c = json!({"iss": iss, "aud": APP, "sub": "sub-1", "exp": now_secs() + 3600, "iat": now_secs(), "nonce": NONCE});
+        if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
+            c.extend(extra.clone());
+        }
+        c
+    }
+
+    async fn verify(upstream: &Upstream, claims: &Value) -> Result<IdTokenClaims, CoreError> {
+        upstream.verify_id_token(&sign(claims), &Nonce::new(NONCE), now_secs()).await
+    }
+
+    #[tokio::test]
+    async fn entras_issuer_template_takes_the_tokens_own_tid() {
+        let (upstream, base) = authority("common", "{base}/{tenantid}/v2.0").await;
+        let member = claims(&format!("{base}/{HOME}/v2.0"), json!({"tid": HOME, "oid": "o-1"}));
+        let account = verify(&upstream, &member).await.expect("verified").account();
+        assert_eq!(account.home_account_id, format!("o-1.{HOME}"), "Entra's form when oid and tid are there");
+        let personal = claims(&format!("{base}/{CONSUMERS}/v2.0"), json!({"tid": CONSUMERS, "oid": "o-2"}));
+        verify(&upstream, &personal).await.expect("another tenant, its own issuer");
+        // An issuer that is not the token's own tenant's, or a token without tid, is refused.
+        for (iss, tid) in [(HOME, Some(OTHER)), (OTHER, Some(HOME)), (HOME, None)] {
+            let extra = tid.map_or_else(|| json!({}), |t| json!({"tid": t}));
+            let err = verify(&upstream, &claims(&format!("{base}/{iss}/v2.0"), extra)).await.expect_err("refused");
+            assert_eq!(err.code(), ErrorCode::IdTokenInvalid, "{iss} {tid:?}");
+        }
+        let literal = claims(&format!("{base}/{{tenantid}}/v2.0"), json!({"tid": HOME}));
+        assert_eq!(
+            verify(&upstream, &literal).await.expect_err("the template itself").code(),
+            ErrorCode::IdTokenInvalid
+        );
+    }
+
+    #[tokio::test]
+    async fn the_issuer_is_whatever_discovery_names_on_any_host() {
+        // External ID (CIAM): the issuer's host is not the sign-in base's.
+        let ciam = format!("https://{HOME}.ciamlogin.com/{HOME}/v2.0");
+        let (upstream, base) = authority(HOME, &ciam).await;
+        verify(&upstream, &claims(&ciam, json!({"tid": HOME, "oid": "o-1"}))).await.expect("CIAM");
+        let computed = claims(&format!("{base}/{HOME}/v2.0"), json!({"tid": HOME, "oid": "o-1"}));
+        assert_eq!(verify(&upstream, &computed).await.expect_err("not discovery's").code(), ErrorCode::IdTokenInvalid);
+    }
+
+    #[tokio::test]
+    async fn an_openid_providers_account_without_tid_or_oid_is_keyed_on_iss_and_sub() {
+        let (upstream, base) = authority("contoso.example", "{base}/contoso.example").await;
+        let iss = format!("{base}/contoso.example");
+        let c = verify(&upstream, &claims(&iss, json!({"email": "ada@contoso.example", "name": "Ada"})))
+            .await
+            .expect("verified");
+        let account = c.account();
+        assert_eq!(account.home_account_id, format!("sub-1.{iss}"));
+        assert_eq!((account.object_id.as_str(), account.tenant_id.as_str()), ("sub-1", ""));
+        assert_eq!(account.username, "ada@contoso.example");
+        // Entra's shape, a trailing slash, another audience or nonce: all refused.
+        for wrong in [format!("{iss}/v2.0"), format!("{iss}/"), format!("{base}/other.example")] {
+            let err = verify(&upstream, &claims(&wrong, json!({}))).await.expect_err(&wrong);
+            assert_eq!(err.code(), ErrorCode::IdTokenInvalid, "{wrong}");
+        }
+        let err = verify(&upstream, &claims(&iss, json!({"aud": OTHER}))).await.expect_err("aud");
+        assert_eq!(err.code(), ErrorCode::IdTokenInvalid);
+        let err = verify(&upstream, &claims(&iss, json!({"nonce": "other"}))).await.expect_err("nonce");
+        assert_eq!(err.code(), ErrorCode::NonceMismatch);
+    }
+
+    #[tokio::test]
+    async fn a_discovery_document_without_issuer_or_jwks_uri_is_malformed() {
+        for doc in [
+            json!({"jwks_uri": "https://x.example/keys"}),
+            json!({"issuer": "https://x.example"}),
+            json!({"issuer": "https://x.example", "jwks_uri": "keys"}),
+        ] {
+            let err = Discovery::from_document(&doc).expect_err("refused");
+            assert_eq!(err.code(), ErrorCode::MalformedResponse, "{doc}");
+        }
+        let d = Discovery::from_document(&json!({"issuer": "https://login.microsoftonline.com/{tenantid}/v2.0", "jwks_uri": "https://login.microsoftonline.com/common/discovery/v2.0/keys"}))
+            .expect("read");
+        assert_eq!(d.issuer, "https://login.microsoftonline.com/{tenantid}/v2.0");
+    }
+
+    const CONSUMERS: &str = graphgate_core::CONSUMERS_TENANT_ID;
 }

@@ -360,6 +360,9 @@ mod tests {
     #[test]
     fn the_entry_looks_for_the_popup_this_module_opens() {
         let entry = include_str!("../js/graphgate.js");
-        assert!(entry.contains(&["w.name === '", POPUP_NAME, "'"].concat()), "js/graphgate.js must look for '{POPUP_NAME}'");
+        assert!(
+            entry.contains(&["w.name === '", POPUP_NAME, "'"].concat()),
+            "js/graphgate.js must look for '{POPUP_NAME}'"
+        );
     }
 }

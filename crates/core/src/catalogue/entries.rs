@@ -16,7 +16,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "interaction_required",
         status: 401,
         retryable: false,
-        message: "The chosen account is unknown to this tenant, or several accounts are signed in and the user has to pick one interactively.",
+        message: "User account '{account}' from identity provider '{idp}' does not exist in tenant '{tenant}' and cannot access the application '{client_id}'({app}) in that tenant. The account needs to be added as an external user in the tenant first. Sign out and sign in again with a different Azure Active Directory user account.",
         cause: Text {
             en: "The browser holds a session for an account this tenant does not know, or for several accounts at once, so Entra cannot choose one silently. It shows up most often with personal Microsoft accounts and with `prompt=none`.",
             zh: "浏览器中保留的会话属于本租户不认识的帐户，或者同时登录了多个帐户，Entra 无法静默地选定其中一个。常见于个人 Microsoft 帐户以及带 `prompt=none` 的请求。",
@@ -48,7 +48,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_request",
         status: 400,
         retryable: false,
-        message: "The redirect URI sent with the request is not one of the redirect URIs registered for this application.",
+        message: "The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal. Navigate to https://aka.ms/redirectUriMismatchError to learn more about how to fix this.",
         cause: Text {
             en: "Entra compares `redirect_uri` character by character with the registered list, so a different scheme (http or https), host, port, path, letter case or trailing slash is enough to fail. A URI registered under the wrong platform (SPA instead of Web) fails too.",
             zh: "Entra 会把 `redirect_uri` 与已注册的列表逐字符比较，协议（http 与 https）、主机、端口、路径、大小写或末尾斜杠有任何差异都会失败。注册在错误平台下（SPA 而不是 Web）的 URI 同样会失败。",
@@ -80,7 +80,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "access_denied",
         status: 403,
         retryable: false,
-        message: "The signed-in account comes from another directory and has not been added to this tenant as an external user.",
+        message: "User account '{account}' from identity provider '{idp}' does not exist in tenant '{tenant}' and cannot access the application '{client_id}'({app}) in that tenant. The account needs to be added as an external user in the tenant first. Sign out and sign in again with a different Azure Active Directory user account.",
         cause: Text {
             en: "The sign-in went to a tenant-specific authority (`/{tenant}/`) with an account from another organization, or a personal Microsoft account, that is not a guest there. Other causes: the app is single-tenant, the invitation was never sent or never redeemed, or a guest's home account was deleted and recreated.",
             zh: "登录请求发往租户专用的 authority（`/{tenant}/`），而所用帐户来自其他组织或是个人 Microsoft 帐户，且不是该租户的来宾。其他原因包括：应用是单租户应用、从未发出或从未兑换邀请、来宾的原帐户被删除后又重建。",
@@ -96,7 +96,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_grant",
         status: 403,
         retryable: false,
-        message: "No user account with this name exists in the directory.",
+        message: "The user account {account} does not exist in the {tenant} directory. To sign into this application, the account must be added to the directory.",
         cause: Text {
             en: "The username was mistyped, the user was deleted, or the account belongs to another directory and was sent to this tenant's authority.",
             zh: "用户名输入有误、用户已被删除，或者该帐户属于其他目录却被发往本租户的 authority。",
@@ -176,7 +176,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "login_required",
         status: 401,
         retryable: false,
-        message: "A silent sign-in was requested, but no usable session exists for the user.",
+        message: "A silent sign-in request was sent but no user is signed in.",
         cause: Text {
             en: "The request used `prompt=none` (or a hidden iframe) while the user is signed out, the session cookie was cleared or blocked as a third-party cookie, or the session has expired.",
             zh: "请求使用了 `prompt=none`（或隐藏 iframe），而用户已登出、会话 cookie 被清除或作为第三方 cookie 被浏览器拦截，或者会话已经过期。",
@@ -240,7 +240,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_grant",
         status: 401,
         retryable: false,
-        message: "Multi-factor authentication is now required to access this resource.",
+        message: "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '{resource}'.",
         cause: Text {
             en: "Conditional Access, per-user MFA or a risk policy now requires MFA for this resource (for example after a policy change or from a new location), so a grant obtained without MFA is no longer enough. The token error often carries `suberror=basic_action`.",
             zh: "条件访问、按用户 MFA 或风险策略现在要求访问该资源时进行多重身份验证（例如策略调整后或从新地点登录），未经 MFA 获得的授权已不再足够。令牌错误中常带有 `suberror=basic_action`。",
@@ -336,7 +336,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_grant",
         status: 401,
         retryable: false,
-        message: "The grant is no longer valid because the user's tokens were revoked.",
+        message: "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.",
         cause: Text {
             en: "An administrator or the user revoked the sessions, or a password change invalidated earlier refresh tokens. A guest's tokens are revoked in their home tenant.",
             zh: "管理员或用户撤销了会话，或者修改密码使之前的刷新令牌失效。来宾的令牌是在其原租户中被撤销的。",
@@ -352,7 +352,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_request",
         status: 400,
         retryable: false,
-        message: "The application is not configured as multi-tenant, so the `/common/` endpoint cannot be used with it.",
+        message: "Application '{client_id}'({app}) is not configured as a multi-tenant application. Usage of the /common endpoint is not supported for such applications created after '10/15/2018'. Use a tenant-specific endpoint or configure the application to be multi-tenant.",
         cause: Text {
             en: "The app registration's Supported account types is \"this organizational directory only\", but the request went to `/common/` (or `/organizations/`).",
             zh: "应用注册的“受支持的帐户类型”（Supported account types）为“仅此组织目录中的帐户”，但请求发往了 `/common/`（或 `/organizations/`）。",
@@ -432,7 +432,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_grant",
         status: 401,
         retryable: false,
-        message: "The authorization code has already been redeemed and cannot be used again.",
+        message: "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
         cause: Text {
             en: "Each `code` can be exchanged once. Reloading the redirect page, a double submission, or two components both redeeming the same code sends it a second time.",
             zh: "每个 `code` 只能兑换一次。刷新重定向页面、重复提交，或者两个组件同时兑换同一个 code，都会导致它被第二次使用。",
@@ -448,7 +448,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_grant",
         status: 401,
         retryable: false,
-        message: "Neither the user nor an administrator has consented to the application using the requested permissions.",
+        message: "The user or administrator has not consented to use the application with ID '{client_id}' named '{app}'. Send an interactive authorization request for this user and resource.",
         cause: Text {
             en: "The requested scopes (for example `Mail.Send` or `offline_access`) were never granted to this app in this tenant, or a permission was added to the registration after users consented. The token error carries `suberror=consent_required`.",
             zh: "所请求的 scope（例如 `Mail.Send` 或 `offline_access`）从未在本租户中授予该应用，或者在用户同意之后应用注册又新增了权限。令牌错误中会带有 `suberror=consent_required`。",
@@ -464,7 +464,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "access_denied",
         status: 403,
         retryable: false,
-        message: "The user declined to grant the application the permissions it requested.",
+        message: "User declined to consent to access the app.",
         cause: Text {
             en: "On the consent screen the user chose Cancel, or left without accepting, so Entra returned to the app without a code.",
             zh: "用户在同意页面上点了“取消”，或没有接受就离开了，Entra 因此没有返回 code。",
@@ -496,7 +496,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_grant",
         status: 401,
         retryable: false,
-        message: "The provided grant is invalid, or it was issued for scopes that are no longer authorized.",
+        message: "The provided value for the '{parameter}' parameter is not valid.",
         cause: Text {
             en: "The refresh token or code was rejected: it is damaged, was issued to another client, lost its consent, or the scopes asked for when redeeming were not all consented.",
             zh: "刷新令牌或 code 被拒绝：它已损坏、是颁发给其他客户端的、相关同意已被撤销，或者兑换时请求的 scope 并未全部获得同意。",
@@ -507,12 +507,28 @@ pub static ENTRIES: &[Entry] = &[
         },
     },
     Entry {
+        code: Code::Aadsts(70003),
+        slug: "unsupported-grant-type",
+        oauth_error: "unsupported_grant_type",
+        status: 400,
+        retryable: false,
+        message: "The app requested an unsupported grant type '{grant_type}'.",
+        cause: Text {
+            en: "The token request's `grant_type` is not one the v2.0 token endpoint accepts for this client: a typo, a grant of another provider (such as `password` where it is disabled), or a value that was URL-encoded twice.",
+            zh: "令牌请求中的 `grant_type` 不是 v2.0 令牌端点为该客户端接受的值：可能是拼写错误、其他身份提供方的授权类型（例如已被禁用的 `password`），或者值被 URL 编码了两次。",
+        },
+        fix: Text {
+            en: "Send `authorization_code`, `refresh_token` or `client_credentials` (graphgate uses only these), form-encoded once in the POST body.",
+            zh: "发送 `authorization_code`、`refresh_token` 或 `client_credentials`（graphgate 只使用这三种），并在 POST 请求体中只做一次表单编码。",
+        },
+    },
+    Entry {
         code: Code::Aadsts(70008),
         slug: "grant-expired",
         oauth_error: "invalid_grant",
         status: 401,
         retryable: false,
-        message: "The authorization code or refresh token has expired or has been revoked.",
+        message: "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.",
         cause: Text {
             en: "Authorization codes live about ten minutes; refresh tokens expire after a long period without use or are revoked by a password reset or an administrator.",
             zh: "授权码的有效期约为十分钟；刷新令牌在长期未使用后会过期，也可能因密码重置或管理员操作而被撤销。",
@@ -528,7 +544,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_scope",
         status: 400,
         retryable: false,
-        message: "The scope requested by the application is not valid.",
+        message: "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid.",
         cause: Text {
             en: "The `scope` value has a typo or an unknown resource, mixes `.default` with named scopes, names several resources in one token request, or a client-credentials request lacks `https://graph.microsoft.com/.default`.",
             zh: "`scope` 的值有拼写错误或资源未知，把 `.default` 与具体 scope 混用，在一次令牌请求中涉及多个资源，或者客户端凭据请求缺少 `https://graph.microsoft.com/.default`。",
@@ -560,7 +576,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_request",
         status: 400,
         retryable: false,
-        message: "The tenant named in the request could not be found.",
+        message: "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.",
         cause: Text {
             en: "The `{tenant}` path segment has a typo, names a domain not verified in any tenant, belongs to another cloud (China or US Government), or the tenant has no active subscription.",
             zh: "路径中的 `{tenant}` 有拼写错误、所写域名未在任何租户中验证、租户属于其他云（中国或美国政府云），或者租户没有有效的订阅。",
@@ -608,7 +624,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "consent_required",
         status: 502,
         retryable: false,
-        message: "An administrator has to consent to this application before it can be used.",
+        message: "The grant requires admin permission.",
         cause: Text {
             en: "The app asks for permissions that only an administrator can grant (such as `User.Read.All` or `User.Invite.All`), or the tenant does not let users consent to apps.",
             zh: "应用申请了只有管理员才能授予的权限（例如 `User.Read.All` 或 `User.Invite.All`），或者租户不允许用户自行同意应用。",
@@ -656,7 +672,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_grant",
         status: 400,
         retryable: false,
-        message: "The code verifier does not match the code challenge sent with the authorization request.",
+        message: "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
         cause: Text {
             en: "The `code_verifier` sent with the code is not the one whose hash was sent as `code_challenge`, usually because it was generated again, lost from storage, or taken from another tab's sign-in.",
             zh: "兑换时发送的 `code_verifier` 与当初作为 `code_challenge` 发送其哈希值的那个不一致，通常是因为它被重新生成、从存储中丢失，或取自另一个标签页的登录。",
@@ -704,7 +720,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_grant",
         status: 400,
         retryable: false,
-        message: "The authorization code was issued for a different tenant and cannot be redeemed here.",
+        message: "Provided Authorization Code is intended to use against other tenant, thus rejected.",
         cause: Text {
             en: "The code was obtained through one authority (for example `/common/`, which signed the user in to their home tenant) and redeemed at the token endpoint of another (`/{tenant}/`).",
             zh: "code 是通过一个 authority 获得的（例如 `/common/`，用户登录到了自己的原租户），却在另一个 authority（`/{tenant}/`）的 token 端点兑换。",
@@ -720,7 +736,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "unauthorized_client",
         status: 502,
         retryable: false,
-        message: "No application with this client ID was found in the directory.",
+        message: "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
         cause: Text {
             en: "The `client_id` is mistyped or is not the Application (client) ID, the authority names a tenant where the app is neither registered nor consented to, or a single-tenant app is used from another tenant.",
             zh: "`client_id` 拼写有误或不是“应用程序（客户端）ID”，或 authority 指向的租户既未注册该应用也未对其授予同意，或者单租户应用被用于其他租户。",
@@ -752,7 +768,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_client",
         status: 502,
         retryable: false,
-        message: "The client assertion did not pass signature validation.",
+        message: "Client assertion contains an invalid signature. [Reason - {reason}]",
         cause: Text {
             en: "The assertion was signed with a key whose certificate is not registered (or was removed or has expired), the thumbprint header (`x5t#S256` or `x5t`) does not match it, or the JWT was altered.",
             zh: "断言所用密钥对应的证书未注册（或已被删除、已过期），其指纹头（`x5t#S256` 或 `x5t`）与证书不符，或者 JWT 被改动过。",
@@ -768,7 +784,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "unsupported_response_type",
         status: 400,
         retryable: false,
-        message: "An ID token was requested from the authorize endpoint, but ID token issuance is not enabled for this application.",
+        message: "response_type 'id_token' is not enabled for the application.",
         cause: Text {
             en: "`response_type` contains `id_token` (implicit or hybrid flow) while the ID tokens option is off in the registration.",
             zh: "`response_type` 中包含 `id_token`（隐式或混合流程），而应用注册中没有启用 ID 令牌。",
@@ -784,7 +800,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_grant",
         status: 401,
         retryable: false,
-        message: "The refresh token has expired because it was not used for too long.",
+        message: "The refresh token has expired due to inactivity. The token was issued on {issued} and was inactive for {inactive}.",
         cause: Text {
             en: "Refresh tokens of web apps expire after a period without use (90 days by default). This is the normal lifecycle, not a fault.",
             zh: "Web 应用的刷新令牌在一段时间未使用后会过期（默认 90 天）。这是正常的生命周期，并非故障。",
@@ -800,7 +816,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_grant",
         status: 401,
         retryable: false,
-        message: "The refresh token issued to a single-page application has reached the end of its fixed 24-hour lifetime.",
+        message: "The refresh token was issued to a single page app (SPA), and therefore has a fixed, limited lifetime of {lifetime}, which cannot be extended. It is now expired and a new sign in request must be sent by the SPA to the sign in page. The token was issued on {issued}.",
         cause: Text {
             en: "Redirect URIs of type `spa` receive refresh tokens that last 24 hours whatever their use, and the grant cannot be extended.",
             zh: "`spa` 类型重定向 URI 获得的刷新令牌无论是否使用都只有 24 小时有效期，且无法延长。",
@@ -816,7 +832,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_request",
         status: 400,
         retryable: false,
-        message: "The request body does not contain a parameter that is required.",
+        message: "The request body must contain the following parameter: '{parameter}'.",
         cause: Text {
             en: "A parameter such as `client_id`, `grant_type` or `scope` is missing, most often because the token request was sent as JSON or in the query string instead of an `application/x-www-form-urlencoded` body.",
             zh: "缺少 `client_id`、`grant_type` 或 `scope` 等参数，最常见的原因是令牌请求以 JSON 或查询字符串发送，而不是 `application/x-www-form-urlencoded` 请求体。",
@@ -832,7 +848,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_client",
         status: 502,
         retryable: false,
-        message: "The client secret supplied for this application is not valid.",
+        message: "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'.",
         cause: Text {
             en: "Most often the Secret ID (a GUID) was copied instead of the secret's Value. It also happens when the secret belongs to another app registration or gained extra characters while being pasted.",
             zh: "最常见的原因是复制了“机密 ID”（Secret ID，一个 GUID）而不是密码的“值”（Value）。密码属于另一个应用注册，或粘贴时混入了多余字符，也会导致此错误。",
@@ -848,7 +864,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_client",
         status: 502,
         retryable: false,
-        message: "The request body must include either `client_assertion` or `client_secret`.",
+        message: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
         cause: Text {
             en: "Entra treats the app as a confidential client (it has a Web redirect URI, or public client flows are off), but the token request carried no credential; typical of device code or password flows, or of graphgate running without a secret configured.",
             zh: "Entra 把该应用视为机密客户端（它有 Web 重定向 URI，或未开启公共客户端流），但令牌请求中没有任何凭据；常见于设备代码流、密码流，或 graphgate 未配置密码就运行的情况。",
@@ -864,7 +880,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_client",
         status: 502,
         retryable: false,
-        message: "The client secret configured for this application has expired.",
+        message: "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.",
         cause: Text {
             en: "Client secrets have a fixed expiry date chosen at creation; after it, every token request that uses the secret fails.",
             zh: "客户端密码在创建时就设定了固定的到期日；过期后，所有使用该密码的令牌请求都会失败。",
@@ -880,7 +896,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_request",
         status: 400,
         retryable: false,
-        message: "This grant type is not available on the `/common/` or `/consumers/` endpoints; use `/organizations/` or a tenant-specific endpoint.",
+        message: "The grant type is not supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.",
         cause: Text {
             en: "The resource owner password grant (`grant_type=password`) and some other grants need an organization to be named, which `/common/` and `/consumers/` do not do.",
             zh: "资源所有者密码授权（`grant_type=password`）等授权类型需要指明具体组织，而 `/common/` 和 `/consumers/` 并不指明组织。",
@@ -896,7 +912,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_request",
         status: 400,
         retryable: false,
-        message: "The request is malformed or contains data that is not valid.",
+        message: "Invalid request. Request is malformed or invalid.",
         cause: Text {
             en: "A parameter is badly encoded (an unencoded space, double encoding), the PKCE values are invalid, or the request used the wrong HTTP method or endpoint.",
             zh: "某个参数编码有误（空格未编码、重复编码），PKCE 参数无效，或者请求使用了错误的 HTTP 方法或端点。",
@@ -912,7 +928,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_request",
         status: 400,
         retryable: false,
-        message: "Cross-origin token redemption is allowed only for redirect URIs registered as single-page application.",
+        message: "Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type. Request origin: '{origin}'.",
         cause: Text {
             en: "The token request carried an `Origin` header, which Entra treats as a browser call, but the redirect URI is registered under Web. It happens when browser code calls the token endpoint directly or a proxy forwards the browser's `Origin` header.",
             zh: "令牌请求带有 `Origin` 请求头，Entra 因而视其为浏览器发起的调用，但重定向 URI 注册在 Web 平台下。浏览器代码直接调用 token 端点，或代理转发了浏览器的 `Origin` 头时会出现此错误。",
@@ -928,7 +944,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_request",
         status: 400,
         retryable: false,
-        message: "Tokens for a redirect URI registered as single-page application may only be redeemed by a cross-origin request.",
+        message: "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests.",
         cause: Text {
             en: "The redirect URI is registered under the Single-page application platform, but the code was redeemed by a server without an `Origin` header.",
             zh: "重定向 URI 注册在“单页应用程序”平台下，但 code 是由服务器在没有 `Origin` 头的情况下兑换的。",
@@ -944,7 +960,7 @@ pub static ENTRIES: &[Entry] = &[
         oauth_error: "invalid_request",
         status: 400,
         retryable: false,
-        message: "The application is configured for Entra ID users only and cannot be used through the `/consumers/` endpoint.",
+        message: "Application '{client_id}'({app}) is configured for use by Azure Active Directory users only. Please do not use the /consumers endpoint to serve this request.",
         cause: Text {
             en: "Supported account types excludes personal Microsoft accounts, yet the request went to `/consumers/` (or to the consumer tenant GUID).",
             zh: "“受支持的帐户类型”不包含个人 Microsoft 帐户，但请求却发往了 `/consumers/`（或消费者租户 GUID）。",
@@ -1707,8 +1723,8 @@ pub static ENTRIES: &[Entry] = &[
         retryable: false,
         message: "The ID token failed validation.",
         cause: Text {
-            en: "Its signature does not verify with the keys from `jwks_uri`, `iss` is not the issuer of the authority for the token's `tid`, `aud` is not this client ID, or `exp` has passed (a wrong server clock causes this too).",
-            zh: "其签名无法用 `jwks_uri` 中的密钥验证，`iss` 不是该 authority 针对令牌 `tid` 的颁发者，`aud` 不是本应用的 client ID，或者 `exp` 已过（服务器时钟不准也会导致这种情况）。",
+            en: "Its signature does not verify with the keys from `jwks_uri`, `iss` is not the issuer the discovery document names (with the token's `tid` in place of `{tenantid}` where the document has that template), `aud` is not this client ID, or `exp` has passed (a wrong server clock causes this too).",
+            zh: "其签名无法用 `jwks_uri` 中的密钥验证，`iss` 不是发现文档中声明的颁发者（若文档使用 `{tenantid}` 模板，则以令牌的 `tid` 代入），`aud` 不是本应用的 client ID，或者 `exp` 已过（服务器时钟不准也会导致这种情况）。",
         },
         fix: Text {
             en: "Check that graphgate's client ID and authority match the app registration and its cloud, that the server clock is synchronized (NTP), and that signing keys come from the same login host.",

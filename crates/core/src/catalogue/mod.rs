@@ -46,7 +46,10 @@ pub struct Entry {
     pub status: u16,
     /// Whether the same request may succeed when simply tried again later.
     pub retryable: bool,
-    /// A one-sentence description in the style of the upstream service's own error text.
+    /// The upstream service's own text for the error. Where Entra names a value of the request
+    /// (a parameter, an application, a tenant, an origin), the text has a `{name}` placeholder in
+    /// that place: the emulator fills it in, so its answers carry Entra's one sentence with the
+    /// detail inside, never a second text after it.
     pub message: &'static str,
     /// Why it happens.
     pub cause: Text,
@@ -98,7 +101,8 @@ pub fn render_markdown() -> String {
         "# graphgate error catalogue\n\n\
          Every error graphgate explains: Entra ID (AADSTS) codes, Microsoft Graph codes, SMTP \
          non-delivery codes and graphgate's own codes. `status` is the HTTP status graphgate's proxy \
-         answers with; `retry` says whether the same request may succeed later.\n\n\
+         answers with; `retry` says whether the same request may succeed later. In a quoted message, \
+         `{name}` marks where the service puts a value of the request.\n\n\
          This file is generated from `crates/core/src/catalogue/entries.rs` by `cargo xtask codegen`; \
          edit the table there.\n",
     );

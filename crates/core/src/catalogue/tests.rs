@@ -134,3 +134,22 @@ fn docs_errors_md_is_up_to_date() {
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(on_disk == render_markdown(), "docs/errors.md differs from the catalogue: run `cargo xtask codegen`");
 }
+
+#[test]
+fn placeholders_in_messages_are_well_formed() {
+    for e in ENTRIES {
+        let mut rest = e.message;
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            let close = after.find('}').unwrap_or_else(|| panic!("{:?}: unclosed placeholder", e.code));
+            let name = &after[..close];
+            assert!(
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{:?}: placeholder {{{name}}} is not a snake_case name",
+                e.code
+            );
+            rest = &after[close + 1..];
+        }
+        assert!(!rest.contains('}'), "{:?}: stray closing brace", e.code);
+    }
+}

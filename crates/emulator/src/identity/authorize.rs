@@ -67,50 +67,26 @@ fn params(query: &str) -> Result<HashMap<String, String>, String> {
 /// Validates the query in the order Entra does: tenant, client, redirect URI (errors shown on the
 /// page), then everything else (errors sent to the redirect URI).
 fn validate(ctx: &Ctx, world: &World, tenant: &str, query: &str) -> Result<Request, Reject> {
-    let page = |status, code, detail: &str| Reject::Page(status, entra_fields("", code, Some(detail)));
-    let p = params(query).map_err(|d| page(400, 9002313, &d))?;
-    let authority =
-        Authority::resolve(world, tenant).ok_or_else(|| page(400, 90002, &format!("Tenant '{tenant}' not found.")))?;
-    let client_id = p
-        .get("client_id")
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| page(400, 900144, "The request must contain the parameter 'client_id'."))?;
-    let app = world.app(client_id).ok_or_else(|| {
-        page(400, 700016, &format!("Application with identifier '{client_id}' was not found in the directory."))
-    })?;
+    let page = |status, code, args: &[(&str, &str)]| Reject::Page(status, entra_fields("", code, args));
+    let p = params(query).map_err(|_| page(400, 9002313, &[]))?;
+    let authority = Authority::resolve(world, tenant).ok_or_else(|| page(400, 90002, &[("tenant", tenant)]))?;
+    let client_id =
+        p.get("client_id").filter(|c| !c.is_empty()).ok_or_else(|| page(400, 900144, &[("parameter", "client_id")]))?;
+    let app = world
+        .app(client_id)
+        .ok_or_else(|| page(400, 700016, &[("client_id", client_id.as_str()), ("tenant", tenant)]))?;
     let redirect_uri = p.get("redirect_uri").cloned().unwrap_or_default();
     if app.redirect(&redirect_uri).is_none() {
-        return Err(page(
-            400,
-            50011,
-            &format!(
-                "The redirect URI '{redirect_uri}' does not match the redirect URIs configured for the application '{client_id}'."
-            ),
-        ));
+        return Err(page(400, 50011, &[("redirect_uri", &redirect_uri), ("client_id", client_id)]));
     }
+    let named = [("client_id", client_id.as_str()), ("app", app.seed.name.as_str())];
     match (&authority, app.seed.audience) {
-        (a, Audience::SingleTenant) if a.is_alias() => {
-            return Err(page(
-                400,
-                50194,
-                &format!(
-                    "Application '{client_id}' is not configured as a multi-tenant application; use a tenant-specific endpoint."
-                ),
-            ));
-        }
+        (a, Audience::SingleTenant) if a.is_alias() => return Err(page(400, 50194, &named)),
         (Authority::Tenant(t), Audience::SingleTenant) if *t != app.seed.home_tenant => {
-            return Err(page(
-                400,
-                700016,
-                &format!("Application with identifier '{client_id}' was not found in the directory '{t}'."),
-            ));
+            return Err(page(400, 700016, &[("client_id", client_id.as_str()), ("tenant", t.as_str())]));
         }
         (Authority::Consumers, Audience::SingleTenant | Audience::MultiTenant) => {
-            return Err(page(
-                400,
-                9002332,
-                "The application is configured for Microsoft Entra users only; the /consumers endpoint cannot be used.",
-            ));
+            return Err(page(400, 9002332, &named));
         }
         _ => {}
     }
@@ -132,104 +108,102 @@ fn validate(ctx: &Ctx, world: &World, tenant: &str, query: &str) -> Result<Reque
     };
     if !["query", "fragment", "form_post"].contains(&req.response_mode.as_str()) {
         req.response_mode = "query".to_owned();
-        return Err(Reject::Redirect(
-            Box::new(req),
-            entra_fields("invalid_request", 9002313, Some("response_mode must be query, fragment or form_post.")),
-        ));
+        return Err(Reject::Redirect(Box::new(req), entra_fields("invalid_request", 9002313, &[])));
     }
-    let redirect = |req: &Request, error: &str, code, detail: &str| {
-        Reject::Redirect(Box::new(req.clone()), entra_fields(error, code, Some(detail)))
+    let redirect = |req: &Request, error: &str, code, args: &[(&str, &str)]| {
+        Reject::Redirect(Box::new(req.clone()), entra_fields(error, code, args))
     };
     match p.get("response_type").map(String::as_str) {
         None | Some("") => {
-            return Err(redirect(
-                &req,
-                "invalid_request",
-                900144,
-                "The request must contain the parameter 'response_type'.",
-            ));
+            return Err(redirect(&req, "invalid_request", 900144, &[("parameter", "response_type")]));
         }
         Some("code") => {}
         Some(other) if other.split(' ').any(|t| t == "id_token" || t == "token") => {
-            return Err(redirect(
-                &req,
-                "unsupported_response_type",
-                700054,
-                "Implicit and hybrid flows are not enabled for this application; use response_type=code.",
-            ));
+            return Err(redirect(&req, "unsupported_response_type", 700054, &[]));
         }
-        Some(_) => return Err(redirect(&req, "unsupported_response_type", 9002313, "response_type must be code.")),
+        Some(_) => return Err(redirect(&req, "unsupported_response_type", 9002313, &[])),
     }
     let scope = p.get("scope").map(String::as_str).unwrap_or("");
     if scope.trim().is_empty() {
-        return Err(redirect(&req, "invalid_request", 900144, "The request must contain the parameter 'scope'."));
+        return Err(redirect(&req, "invalid_request", 900144, &[("parameter", "scope")]));
     }
-    req.scopes = ScopeRequest::parse(&ctx.base, scope).map_err(|d| redirect(&req, "invalid_scope", 70011, &d))?;
+    req.scopes = ScopeRequest::parse(&ctx.base, scope)
+        .map_err(|bad| redirect(&req, "invalid_scope", 70011, &[("scope", &bad)]))?;
     match (p.get("code_challenge"), p.get("code_challenge_method").map(String::as_str)) {
         (None, None) => {}
         (None, Some(_)) => {
-            return Err(redirect(
-                &req,
-                "invalid_request",
-                9002313,
-                "code_challenge_method was sent without code_challenge.",
-            ));
+            return Err(redirect(&req, "invalid_request", 9002313, &[]));
         }
         (Some(c), method) => {
             let method = method.unwrap_or("plain");
             if method != "S256" && method != "plain" {
-                return Err(redirect(&req, "invalid_request", 9002313, "code_challenge_method must be S256 or plain."));
+                return Err(redirect(&req, "invalid_request", 9002313, &[]));
             }
             if !(43..=128).contains(&c.len()) {
-                return Err(redirect(&req, "invalid_request", 9002313, "code_challenge must be 43 to 128 characters."));
+                return Err(redirect(&req, "invalid_request", 9002313, &[]));
             }
             req.challenge = Some((c.clone(), method.to_owned()));
         }
     }
     if let Some(prompt) = &req.prompt {
         if !["login", "none", "consent", "select_account"].contains(&prompt.as_str()) {
-            return Err(redirect(
-                &req,
-                "invalid_request",
-                9002313,
-                "prompt must be login, none, consent or select_account.",
-            ));
+            return Err(redirect(&req, "invalid_request", 9002313, &[]));
         }
     }
     req.claims = challenges::parse_param(p.get("claims").map(String::as_str))
-        .map_err(|why| redirect(&req, "invalid_request", 9002313, why))?;
+        .map_err(|_| redirect(&req, "invalid_request", 9002313, &[]))?;
     Ok(req)
 }
 
+/// Why an account cannot sign in through an authority: the values of AADSTS50020's text (and of
+/// AADSTS16000's, which words it the same when the refusal comes up silently).
+#[derive(Debug, Clone)]
+struct Denial {
+    account: String,
+    idp: String,
+    tenant: String,
+    client_id: String,
+    app: String,
+}
+
+impl Denial {
+    fn fields(&self, error: &str, code: u32) -> EntraFields {
+        entra_fields(
+            error,
+            code,
+            &[
+                ("account", &self.account),
+                ("idp", &self.idp),
+                ("tenant", &self.tenant),
+                ("client_id", &self.client_id),
+                ("app", &self.app),
+            ],
+        )
+    }
+}
+
+/// The tenant Entra names when an account is refused by a multi-tenant authority.
+const MICROSOFT_SERVICES: &str = "Microsoft Services";
+
 /// The user object an account signs in as through `authority`, and the issuing tenant.
-fn principal<'w>(world: &'w World, req: &Request, home: &'w User) -> Result<(&'w User, String), EntraFields> {
-    let deny = |detail: String| Err(entra_fields("access_denied", 50020, Some(&detail)));
+fn principal<'w>(world: &'w World, req: &Request, home: &'w User) -> Result<(&'w User, String), Denial> {
     let personal = home.is_personal();
-    let home_tenant_name = if personal {
-        "Microsoft account".to_owned()
-    } else {
-        world.tenant(&home.tenant_id).map(|t| t.name.clone()).unwrap_or_default()
+    let deny = |tenant: String| Denial {
+        account: home.upn.clone(),
+        idp: world.idp_of(home),
+        tenant,
+        client_id: req.client_id.clone(),
+        app: req.app_name.clone(),
     };
     match &req.authority {
         Authority::Tenant(t) => {
             if !personal && home.tenant_id == *t {
                 return Ok((home, t.clone()));
             }
-            let tenant_name = world.tenant(t).map(|x| x.name.clone()).unwrap_or_default();
             match world.guest_of(t, home) {
+                // An invitation not yet redeemed makes no guest that can sign in.
                 Some(g) if g.external_state.as_deref() == Some("Accepted") => Ok((g, t.clone())),
-                Some(_) => deny(format!(
-                    "User account '{}' from identity provider '{}' was invited to tenant '{tenant_name}' but has not redeemed the invitation yet.",
-                    home.upn,
-                    world.idp_of(home)
-                )),
-                None => deny(format!(
-                    "User account '{}' from identity provider '{}' ({home_tenant_name}) does not exist in tenant '{tenant_name}' and cannot access the application '{}'({}) in that tenant. The account needs to be added as an external user in the tenant first.",
-                    home.upn,
-                    world.idp_of(home),
-                    req.client_id,
-                    req.app_name
-                )),
+                Some(_) | None => Err(deny(world.tenant(t).map(|x| x.name.clone()).unwrap_or_default())),
             }
         }
         Authority::Common | Authority::Organizations | Authority::Consumers => {
@@ -238,12 +212,11 @@ fn principal<'w>(world: &'w World, req: &Request, home: &'w User) -> Result<(&'w
                 Authority::Consumers => personal,
                 _ => true,
             };
-            if !allowed_here || !audience_allows(req.audience, personal, home.tenant_id == req.home_tenant) {
-                let kind = if personal { "Personal Microsoft accounts" } else { "Work or school accounts" };
-                return deny(format!(
-                    "{kind} cannot sign in to application '{}' through this endpoint.",
-                    req.client_id
-                ));
+            if !allowed_here {
+                return Err(deny(MICROSOFT_SERVICES.to_owned()));
+            }
+            if !audience_allows(req.audience, personal, home.tenant_id == req.home_tenant) {
+                return Err(deny(world.tenant(&req.home_tenant).map(|x| x.name.clone()).unwrap_or_default()));
             }
             Ok((home, if personal { CONSUMERS_TENANT_ID.to_owned() } else { home.tenant_id.clone() }))
         }
@@ -344,55 +317,39 @@ fn after_account(
     silent: bool,
 ) -> Response {
     let Some(home) = world.user(home_id).filter(|u| u.user_type == UserType::Member).cloned() else {
-        return error_redirect(
-            req,
-            &entra_fields("invalid_request", 50034, Some("The selected account does not exist.")),
-        );
+        return error_redirect(req, &no_such_account(world, req, home_id));
     };
     let (user, tid) = match principal(world, req, &home) {
         Ok((u, t)) => (u.clone(), t),
         // Silently, the account on the session cannot be used here: the user must pick another.
-        Err(f) if silent => {
-            let detail = f
-                .description
-                .lines()
-                .next()
-                .unwrap_or("")
-                .split_once(": ")
-                .map(|(_, d)| d.to_owned())
-                .unwrap_or_default();
-            return error_redirect(req, &entra_fields("interaction_required", 16000, Some(&detail)));
-        }
-        Err(f) => return error_redirect(req, &f),
+        Err(d) if silent => return error_redirect(req, &d.fields("interaction_required", 16000)),
+        Err(d) => return error_redirect(req, &d.fields("access_denied", 50020)),
     };
     let (granted, missing) = consent_state(world, req, &user.id);
     if !missing.is_empty() || (req.prompt.as_deref() == Some("consent") && !silent) {
         if silent {
-            return error_redirect(
-                req,
-                &entra_fields(
-                    "consent_required",
-                    65001,
-                    Some("The user has not consented to the requested permissions."),
-                ),
-            );
+            let named = [("client_id", req.client_id.as_str()), ("app", req.app_name.as_str())];
+            return error_redirect(req, &entra_fields("consent_required", 65001, &named));
         }
         let mut list: Vec<String> = req.scopes.oidc.iter().map(|o| oidc_label(o).to_owned()).collect();
         list.extend(missing.iter().chain(granted.iter()).map(|p| format!("{p} (Microsoft Graph)")));
         return pages::consent(&action_url(tenant), query, &user.id, &req.app_name, &user.upn, &list).into_response();
     }
     if silent && challenges::needs_interaction(world, &user.id, req.claims.as_ref(), &BTreeSet::new()).is_some() {
-        return error_redirect(
-            req,
-            &entra_fields(
-                "interaction_required",
-                50076,
-                Some("The claims requested need the user to sign in interactively; prompt=none cannot."),
-            ),
-        );
+        let resource = [("resource", super::tokens::GRAPH_APP_ID)];
+        return error_redirect(req, &entra_fields("interaction_required", 50076, &resource));
     }
     let scopes = req.scopes.needed(&granted).union(&granted).cloned().collect();
     issue_code(ctx, world, req, &user.id, &tid, &home.id, scopes)
+}
+
+/// AADSTS50034 for an account the form names but the directory does not hold.
+fn no_such_account(world: &World, req: &Request, account: &str) -> EntraFields {
+    let tenant = match &req.authority {
+        Authority::Tenant(t) => world.tenant(t).map(|x| x.name.clone()).unwrap_or_default(),
+        _ => MICROSOFT_SERVICES.to_owned(),
+    };
+    entra_fields("invalid_request", 50034, &[("account", account), ("tenant", &tenant)])
 }
 
 fn oidc_label(scope: &str) -> &'static str {
@@ -420,14 +377,7 @@ pub(super) async fn get(
     let session = pages::session_cookie(&headers).and_then(|c| world.sessions.get(&c).cloned());
     if req.prompt.as_deref() == Some("none") {
         let Some(home_id) = session else {
-            return error_redirect(
-                &req,
-                &entra_fields(
-                    "login_required",
-                    50058,
-                    Some("A silent sign-in request was sent but no user is signed in."),
-                ),
-            );
+            return error_redirect(&req, &entra_fields("login_required", 50058, &[]));
         };
         return after_account(&ctx, &mut world, &tenant, &query, &req, &home_id, true);
     }
@@ -491,25 +441,14 @@ pub(super) async fn post(
             }
             response
         }
-        "cancel" => error_redirect(
-            &req,
-            &entra_fields("access_denied", 65004, Some("The user declined to consent to access the app.")),
-        ),
+        "cancel" => error_redirect(&req, &entra_fields("access_denied", 65004, &[])),
         "accept" => {
             let Some(user) = world.user(&form.account).cloned() else {
-                return error_redirect(
-                    &req,
-                    &entra_fields("invalid_request", 50034, Some("The selected account does not exist.")),
-                );
+                return error_redirect(&req, &no_such_account(&world, &req, &form.account));
             };
             let (mut granted, missing) = consent_state(&world, &req, &user.id);
-            if !user.admin {
-                if let Some(p) = missing.iter().find(|p| needs_admin(p)) {
-                    return error_redirect(
-                        &req,
-                        &entra_fields("", 90094, Some(&format!("'{p}' requires an administrator's consent."))),
-                    );
-                }
+            if !user.admin && missing.iter().any(|p| needs_admin(p)) {
+                return error_redirect(&req, &entra_fields("", 90094, &[]));
             }
             granted.extend(missing);
             world.consents.insert((req.client_id.clone(), user.id.clone()), granted.clone());
@@ -517,12 +456,8 @@ pub(super) async fn post(
             // The account was checked when it was selected; check again, the form is untrusted.
             let tid = match principal(&world, &req, &world.home_of(&user).clone()) {
                 Ok((u, t)) if u.id == user.id => t,
-                Ok(_) | Err(_) => {
-                    return error_redirect(
-                        &req,
-                        &entra_fields("access_denied", 50020, Some("The account cannot sign in here.")),
-                    );
-                }
+                Ok(_) => return error_redirect(&req, &no_such_account(&world, &req, &user.upn)),
+                Err(d) => return error_redirect(&req, &d.fields("access_denied", 50020)),
             };
             issue_code(&ctx, &mut world, &req, &user.id, &tid, &home_id, granted)
         }

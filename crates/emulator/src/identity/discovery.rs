@@ -24,7 +24,7 @@ fn issuer_for(ctx: &Ctx, authority: &Authority) -> String {
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
 pub(super) async fn openid_configuration(State(ctx): State<Arc<Ctx>>, Path(tenant): Path<String>) -> Response {
     let Some(authority) = Authority::resolve(&ctx.world(), &tenant) else {
-        return errors::entra_error(400, "invalid_tenant", 90002, Some(&format!("Tenant '{tenant}' not found.")));
+        return errors::entra_error(400, "invalid_tenant", 90002, &[("tenant", &tenant)]);
     };
     let seg = tenant.to_ascii_lowercase();
     let b = &ctx.base;
@@ -56,7 +56,7 @@ pub(super) async fn openid_configuration(State(ctx): State<Arc<Ctx>>, Path(tenan
 /// `GET /{tenant}/discovery/v2.0/keys`.
 pub(super) async fn keys(State(ctx): State<Arc<Ctx>>, Path(tenant): Path<String>) -> Response {
     let Some(authority) = Authority::resolve(&ctx.world(), &tenant) else {
-        return errors::entra_error(400, "invalid_tenant", 90002, Some(&format!("Tenant '{tenant}' not found.")));
+        return errors::entra_error(400, "invalid_tenant", 90002, &[("tenant", &tenant)]);
     };
     ([(header::CACHE_CONTROL, "max-age=86400")], Json(ctx.keys.jwks(&issuer_for(&ctx, &authority)))).into_response()
 }

@@ -2,6 +2,11 @@
 //! certificate assertion), and the authorization_code, refresh_token and client_credentials grants,
 //! with the `claims` parameter of delegated grants (capabilities and claims challenges, see
 //! `challenges.rs`).
+//!
+//! Single-page apps are public clients: a code redeemed through a `spa` redirect URI from the
+//! browser (with `Origin`, no secret) gives a refresh token the page redeems the same way, for
+//! Entra's fixed 24 hours from the sign-in (AADSTS700084 after them; rotation keeps the end).
+//! Every error carries one text, the catalogue's, with the request's detail in its placeholders.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -18,7 +23,7 @@ use serde_json::Value;
 
 use super::Authority;
 use super::scopes::ScopeRequest;
-use super::tokens::{UserGrant, app_answer, user_answer};
+use super::tokens::{GRAPH_APP_ID, UserGrant, app_answer, user_answer};
 use crate::errors::{entra_body, entra_error};
 use crate::jwt::verify_with;
 use crate::state::{App, World};
@@ -28,11 +33,25 @@ use crate::{Ctx, challenges};
 const CODE_LIFETIME_SECS: u64 = 600;
 /// Refresh tokens lapse after 90 days unused.
 const REFRESH_INACTIVITY_SECS: u64 = 90 * 24 * 3600;
+/// A single-page app's grant ends 24 hours after the sign-in, however it is used.
+pub(crate) const SPA_REFRESH_LIFETIME_SECS: u64 = 24 * 3600;
 
 type Answer = Result<Value, Response>;
 
-fn fail(status: u16, error: &str, code: u32, detail: &str) -> Response {
-    entra_error(status, error, code, Some(detail))
+/// An error answer: AADSTS `code`'s text with `args` in its placeholders.
+fn fail(status: u16, error: &str, code: u32, args: &[(&str, &str)]) -> Response {
+    entra_error(status, error, code, args)
+}
+
+/// Entra's way of writing a span of time in its texts (.NET's `TimeSpan`): `1.00:00:00`.
+fn timespan(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    format!("{d}.{h:02}:{m:02}:{s:02}")
+}
+
+/// Entra's way of writing an instant in its texts: `2022-03-18T11:17:54.0000000Z`.
+fn instant(unix: u64) -> String {
+    crate::ids::iso8601(unix).replace('Z', ".0000000Z")
 }
 
 /// `POST /{tenant}/oauth2/v2.0/token`.
@@ -69,58 +88,34 @@ pub(super) async fn post(
 
 fn token(ctx: &Ctx, tenant: &str, headers: &HeaderMap, form: &HashMap<String, String>, grant: &str) -> Answer {
     if grant.is_empty() {
-        return Err(fail(
-            400,
-            "invalid_request",
-            900144,
-            "The request body must contain the following parameter: 'grant_type'. Send every parameter form-encoded in the body.",
-        ));
+        return Err(fail(400, "invalid_request", 900144, &[("parameter", "grant_type")]));
     }
     if !["authorization_code", "refresh_token", "client_credentials"].contains(&grant) {
-        return Err(fail(
-            400,
-            "unsupported_grant_type",
-            70003,
-            &format!("The grant type '{grant}' is not supported by graphgate-emulator."),
-        ));
+        return Err(fail(400, "unsupported_grant_type", 70003, &[("grant_type", grant)]));
     }
     let mut world = ctx.world();
-    let authority = Authority::resolve(&world, tenant)
-        .ok_or_else(|| fail(400, "invalid_request", 90002, &format!("Tenant '{tenant}' not found.")))?;
+    let authority =
+        Authority::resolve(&world, tenant).ok_or_else(|| fail(400, "invalid_request", 90002, &[("tenant", tenant)]))?;
     let basic = basic_credentials(headers);
     let client_id =
         form.get("client_id").cloned().or_else(|| basic.as_ref().map(|(id, _)| id.clone())).unwrap_or_default();
     if client_id.is_empty() {
-        return Err(fail(
-            400,
-            "invalid_request",
-            900144,
-            "The request body must contain the following parameter: 'client_id'.",
-        ));
+        return Err(fail(400, "invalid_request", 900144, &[("parameter", "client_id")]));
     }
-    let app = world.app(&client_id).cloned().ok_or_else(|| {
-        fail(
-            400,
-            "unauthorized_client",
-            700016,
-            &format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'."),
-        )
-    })?;
-    let has_origin = headers.contains_key(header::ORIGIN);
+    let app = world
+        .app(&client_id)
+        .cloned()
+        .ok_or_else(|| fail(400, "unauthorized_client", 700016, &[("client_id", &client_id), ("tenant", tenant)]))?;
+    let origin = headers.get(header::ORIGIN).map(|o| o.to_str().unwrap_or("").to_owned());
     let token_url = format!("{}/{tenant}/oauth2/v2.0/token", ctx.base);
     let authenticated =
         authenticate(ctx, &mut world, &app, form, basic.as_ref().map(|(_, s)| s.as_str()), &token_url, tenant)?;
     match grant {
-        "authorization_code" => code_grant(ctx, &mut world, &app, form, has_origin, authenticated, &authority),
-        "refresh_token" => refresh_grant(ctx, &mut world, &app, form, authenticated),
+        "authorization_code" => code_grant(ctx, &mut world, &app, form, origin.as_deref(), authenticated, &authority),
+        "refresh_token" => refresh_grant(ctx, &mut world, &app, form, origin.as_deref(), authenticated),
         _ => {
-            if has_origin {
-                return Err(fail(
-                    400,
-                    "invalid_request",
-                    9002326,
-                    "Client credentials cannot be used in a cross-origin (browser) request.",
-                ));
+            if let Some(origin) = &origin {
+                return Err(cross_origin_refused(origin));
             }
             client_credentials(ctx, &world, &app, form, authenticated, &authority)
         }
@@ -156,36 +151,17 @@ fn authenticate(
             .iter()
             .find(|s| graphgate_core::secret::constant_time_eq(s.value.as_bytes(), secret.as_bytes()))
         else {
-            let hint = if app.seed.secrets.iter().any(|s| s.id == secret) {
-                " The value sent is the secret's ID, not its value."
-            } else {
-                ""
-            };
-            return Err(fail(
-                401,
-                "invalid_client",
-                7000215,
-                &format!("Invalid client secret provided for application '{}'.{hint}", app.seed.client_id),
-            ));
+            // Entra's text says it: the value, not the secret's ID (the usual mistake).
+            return Err(fail(401, "invalid_client", 7000215, &[("client_id", &app.seed.client_id)]));
         };
         if found.expires_at <= now {
-            return Err(fail(
-                401,
-                "invalid_client",
-                7000222,
-                &format!("The provided client secret keys for app '{}' are expired.", app.seed.client_id),
-            ));
+            return Err(fail(401, "invalid_client", 7000222, &[("client_id", &app.seed.client_id)]));
         }
         return Ok(true);
     }
     if let Some(assertion) = form.get("client_assertion") {
         if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER_ASSERTION_TYPE) {
-            return Err(fail(
-                400,
-                "invalid_request",
-                9002313,
-                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
-            ));
+            return Err(fail(400, "invalid_request", 9002313, &[]));
         }
         return check_assertion(ctx, world, app, assertion, token_url, tenant, now).map(|()| true);
     }
@@ -201,7 +177,7 @@ fn check_assertion(
     tenant: &str,
     now: u64,
 ) -> Result<(), Response> {
-    let bad = |why: &str| fail(401, "invalid_client", 700027, why);
+    let bad = |why: &str| fail(401, "invalid_client", 700027, &[("reason", why)]);
     let mut parts = jws.split('.');
     let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(bad("Client assertion is not a compact JWS."));
@@ -216,13 +192,13 @@ fn check_assertion(
         "RS256" => app.certificates.iter().find(|k| {
             Some(k.sha1.as_str()) == header["x5t"].as_str() || Some(k.s256.as_str()) == header["x5t#S256"].as_str()
         }),
-        _ => return Err(bad("Client assertion must be signed with PS256 or RS256.")),
+        _ => return Err(bad("The signing algorithm is not PS256 or RS256.")),
     };
     let Some(cert) = cert else {
-        return Err(bad("The certificate thumbprint in the client assertion is not registered for the application."));
+        return Err(bad("The key was not found."));
     };
     if !verify_with(&cert.key, alg, format!("{h}.{c}").as_bytes(), &sig) {
-        return Err(bad("Client assertion failed signature validation."));
+        return Err(bad("The provided signature value did not match the expected signature value."));
     }
     let client_id = &app.seed.client_id;
     let text = |k: &str| claims[k].as_str().unwrap_or("").to_owned();
@@ -233,18 +209,18 @@ fn check_assertion(
             || tid.is_some_and(|t| aud == format!("{}/{t}/oauth2/v2.0/token", ctx.base).to_ascii_lowercase())
     };
     if !aud_ok {
-        return Err(bad("The audience (aud) of the client assertion must be the token endpoint."));
+        return Err(bad("The audience claim is not the token endpoint."));
     }
     if !text("iss").eq_ignore_ascii_case(client_id) || !text("sub").eq_ignore_ascii_case(client_id) {
-        return Err(bad("The issuer (iss) and subject (sub) of the client assertion must be the client ID."));
+        return Err(bad("The issuer and subject claims are not the client ID."));
     }
     let (nbf, exp) = (claims["nbf"].as_u64().unwrap_or(0), claims["exp"].as_u64().unwrap_or(0));
     if exp <= now || nbf > now + 300 {
-        return Err(bad("The client assertion is expired or not yet valid."));
+        return Err(bad("The assertion is expired or not yet valid."));
     }
     let jti = text("jti");
     if jti.is_empty() || !world.used_jtis.insert(format!("{client_id}|{jti}")) {
-        return Err(bad("The client assertion's jti is missing or was already used."));
+        return Err(bad("The jti claim is missing or was already used."));
     }
     Ok(())
 }
@@ -253,26 +229,27 @@ fn check_assertion(
 fn required(form: &HashMap<String, String>, name: &str) -> Result<String, Response> {
     match form.get(name).filter(|v| !v.is_empty()) {
         Some(v) => Ok(v.clone()),
-        None => Err(fail(
-            400,
-            "invalid_request",
-            900144,
-            &format!("The request body must contain the following parameter: '{name}'."),
-        )),
+        None => Err(fail(400, "invalid_request", 900144, &[("parameter", name)])),
     }
 }
 
 fn requires_credential(authenticated: bool) -> Result<(), Response> {
-    if authenticated {
-        Ok(())
-    } else {
-        Err(fail(
-            401,
-            "invalid_client",
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-        ))
-    }
+    if authenticated { Ok(()) } else { Err(fail(401, "invalid_client", 7000218, &[])) }
+}
+
+/// AADSTS9002326: a browser (`Origin`) redeeming what only a server may redeem.
+fn cross_origin_refused(origin: &str) -> Response {
+    fail(400, "invalid_request", 9002326, &[("origin", origin)])
+}
+
+/// AADSTS9002327: what a single-page app was given, redeemed without `Origin`.
+fn spa_only_cross_origin() -> Response {
+    fail(400, "invalid_request", 9002327, &[])
+}
+
+/// AADSTS50034 for a user object that is gone.
+fn account_gone(user_id: &str, tid: &str) -> Response {
+    fail(400, "invalid_grant", 50034, &[("account", user_id), ("tenant", tid)])
 }
 
 fn code_grant(
@@ -280,32 +257,23 @@ fn code_grant(
     world: &mut World,
     app: &App,
     form: &HashMap<String, String>,
-    has_origin: bool,
+    origin: Option<&str>,
     authenticated: bool,
     authority: &Authority,
 ) -> Answer {
     let code = required(form, "code")?;
+    let invalid_code = || fail(400, "invalid_grant", 70000, &[("parameter", "code")]);
     let Some(grant) = world.codes.get(&code).cloned() else {
-        return Err(fail(400, "invalid_grant", 70000, "The provided authorization code is not valid."));
+        return Err(invalid_code());
     };
     if grant.client_id != app.seed.client_id {
-        return Err(fail(400, "invalid_grant", 70000, "The authorization code was issued to another application."));
+        return Err(invalid_code());
     }
     if grant.redeemed {
-        return Err(fail(
-            400,
-            "invalid_grant",
-            54005,
-            "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
-        ));
+        return Err(fail(400, "invalid_grant", 54005, &[]));
     }
     if ctx.now() > grant.issued_at + CODE_LIFETIME_SECS {
-        return Err(fail(
-            400,
-            "invalid_grant",
-            70008,
-            "The provided authorization code or refresh token has expired due to inactivity.",
-        ));
+        return Err(fail(400, "invalid_grant", 70008, &[]));
     }
     let redirect = form.get("redirect_uri").cloned().unwrap_or_default();
     if redirect != grant.redirect_uri {
@@ -313,42 +281,28 @@ fn code_grant(
             400,
             "invalid_grant",
             50011,
-            &format!("The redirect URI '{redirect}' does not match the one used to obtain the authorization code."),
+            &[("redirect_uri", &redirect), ("client_id", &app.seed.client_id)],
         ));
     }
     if let Authority::Tenant(t) = authority {
         if *t != grant.tid {
-            return Err(fail(400, "invalid_grant", 700005, "The authorization code was issued for another tenant."));
+            return Err(fail(400, "invalid_grant", 700005, &[]));
         }
     }
-    if app.is_spa(&grant.redirect_uri) {
-        if !has_origin {
-            return Err(fail(
-                400,
-                "invalid_request",
-                9002327,
-                "Tokens issued for the 'Single-Page Application' client type may only be redeemed through cross-origin requests.",
-            ));
+    let spa = app.is_spa(&grant.redirect_uri);
+    if spa {
+        if origin.is_none() {
+            return Err(spa_only_cross_origin());
         }
     } else {
-        if has_origin {
-            return Err(fail(
-                400,
-                "invalid_request",
-                9002326,
-                "Cross-origin token redemption is permitted only for the 'Single-Page Application' client type.",
-            ));
+        if let Some(origin) = origin {
+            return Err(cross_origin_refused(origin));
         }
         requires_credential(authenticated)?;
     }
     if let Some((challenge, method)) = &grant.challenge {
         let Some(verifier) = form.get("code_verifier") else {
-            return Err(fail(
-                400,
-                "invalid_grant",
-                501481,
-                "The code_verifier is missing; the authorize request used PKCE.",
-            ));
+            return Err(fail(400, "invalid_grant", 501481, &[]));
         };
         let computed = if method == "S256" {
             graphgate_core::PkceChallenge::s256(&graphgate_core::PkceVerifier::new(verifier.clone()))
@@ -358,21 +312,16 @@ fn code_grant(
             verifier.clone()
         };
         if !graphgate_core::secret::constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
-            return Err(fail(
-                400,
-                "invalid_grant",
-                501481,
-                "The code_verifier does not match the code_challenge supplied in the authorization request.",
-            ));
+            return Err(fail(400, "invalid_grant", 501481, &[]));
         }
     }
     if let Some(g) = world.codes.get_mut(&code) {
         g.redeemed = true;
     }
     let Some(user) = world.user(&grant.user_id).cloned() else {
-        return Err(fail(400, "invalid_grant", 50034, "The user account no longer exists."));
+        return Err(account_gone(&grant.user_id, &grant.tid));
     };
-    let graph = narrow(ctx, form, &grant.scopes)?;
+    let graph = narrow(ctx, app, form, &grant.scopes)?;
     let requested = claims_param(form)?;
     // Capabilities count from the authorize request or the redemption, either may carry them.
     let mut capabilities = grant.capabilities.clone();
@@ -396,6 +345,8 @@ fn code_grant(
             client_info: form.get("client_info").map(String::as_str) == Some("1"),
             capabilities: &capabilities,
             satisfied: &satisfied,
+            issued_at: grant.issued_at,
+            spa_expires_at: spa.then_some(grant.issued_at + SPA_REFRESH_LIFETIME_SECS),
         },
     ))
 }
@@ -403,7 +354,7 @@ fn code_grant(
 /// The request's `claims` (a JSON object), if any; AADSTS9002313 when it is not one.
 fn claims_param(form: &HashMap<String, String>) -> Result<Option<Value>, Response> {
     challenges::parse_param(form.get("claims").map(String::as_str))
-        .map_err(|why| fail(400, "invalid_request", 9002313, why))
+        .map_err(|_| fail(400, "invalid_request", 9002313, &[]))
 }
 
 /// Entra's answer to a refresh whose claims only the user can satisfy (a challenge asking for
@@ -411,11 +362,7 @@ fn claims_param(form: &HashMap<String, String>) -> Result<Option<Value>, Respons
 /// next `/authorize` must carry (the fields as the protocol reference lists them for Entra and
 /// MSAL reads them).
 fn interaction_required(claims: &Value) -> Response {
-    let mut body = entra_body(
-        "interaction_required",
-        50076,
-        Some("The claims requested need the user to sign in interactively; send them as claims on /authorize."),
-    );
+    let mut body = entra_body("interaction_required", 50076, &[("resource", GRAPH_APP_ID)]);
     body["suberror"] = Value::from("basic_action");
     body["claims"] = Value::from(claims.to_string());
     (axum::http::StatusCode::BAD_REQUEST, Json(body)).into_response()
@@ -423,16 +370,20 @@ fn interaction_required(claims: &Value) -> Response {
 
 /// The Graph permissions a token carries: those asked for in `scope` (which must all be granted),
 /// or everything granted when `scope` names none.
-fn narrow(ctx: &Ctx, form: &HashMap<String, String>, granted: &BTreeSet<String>) -> Result<BTreeSet<String>, Response> {
+fn narrow(
+    ctx: &Ctx,
+    app: &App,
+    form: &HashMap<String, String>,
+    granted: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, Response> {
     let asked = ScopeRequest::parse(&ctx.base, form.get("scope").map(String::as_str).unwrap_or(""))
-        .map_err(|d| fail(400, "invalid_scope", 70011, &d))?;
+        .map_err(|scope| fail(400, "invalid_scope", 70011, &[("scope", &scope)]))?;
     if asked.graph.is_empty() {
         return Ok(granted.clone());
     }
-    if let Some(p) = asked.graph.iter().find(|p| !granted.contains(*p)) {
-        let detail =
-            format!("The user or administrator has not consented to use the application with permission '{p}'.");
-        let mut body = entra_body("invalid_grant", 65001, Some(&detail));
+    if asked.graph.iter().any(|p| !granted.contains(p)) {
+        let args = [("client_id", app.seed.client_id.as_str()), ("app", app.seed.name.as_str())];
+        let mut body = entra_body("invalid_grant", 65001, &args);
         body["suberror"] = Value::from("consent_required");
         return Err((axum::http::StatusCode::BAD_REQUEST, Json(body)).into_response());
     }
@@ -444,30 +395,39 @@ fn refresh_grant(
     world: &mut World,
     app: &App,
     form: &HashMap<String, String>,
+    origin: Option<&str>,
     authenticated: bool,
 ) -> Answer {
-    requires_credential(authenticated)?;
     let rt = required(form, "refresh_token")?;
+    let invalid_token = || fail(400, "invalid_grant", 70000, &[("parameter", "refresh_token")]);
     let Some(grant) = world.refresh_tokens.get(&rt).cloned() else {
-        return Err(fail(400, "invalid_grant", 70000, "The provided refresh token is not valid."));
+        return Err(invalid_token());
     };
     if grant.client_id != app.seed.client_id {
-        return Err(fail(400, "invalid_grant", 70000, "The refresh token was issued to another application."));
+        return Err(invalid_token());
+    }
+    // A single-page app's grant is redeemed from the page, as its code was: no secret, with
+    // Origin. Any other grant belongs to a confidential client, never to a browser.
+    match (grant.spa_expires_at, origin) {
+        (Some(_), None) => return Err(spa_only_cross_origin()),
+        (None, Some(origin)) => return Err(cross_origin_refused(origin)),
+        (Some(_), Some(_)) => {}
+        (None, None) => requires_credential(authenticated)?,
     }
     let now = ctx.now();
     let Some(user) = world.user(&grant.user_id).cloned() else {
-        return Err(fail(400, "invalid_grant", 50034, "The user account no longer exists."));
+        return Err(account_gone(&grant.user_id, &grant.tid));
     };
     if grant.epoch < world.revocations.get(&user.id).copied().unwrap_or(0) {
-        return Err(fail(
-            400,
-            "invalid_grant",
-            50173,
-            "The provided grant has expired due to it being revoked, a fresh auth token is needed.",
-        ));
+        return Err(fail(400, "invalid_grant", 50173, &[]));
+    }
+    if let Some(end) = grant.spa_expires_at.filter(|end| now >= *end) {
+        let (lifetime, issued) = (timespan(end.saturating_sub(grant.issued_at)), instant(grant.issued_at));
+        return Err(fail(400, "invalid_grant", 700084, &[("lifetime", &lifetime), ("issued", &issued)]));
     }
     if now > grant.last_used + REFRESH_INACTIVITY_SECS {
-        return Err(fail(400, "invalid_grant", 700082, "The refresh token has expired due to inactivity."));
+        let (issued, inactive) = (instant(grant.issued_at), timespan(now - grant.last_used));
+        return Err(fail(400, "invalid_grant", 700082, &[("issued", &issued), ("inactive", &inactive)]));
     }
     let requested = claims_param(form)?;
     let mut satisfied = grant.satisfied.clone();
@@ -480,7 +440,7 @@ fn refresh_grant(
         g.last_used = now;
     }
     let granted = world.consents.get(&(app.seed.client_id.clone(), user.id.clone())).cloned().unwrap_or_default();
-    let graph = narrow(ctx, form, &granted)?;
+    let graph = narrow(ctx, app, form, &granted)?;
     let asked = ScopeRequest::parse(&ctx.base, form.get("scope").map(String::as_str).unwrap_or("")).unwrap_or_default();
     let mut oidc = grant.oidc.clone();
     oidc.retain(|o| o == "offline_access" || asked.oidc.is_empty() || asked.has(o));
@@ -500,6 +460,8 @@ fn refresh_grant(
             client_info: form.get("client_info").map(String::as_str) == Some("1"),
             capabilities: &capabilities,
             satisfied: &satisfied,
+            issued_at: grant.issued_at,
+            spa_expires_at: grant.spa_expires_at,
         },
     ))
 }
@@ -514,12 +476,7 @@ fn client_credentials(
 ) -> Answer {
     requires_credential(authenticated)?;
     let Authority::Tenant(tid) = authority else {
-        return Err(fail(
-            400,
-            "invalid_request",
-            9001023,
-            "The client_credentials grant needs a tenant ID or domain, not /common, /organizations or /consumers.",
-        ));
+        return Err(fail(400, "invalid_request", 9001023, &[]));
     };
     let scope = form.get("scope").cloned().unwrap_or_default();
     let valid = [
@@ -528,26 +485,14 @@ fn client_credentials(
         "00000003-0000-0000-c000-000000000000/.default".to_owned(),
     ];
     if !valid.iter().any(|v| v.eq_ignore_ascii_case(scope.trim())) {
-        return Err(fail(
-            400,
-            "invalid_scope",
-            70011,
-            &format!(
-                "The provided value '{scope}' for the input parameter 'scope' is not valid: client credentials need '{{resource}}/.default'."
-            ),
-        ));
+        return Err(fail(400, "invalid_scope", 70011, &[("scope", scope.trim())]));
     }
     if *tid != app.seed.home_tenant
         && !app.roles.contains_key(tid)
         && world.tenant(tid).is_some()
         && app.seed.audience == crate::seed::Audience::SingleTenant
     {
-        return Err(fail(
-            400,
-            "unauthorized_client",
-            700016,
-            &format!("Application '{}' was not found in the directory '{tid}'.", app.seed.client_id),
-        ));
+        return Err(fail(400, "unauthorized_client", 700016, &[("client_id", &app.seed.client_id), ("tenant", tid)]));
     }
     let roles = app.roles.get(tid).cloned().unwrap_or_default();
     Ok(app_answer(ctx, &app.seed.client_id, tid, &roles))

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rsa::sha2::{Digest, Sha256};
 use serde_json::{Value, json};
 
+use super::scopes::{OIDC, answer_scope};
 use crate::Ctx;
 use crate::ids::{guid, opaque};
 use crate::state::{RefreshGrant, User, UserType, World};
@@ -15,6 +16,8 @@ use crate::state::{RefreshGrant, User, UserType, World};
 pub(crate) const ACCESS_TOKEN_SECS: u64 = 3599;
 /// The Graph audience put in access tokens.
 pub(crate) const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
+/// Microsoft Graph's application ID, by which Entra's texts name the resource.
+pub(crate) const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 
 /// The pairwise `sub` of a user object for an application.
 fn pairwise_sub(user_id: &str, client_id: &str) -> String {
@@ -41,6 +44,10 @@ pub(crate) struct UserGrant<'a> {
     pub capabilities: &'a [String],
     /// The claims challenges (IDs) the token satisfies (see `challenges.rs`).
     pub satisfied: &'a BTreeSet<String>,
+    /// When the grant began (the sign-in), which refreshing keeps.
+    pub issued_at: u64,
+    /// The fixed end of a single-page app's grant (see [`RefreshGrant::spa_expires_at`]).
+    pub spa_expires_at: Option<u64>,
 }
 
 /// The token answer for a user: access token, and ID token / refresh token when `openid` /
@@ -65,11 +72,12 @@ pub(crate) fn user_answer(ctx: &Ctx, world: &mut World, g: &UserGrant<'_>) -> Va
         access[crate::challenges::SATISFIED_CLAIM] = json!(g.satisfied);
     }
     let access = ctx.keys.sign(&access);
-    let mut scope: Vec<String> = g.oidc.to_vec();
-    scope.extend(g.graph.iter().map(|p| format!("{GRAPH_AUDIENCE}/{p}")));
+    // The OIDC scopes as this request asked for them, not as consent recorded them.
+    let permissions = g.graph.iter().filter(|p| !OIDC.iter().any(|o| o.eq_ignore_ascii_case(p)));
+    let asked = permissions.chain(g.oidc.iter()).map(String::as_str);
     let mut answer = json!({
         "token_type": "Bearer",
-        "scope": scope.join(" "),
+        "scope": answer_scope(&ctx.base, asked, g.graph),
         "expires_in": ACCESS_TOKEN_SECS,
         "ext_expires_in": ACCESS_TOKEN_SECS,
         "access_token": access,
@@ -105,6 +113,8 @@ pub(crate) fn user_answer(ctx: &Ctx, world: &mut World, g: &UserGrant<'_>) -> Va
                 last_used: now,
                 epoch,
                 satisfied: g.satisfied.clone(),
+                issued_at: g.issued_at,
+                spa_expires_at: g.spa_expires_at,
             },
         );
         answer["refresh_token"] = json!(rt);

@@ -92,7 +92,8 @@ async fn a_member_signs_in_consents_and_redeems_the_code() {
     assert_eq!(body["expires_in"], 3599);
     assert!(body["refresh_token"].is_string());
     assert!(body["client_info"].is_string());
-    assert!(body["scope"].as_str().unwrap().contains("https://graph.microsoft.com/Mail.Send"));
+    // Graph's scopes short, the OIDC ones after them as Entra lists them, offline_access left out.
+    assert_eq!(body["scope"], "Mail.Send User.Read profile openid email");
     let id = claims(body["id_token"].as_str().unwrap());
     assert_eq!(id["aud"], APP);
     assert_eq!(id["nonce"], "n-1");
@@ -349,7 +350,13 @@ async fn tenancy_rules_for_external_guest_and_personal_accounts() {
     .await;
     assert_eq!(status, 201, "{inv}");
     let (_, location, _) = post_step(&emu, CONTOSO, &q, BOB, "select").await;
-    assert!(redirect_params(&location.unwrap())["error_description"].contains("has not redeemed"));
+    // Invited but not yet redeemed: still no guest who can sign in, in Entra's words.
+    let refused = redirect_params(&location.unwrap())["error_description"].clone();
+    assert!(
+        refused.starts_with("AADSTS50020: User account 'bob@fabrikam.onmicrosoft.com' from identity provider ")
+            && refused.contains("does not exist in tenant 'Contoso (sandbox)'"),
+        "{refused}"
+    );
     let redeem_url = inv["inviteRedeemUrl"].as_str().unwrap();
     let page = emu.http.get(redeem_url).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Contoso") && page.contains("bob@fabrikam.onmicrosoft.com"), "{page}");
@@ -460,7 +467,15 @@ async fn client_credentials_and_client_secrets() {
         (401, Some("invalid_client"), Some(7000215))
     );
     let (_, body) = cc(vec![("scope", scope.clone()), ("client_secret", SECRET_ID.into())], CONTOSO).await;
-    assert!(body["error_description"].as_str().unwrap().contains("secret's ID"), "{body}");
+    // Entra's one text names the usual mistake, the secret's ID sent for its value.
+    let text = body["error_description"].as_str().unwrap().lines().next().unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the \
+             client secret value, not the client secret ID, for a secret added to app '{APP}'."
+        )
+    );
     let (status, body) = cc(vec![("scope", scope.clone()), ("client_secret", EXPIRED_SECRET.into())], CONTOSO).await;
     assert_eq!((status, body["error_codes"][0].as_u64()), (401, Some(7000222)));
     let (status, body) = cc(vec![("scope", scope.clone())], CONTOSO).await;

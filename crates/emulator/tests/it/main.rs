@@ -8,5 +8,6 @@ mod browser;
 mod challenges;
 mod cli;
 mod identity;
+mod spa;
 mod story;
 mod support;

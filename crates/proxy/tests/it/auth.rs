@@ -7,6 +7,26 @@ use serde_json::json;
 use crate::support::*;
 
 #[tokio::test]
+async fn the_graph_base_may_be_written_with_its_version() {
+    let mut rig = rig("common", Cred::Secret(SECRET), "").await;
+    let emu = rig.emu.base_url().to_owned();
+    let configured = format!("graph_base = \"{emu}\"");
+    assert!(rig.config_toml.contains(&configured));
+    let template = rig.config_toml.clone();
+    for (spelling, expected) in [
+        (format!("{emu}/v1.0"), format!("{emu}/v1.0")),
+        (format!("{emu}/v1.0/"), format!("{emu}/v1.0")),
+        (format!("{emu}/"), format!("{emu}/v1.0")),
+        (format!("{emu}/beta"), format!("{emu}/beta")),
+    ] {
+        rig.config_toml = template.replace(&configured, &format!("graph_base = \"{spelling}\""));
+        rig.restart_proxy().await;
+        let (status, config) = rig.get("/api/config", None).await;
+        assert_eq!((status, config["graphBaseUrl"].as_str()), (200, Some(expected.as_str())), "{spelling}");
+    }
+}
+
+#[tokio::test]
 async fn config_health_and_metrics() {
     let rig = rig("common", Cred::Secret(SECRET), "").await;
     let (status, config) = rig.get("/api/config", None).await;
