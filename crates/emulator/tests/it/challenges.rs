@@ -130,19 +130,7 @@ async fn a_challenge_that_needs_the_user_is_met_by_signing_in_with_the_claims() 
     let query = authorize_query(SCOPE, &pkce_challenge, &[("claims", &answer)]);
     let location = sign_in(&emu, CONTOSO, &query, ADELE).await;
     let code = redirect_params(&location)["code"].clone();
-    let (status, signed_in) = token(
-        &emu,
-        CONTOSO,
-        &[
-            ("client_id", APP),
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-            ("client_secret", SECRET),
-        ],
-    )
-    .await;
+    let (status, signed_in) = redeem_code(&emu, CONTOSO, &code, &verifier).await;
     assert_eq!(status, 200, "{signed_in}");
     assert_eq!(claims(access(&signed_in))["xms_cc"], json!(["cp1"]), "declared on the authorize request");
     assert_eq!(me(&emu, access(&signed_in)).await.0, 200);

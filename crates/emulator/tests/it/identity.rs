@@ -107,19 +107,7 @@ async fn a_member_signs_in_consents_and_redeems_the_code() {
     assert_eq!(at["aud"], "https://graph.microsoft.com");
 
     // Codes are single use.
-    let (status, again) = token(
-        &emu,
-        CONTOSO,
-        &[
-            ("client_id", APP),
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-            ("client_secret", SECRET),
-        ],
-    )
-    .await;
+    let (status, again) = redeem_code(&emu, CONTOSO, &code, &verifier).await;
     assert_eq!((status, again["error_codes"][0].as_u64()), (400, Some(54005)));
     assert_eq!(again["error"], "invalid_grant");
     let description = again["error_description"].as_str().unwrap();

@@ -187,6 +187,31 @@ pub async fn token(emu: &Emu, tenant: &str, pairs: &[(&str, &str)]) -> (u16, Val
     (res.status().as_u16(), res.json().await.unwrap())
 }
 
+/// Redeems `code` (with its PKCE `verifier`) for the sandbox web app, with its secret.
+pub async fn redeem_code(emu: &Emu, tenant: &str, code: &str, verifier: &str) -> (u16, Value) {
+    redeem_code_with(emu, tenant, code, verifier, &[]).await
+}
+
+/// [`redeem_code`] with `extra` form fields (such as `scope`).
+pub async fn redeem_code_with(
+    emu: &Emu,
+    tenant: &str,
+    code: &str,
+    verifier: &str,
+    extra: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut pairs = vec![
+        ("client_id", APP),
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier),
+        ("client_secret", SECRET),
+    ];
+    pairs.extend_from_slice(extra);
+    token(emu, tenant, &pairs).await
+}
+
 /// Signs in `account` through `tenant` and redeems the code; returns the token answer.
 pub async fn sign_in_and_redeem(emu: &Emu, tenant: &str, scope: &str, account: &str) -> Value {
     let (verifier, challenge) = pkce();
@@ -194,20 +219,7 @@ pub async fn sign_in_and_redeem(emu: &Emu, tenant: &str, scope: &str, account: &
     let location = sign_in(emu, tenant, &query, account).await;
     let p = redirect_params(&location);
     let code = p.get("code").unwrap_or_else(|| panic!("no code in {location}"));
-    let (status, body) = token(
-        emu,
-        tenant,
-        &[
-            ("client_id", APP),
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-            ("client_secret", SECRET),
-            ("scope", scope),
-        ],
-    )
-    .await;
+    let (status, body) = redeem_code_with(emu, tenant, code, &verifier, &[("scope", scope)]).await;
     assert_eq!(status, 200, "{body}");
     body
 }
