@@ -1,7 +1,8 @@
 //! The proxy's HTTP surface: the routes, and the layers around them (CORS, timeout, body limit,
 //! request tracing, CSRF on state-changing routes), plus the optional static directory.
 //!
-//! Layer order (outermost first): CORS (answers preflights, adds headers), request timeout,
+//! Layer order (outermost first): `no-store` on `/api/auth/*` (so every answer there carries it,
+//! preflights, timeouts and errors included), CORS (answers preflights, adds headers), request timeout,
 //! body limit, request tracing (ID, log line, metrics), the body-limit answer, CSRF
 //! (state-changing routes only), then the handlers.
 
@@ -17,7 +18,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::api;
 use crate::error::ApiError;
-use crate::middleware::{CSRF_HEADER, csrf, explain_body_too_large, trace_request};
+use crate::middleware::{CSRF_HEADER, csrf, explain_body_too_large, no_store_auth, trace_request};
 use crate::state::AppState;
 
 /// How long a browser may cache a preflight's answer.
@@ -60,5 +61,6 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(server.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, server.request_timeout))
         .layer(cors)
+        .layer(axum::middleware::from_fn(no_store_auth))
         .with_state(state)
 }

@@ -7,7 +7,7 @@ use graphgate_core::{
 };
 use serde_json::Value;
 
-use crate::clock::{Clock, is_fresh};
+use crate::clock::{Clock, expiry, is_fresh};
 use crate::credential::Credential;
 use crate::upstream::Upstream;
 
@@ -86,7 +86,7 @@ impl AppTokenCache {
         // Client credentials are safe to repeat: `Upstream::token` retries them on 5xx and 429.
         let tokens = upstream.token(credential, tenant, Grant::ClientCredentials, None, now).await?;
         let roles = roles_of(&tokens.access_token);
-        let fresh = AppToken { token: tokens.access_token, expires_at: now + tokens.expires_in, roles };
+        let fresh = AppToken { token: tokens.access_token, expires_at: expiry(now, tokens.expires_in), roles };
         *slot = Some(fresh.clone());
         Ok(fresh)
     }
@@ -147,5 +147,42 @@ mod tests {
         assert!(!token(Some(Vec::new())).may_invite());
         assert!(token(Some(vec!["directory.readwrite.all".to_owned()])).may_invite());
         assert_eq!(holds(&["User.ReadWrite.All".to_owned()], &READ_ROLES), Some("User.ReadWrite.All"));
+    }
+
+    #[tokio::test]
+    async fn an_absurd_lifetime_from_the_token_endpoint_does_not_overflow() {
+        use axum::routing::post;
+        const HOME: &str = "8eaef023-2b34-4da1-9baa-8bc8c9d6a490";
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let body = format!(
+            r#"{{"token_type":"Bearer","expires_in":{max},"ext_expires_in":{max},"refresh_token_expires_in":{max},"access_token":"opaque"}}"#,
+            max = u64::MAX
+        );
+        let app = axum::Router::new().route(&format!("/{HOME}/oauth2/v2.0/token"), post(move || async move { body }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let toml = format!(
+            r#"
+            [entra]
+            tenant = "{HOME}"
+            client_id = "6731de76-14a6-49ae-97bc-6eba6914391e"
+            redirect_uris = ["http://localhost:8080/"]
+            login_base = "{base}"
+            credential = {{ secret = {{ env = "GRAPHGATE_TEST_SECRET" }} }}
+            [session]
+            key = {{ env = "GRAPHGATE_TEST_KEY" }}
+            "#
+        );
+        let settings = crate::config::Config::from_toml_and_env(&toml, []).expect("parses").validate().expect("valid");
+        let tenant = settings.entra.tenant.clone();
+        let upstream =
+            Upstream::new(settings.entra, std::sync::Arc::new(crate::metrics::Metrics::default())).expect("client");
+        let credential = Credential::Secret { secret: graphgate_core::ClientSecret::new("s"), basic: false };
+        let clock = Clock::default();
+        let cache = AppTokenCache::default();
+        let token = cache.get(&upstream, &credential, Some(&tenant), &clock).await.expect("a token");
+        let now = clock.now();
+        assert!(token.expires_at > now && token.expires_at <= now + 2 * 24 * 3600, "clamped: {}", token.expires_at);
+        assert!(is_fresh(token.expires_at, now), "and still usable");
     }
 }

@@ -19,13 +19,24 @@ pub struct Clock {
 impl Clock {
     /// Unix seconds now.
     pub fn now(&self) -> u64 {
-        now_secs() + self.offset.load(Ordering::Relaxed)
+        now_secs().saturating_add(self.offset.load(Ordering::Relaxed))
     }
 
     /// Moves the clock forward.
     pub fn advance(&self, secs: u64) {
         self.offset.fetch_add(secs, Ordering::Relaxed);
     }
+}
+
+/// The longest access-token lifetime taken from upstream: 28 hours, Entra's longest (a
+/// Continuous Access Evaluation token's). A longer `expires_in` counts as this long, so an absurd
+/// value neither overflows nor keeps a token cached for ever.
+pub(crate) const MAX_TOKEN_LIFETIME_SECS: u64 = 28 * 3600;
+
+/// When a token that Entra says lives `expires_in` seconds expires, as of `now` (Unix seconds):
+/// the lifetime clamped to [`MAX_TOKEN_LIFETIME_SECS`], the sum saturating.
+pub(crate) fn expiry(now: u64, expires_in: u64) -> u64 {
+    now.saturating_add(expires_in.min(MAX_TOKEN_LIFETIME_SECS))
 }
 
 /// Whether a token expiring at `expires_at` is still good at `now` (Unix seconds) for
@@ -44,5 +55,12 @@ mod tests {
         assert!(!is_fresh(1_000, 1_000 - REFRESH_MARGIN_SECS));
         assert!(!is_fresh(0, 0));
         assert!(is_fresh(u64::MAX, 0));
+    }
+
+    #[test]
+    fn an_expiry_is_clamped_and_saturates() {
+        assert_eq!(expiry(1_000, 3_599), 4_599);
+        assert_eq!(expiry(1_000, u64::MAX), 1_000 + MAX_TOKEN_LIFETIME_SECS);
+        assert_eq!(expiry(u64::MAX - 1, 3_599), u64::MAX);
     }
 }

@@ -244,6 +244,13 @@ pub(crate) struct SessionConfig {
     /// Idle timeout, hours. Default 168 (7 days).
     #[serde(default = "default_idle_hours")]
     pub(crate) idle_timeout_hours: u64,
+    /// Use of a session (a cached token served, the session read) is written to the store at
+    /// most once per this many minutes. Default 5.
+    #[serde(default = "default_touch_minutes")]
+    pub(crate) touch_interval_minutes: u64,
+    /// At most one upstream `forceRefresh` per session per this many seconds. Default 30.
+    #[serde(default = "default_force_refresh_secs")]
+    pub(crate) force_refresh_interval_secs: u64,
 }
 
 fn default_store() -> String {
@@ -258,6 +265,12 @@ fn default_absolute_hours() -> u64 {
 fn default_idle_hours() -> u64 {
     168
 }
+fn default_touch_minutes() -> u64 {
+    5
+}
+fn default_force_refresh_secs() -> u64 {
+    30
+}
 
 impl Default for SessionConfig {
     fn default() -> Self {
@@ -267,6 +280,8 @@ impl Default for SessionConfig {
             key: SecretSource::default(),
             absolute_lifetime_hours: default_absolute_hours(),
             idle_timeout_hours: default_idle_hours(),
+            touch_interval_minutes: default_touch_minutes(),
+            force_refresh_interval_secs: default_force_refresh_secs(),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! The session cookie: its name and attributes, decided once from the public origin, and reading
-//! the session's key from a request's `Cookie` headers.
+//! The session cookie: its name and attributes, decided once from the public origin and the
+//! allowed origins (whether each is on the same site), and reading the session's key from a
+//! request's `Cookie` headers.
 
 use axum::http::{HeaderMap, header};
 use cookie::{Cookie, SameSite};
@@ -8,8 +9,9 @@ use graphgate_core::SessionId;
 use crate::session::SessionKey;
 
 /// How the session cookie is written: `__Host-graphgate`, `Secure` when pages are served over
-/// https (else `graphgate`), `HttpOnly`, `Path=/`, and `SameSite=None` only when other https
-/// origins call with credentials (else `Lax`).
+/// https (else `graphgate`), `HttpOnly`, `Path=/`; on https `SameSite=Strict` when every allowed
+/// origin is on the public origin's site, `None` only when one is cross-site, and `Lax` when no
+/// other origin is allowed or the public origin is plain http (local development).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SessionCookie {
     name: &'static str,
@@ -27,6 +29,18 @@ impl SessionCookie {
             secure: https,
             same_site: if https && cross_site { SameSite::None } else { SameSite::Lax },
         }
+    }
+
+    /// The cookie for pages served from `public_origin` and called from `allowed` origins too:
+    /// `SameSite=None` when one of them is cross-site ([`same_site`]), `Strict` when there are
+    /// some and all are same-site, on https; otherwise as [`Self::for_origin`].
+    pub(crate) fn for_origins(public_origin: &str, allowed: &[String]) -> Self {
+        let cross_site = allowed.iter().any(|o| !same_site(public_origin, o));
+        let mut cookie = Self::for_origin(public_origin, cross_site);
+        if cookie.secure && !allowed.is_empty() && !cross_site {
+            cookie.same_site = SameSite::Strict;
+        }
+        cookie
     }
 
     /// The `Set-Cookie` value carrying `session_id` for `max_age_secs`.
@@ -63,6 +77,43 @@ impl SessionCookie {
     }
 }
 
+/// Whether two origins are on the same site, by a simple rule that needs no public-suffix list:
+/// the same scheme, and either the same last two DNS labels (`app.example.com` and
+/// `admin.example.com`), or, for IP addresses and `localhost` names, the identical host. Ports do
+/// not count. Under a multi-label public suffix (`a.co.uk`, `b.co.uk`) the rule says same-site
+/// where browsers do not; the cookie is then `Strict` and such an origin's calls go without it
+/// (they fail closed, never open).
+pub(crate) fn same_site(a: &str, b: &str) -> bool {
+    match (site_of(a), site_of(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// The scheme and the site part of an origin's host (see [`same_site`]), lowercase.
+fn site_of(origin: &str) -> Option<(String, String)> {
+    let (scheme, rest) = origin.trim().split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host =
+        if let Some(v6) = authority.strip_prefix('[') { v6.split(']').next()? } else { authority.split(':').next()? };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if host.is_empty() {
+        return None;
+    }
+    let exact = host.parse::<std::net::IpAddr>().is_ok() || host == "localhost" || host.ends_with(".localhost");
+    let site = if exact {
+        host
+    } else {
+        let labels: Vec<&str> = host.rsplitn(3, '.').collect();
+        match labels.as_slice() {
+            [tld, domain, ..] => format!("{domain}.{tld}"),
+            _ => host,
+        }
+    };
+    Some((scheme.to_ascii_lowercase(), site))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +128,21 @@ mod tests {
         assert!(set.starts_with("__Host-graphgate=abc;") && set.contains("Secure") && set.contains("SameSite=Lax"));
         let cross = SessionCookie::for_origin("https://app.example", true);
         assert!(cross.clear().contains("SameSite=None") && cross.clear().contains("Max-Age=0"), "{}", cross.clear());
+    }
+
+    #[test]
+    fn sites_are_the_scheme_and_the_last_two_labels_or_the_exact_host() {
+        assert!(same_site("https://app.example.com", "https://admin.example.com:8443"));
+        assert!(same_site("https://Example.com", "https://a.b.example.com/"));
+        assert!(!same_site("https://app.example.com", "https://app.example.org"));
+        assert!(!same_site("https://app.example.com", "http://app.example.com"));
+        assert!(same_site("http://localhost:8080", "http://localhost:5173"));
+        assert!(!same_site("http://localhost:8080", "http://app.localhost:5173"));
+        assert!(same_site("https://10.0.0.1:1", "https://10.0.0.1:2"));
+        assert!(!same_site("https://10.0.0.1", "https://11.0.0.1"), "no label rule for addresses");
+        assert!(same_site("https://[::1]:1", "https://[::1]:2"));
+        assert!(!same_site("https://[::1]", "https://[::2]"));
+        assert!(!same_site("not an origin", "not an origin"));
     }
 
     #[test]

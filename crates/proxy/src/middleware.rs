@@ -1,5 +1,6 @@
-//! The layers around the handlers: request IDs with one log line and the metrics per request,
-//! the catalogue's answer for a body over the limit, and the CSRF check of state-changing calls.
+//! The layers around the handlers: `Cache-Control: no-store` on `/api/auth/*`, request IDs with
+//! one log line and the metrics per request, the catalogue's answer for a body over the limit,
+//! and the CSRF check of state-changing calls.
 
 use std::sync::Arc;
 
@@ -40,6 +41,17 @@ pub(crate) async fn trace_request(State(state): State<Arc<AppState>>, req: Reque
     state.metrics.request(&route, status);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, v);
+    }
+    response
+}
+
+/// Marks every answer under `/api/auth/` (tokens, the account, errors included) `Cache-Control:
+/// no-store`, so neither the browser nor a proxy in between keeps it.
+pub(crate) async fn no_store_auth(req: Request, next: Next) -> Response {
+    let auth = req.uri().path().starts_with("/api/auth/");
+    let mut response = next.run(req).await;
+    if auth {
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
 }

@@ -13,6 +13,11 @@ use crate::state::AppState;
 use crate::tokens::CachedToken;
 
 /// Who asks for the refresh.
+///
+/// A page's cached token served counts as use of the session (`last_seen`, written at most once
+/// per `session.touch_interval_minutes`). A `force`d refresh goes upstream at most once per
+/// session per `session.force_refresh_interval_secs`; inside that interval `force` is ignored,
+/// so the page gets the token the last refresh fetched. A claims challenge is never held back.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Caller<'a> {
     /// The page (`/api/auth/token`): answered from the cache when a cached token is fresh and
@@ -87,14 +92,26 @@ pub(crate) async fn refresh_session(
         state.tokens.remove(key);
         return Err(RefreshError::NoSession);
     };
+    let session_settings = &state.settings.session;
+    let mut forced = false;
     let used = match request.caller {
         Caller::Page { wanted, force } => {
+            // Inside the interval after an upstream forced refresh, `force` counts for nothing:
+            // the page gets the token that refresh fetched (when it serves).
+            let interval = session_settings.force_refresh_interval.as_secs();
+            let held_back =
+                guard.as_ref().and_then(|t| t.forced_at).is_some_and(|at| now < at.saturating_add(interval));
+            let force = force && !held_back;
             let cached = guard.as_ref().filter(|t| !force && request.claims.is_none() && t.serves(now, wanted));
             if let Some(token) = cached {
                 state.metrics.token_cache(true);
-                return Ok(Refreshed::Token { token: token.clone(), account: Box::new(session.account), now });
+                let token = token.clone();
+                // Serving a cached token is use of the session.
+                state.sessions.touch(key, &session, now, session_settings.touch_interval).await?;
+                return Ok(Refreshed::Token { token, account: Box::new(session.account), now });
             }
             state.metrics.token_cache(false);
+            forced = force && request.claims.is_none();
             true
         }
         Caller::KeepAlive { refresh_after } => {
@@ -120,7 +137,8 @@ pub(crate) async fn refresh_session(
         }
         Err(e) => return Err(RefreshError::Upstream(e)),
     };
-    let token = CachedToken::from_answer(&tokens, &scopes, now);
+    let mut token = CachedToken::from_answer(&tokens, &scopes, now);
+    token.forced_at = if forced { Some(now) } else { guard.as_ref().and_then(|t| t.forced_at) };
     let Some(stored) = state.sessions.record_refresh(key, tokens.refresh_token, now, used).await? else {
         // Signed out, or at the end of its lifetime, while the refresh was under way.
         *guard = None;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use graphgate_core::{AccessToken, Scopes, TokenResponse};
 
-use crate::clock::is_fresh;
+use crate::clock::{expiry, is_fresh};
 use crate::session::SessionKey;
 
 /// A cached access token.
@@ -19,6 +19,9 @@ pub(crate) struct CachedToken {
     pub(crate) expires_at: u64,
     /// The scopes it carries, space-separated, as granted.
     pub(crate) scopes: String,
+    /// When this session's last upstream forced refresh was (Unix seconds), if any: kept when a
+    /// later refresh replaces the token, so forced refreshes are held to one per interval.
+    pub(crate) forced_at: Option<u64>,
 }
 
 impl CachedToken {
@@ -27,8 +30,9 @@ impl CachedToken {
     pub(crate) fn from_answer(answer: &TokenResponse, requested: &Scopes, now: u64) -> Self {
         Self {
             access_token: answer.access_token.clone(),
-            expires_at: now.saturating_add(answer.expires_in),
+            expires_at: expiry(now, answer.expires_in),
             scopes: answer.scope.clone().unwrap_or_else(|| requested.to_string()),
+            forced_at: None,
         }
     }
 
@@ -102,11 +106,24 @@ mod tests {
             access_token: AccessToken::new("x"),
             expires_at: 1_000,
             scopes: "openid https://graph.microsoft.com/Mail.Send User.Read".into(),
+            forced_at: None,
         };
         assert!(t.serves(600, &[]));
         assert!(t.serves(600, &["Mail.Send".into(), "user.read".into()]));
         assert!(!t.serves(600, &["Mail.Read".into()]));
         assert!(!t.serves(700, &[]), "within five minutes of expiry it is refreshed");
+    }
+
+    #[test]
+    fn an_absurd_lifetime_is_clamped() {
+        let max = u64::MAX;
+        let body = format!(r#"{{"token_type":"Bearer","expires_in":{max},"ext_expires_in":{max},"access_token":"x"}}"#);
+        let answer = graphgate_core::parse_token_response(200, &body).expect("parsed");
+        let now = 1_700_000_000;
+        let t = CachedToken::from_answer(&answer, &Scopes::new(), now);
+        assert!(t.expires_at > now && t.expires_at <= now + 2 * 24 * 3600, "{}", t.expires_at);
+        let t = CachedToken::from_answer(&answer, &Scopes::new(), u64::MAX - 5);
+        assert_eq!(t.expires_at, u64::MAX, "no overflow at the end of time either");
     }
 
     fn key(n: usize) -> SessionKey {
@@ -116,7 +133,12 @@ mod tests {
     #[test]
     fn slots_of_ended_sessions_are_dropped_and_live_ones_kept() {
         let cache = TokenCache::default();
-        let token = |expires_at| CachedToken { access_token: AccessToken::new("x"), expires_at, scopes: String::new() };
+        let token = |expires_at| CachedToken {
+            access_token: AccessToken::new("x"),
+            expires_at,
+            scopes: String::new(),
+            forced_at: None,
+        };
         // A session in use (its slot held), one with a valid token, one whose token expired.
         let held = cache.slot(&key(0), 0);
         *cache.slot(&key(1), 0).try_lock().expect("free") = Some(token(5_000));

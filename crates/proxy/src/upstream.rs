@@ -341,7 +341,8 @@ impl Upstream {
         if !claims.aud.iter().any(|a| a.eq_ignore_ascii_case(self.entra.client_id.as_str())) {
             return Err(invalid("the ID token was issued to another application"));
         }
-        if claims.exp + SKEW_SECS < now || claims.nbf.is_some_and(|nbf| nbf > now + SKEW_SECS) {
+        let skewed = now.saturating_add(SKEW_SECS);
+        if claims.exp.saturating_add(SKEW_SECS) < now || claims.nbf.is_some_and(|nbf| nbf > skewed) {
             return Err(invalid("the ID token is expired or not yet valid"));
         }
         claims.check_nonce(nonce)?;
@@ -524,4 +525,111 @@ mod tests {
     }
 
     const CONSUMERS: &str = graphgate_core::CONSUMERS_TENANT_ID;
+
+    /// HMAC-SHA-256 (RFC 2104), for forging an HS256 token in a test.
+    fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+        use sha2::Digest as _;
+        let mut block = [0u8; 64];
+        if key.len() > 64 {
+            block[..32].copy_from_slice(&sha2::Sha256::digest(key));
+        } else {
+            block[..key.len()].copy_from_slice(key);
+        }
+        let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+        let inner = sha2::Sha256::new().chain_update(pad(0x36)).chain_update(data).finalize();
+        sha2::Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().to_vec()
+    }
+
+    fn encode(header: &Value, claims: &Value) -> String {
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()))
+    }
+
+    /// An authority as [`authority`] does, counting the fetches of its keys.
+    async fn counting_authority(tenant: &str, issuer: &str) -> (Upstream, String, Arc<std::sync::atomic::AtomicUsize>) {
+        let (upstream, base) = authority(tenant, issuer).await;
+        let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // A second server whose keys route counts, its discovery naming its own keys.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let counted = format!("http://{}", listener.local_addr().expect("address"));
+        let public = signing_key().as_ref().to_public_key();
+        let jwks = json!({"keys": [{
+            "kty": "RSA", "use": "sig", "kid": KID,
+            "n": URL_SAFE_NO_PAD.encode(public.n_bytes()), "e": URL_SAFE_NO_PAD.encode(public.e_bytes()),
+        }]});
+        let doc = json!({"issuer": issuer.replace("{base}", &base), "jwks_uri": format!("{counted}/keys")});
+        let n = fetches.clone();
+        let app = axum::Router::new()
+            .route(&format!("/{tenant}/v2.0/.well-known/openid-configuration"), get(move || async move { Json(doc) }))
+            .route(
+                "/keys",
+                get(move || {
+                    n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let jwks = jwks.clone();
+                    async move { Json(jwks) }
+                }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let mut entra = upstream.entra.clone();
+        entra.endpoints = entra.endpoints.with_login_base(graphgate_core::BaseUrl::parse(&counted).expect("base"));
+        (Upstream::new(entra, Arc::new(Metrics::default())).expect("client"), base, fetches)
+    }
+
+    #[tokio::test]
+    async fn forged_and_mismatched_id_tokens_are_refused() {
+        let (upstream, base, fetches) = counting_authority(HOME, "{base}/{tenantid}/v2.0").await;
+        let iss = format!("{base}/{HOME}/v2.0");
+        let good = claims(&iss, json!({"tid": HOME, "oid": "o-1"}));
+        verify(&upstream, &good).await.expect("the genuine token");
+        assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let check = |token: IdToken, what: &'static str| {
+            let upstream = &upstream;
+            async move {
+                let err = upstream.verify_id_token(&token, &Nonce::new(NONCE), now_secs()).await.expect_err(what);
+                assert_eq!(err.code(), ErrorCode::IdTokenInvalid, "{what}: {err:?}");
+            }
+        };
+        // alg none, with and without a signature part.
+        let none = encode(&json!({"typ": "JWT", "alg": "none", "kid": KID}), &good);
+        check(IdToken::new(format!("{none}.")), "alg none").await;
+        check(IdToken::new(none.clone()), "alg none, no signature").await;
+        let none_upper = encode(&json!({"typ": "JWT", "alg": "None", "kid": KID}), &good);
+        check(IdToken::new(format!("{none_upper}.")), "alg None").await;
+        // HS256 keyed with the public key's bytes (its JWK text and its modulus).
+        let public = signing_key().as_ref().to_public_key();
+        let jwk = json!({"kty": "RSA", "n": URL_SAFE_NO_PAD.encode(public.n_bytes()), "e": URL_SAFE_NO_PAD.encode(public.e_bytes())});
+        for secret in [jwk.to_string().into_bytes(), public.n_bytes().to_vec()] {
+            let input = encode(&json!({"typ": "JWT", "alg": "HS256", "kid": KID}), &good);
+            let mac = hmac_sha256(&secret, input.as_bytes());
+            check(IdToken::new(format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac))), "HS256 with the public key").await;
+        }
+        // The wrong issuer, the wrong audience, expired, not yet valid.
+        check(sign(&claims(&format!("{base}/{OTHER}/v2.0"), json!({"tid": HOME}))), "wrong iss").await;
+        check(sign(&claims("https://evil.example/v2.0", json!({"tid": HOME}))), "foreign iss").await;
+        check(sign(&claims(&iss, json!({"tid": HOME, "aud": OTHER}))), "wrong aud").await;
+        check(sign(&claims(&iss, json!({"tid": HOME, "aud": [OTHER]}))), "wrong aud list").await;
+        let past = now_secs() - 2 * SKEW_SECS;
+        check(sign(&claims(&iss, json!({"tid": HOME, "exp": past, "iat": past - 3600}))), "expired").await;
+        let future = now_secs() + 2 * SKEW_SECS;
+        check(sign(&claims(&iss, json!({"tid": HOME, "nbf": future}))), "nbf in the future").await;
+        check(sign(&claims(&iss, json!({"tid": HOME, "nbf": u64::MAX}))), "nbf at the end of time").await;
+        assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 1, "known keys: no refetch");
+        // An unknown kid: the keys are fetched again exactly once, then the token is refused.
+        let input = encode(&json!({"typ": "JWT", "alg": "RS256", "kid": "unknown-key"}), &good);
+        let sig = signing_key().sign(input.as_bytes());
+        check(IdToken::new(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_vec()))), "unknown kid").await;
+        assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 2, "one refetch for the unknown kid");
+        // A token without a kid is refused the same way.
+        let input = encode(&json!({"typ": "JWT", "alg": "RS256"}), &good);
+        let sig = signing_key().sign(input.as_bytes());
+        check(IdToken::new(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_vec()))), "no kid").await;
+    }
+
+    #[tokio::test]
+    async fn absurd_times_in_an_id_token_do_not_overflow() {
+        let (upstream, base) = authority(HOME, "{base}/{tenantid}/v2.0").await;
+        let iss = format!("{base}/{HOME}/v2.0");
+        verify(&upstream, &claims(&iss, json!({"tid": HOME, "exp": u64::MAX, "iat": u64::MAX})))
+            .await
+            .expect("a far-off expiry is not an overflow");
+    }
 }

@@ -198,17 +198,31 @@ pub(crate) async fn session(State(state): State<Arc<AppState>>, headers: HeaderM
         .cookie
         .session_key(&headers)
         .ok_or_else(|| ApiError::new(ErrorCode::NotSignedIn, "no session cookie"))?;
-    match state.sessions.load(&key, state.clock.now()).await? {
-        Some(s) => Ok(Json(json!({"account": s.account, "scopes": s.scopes.split(' ').collect::<Vec<_>>()}))),
-        None => Err(ApiError::new(ErrorCode::NotSignedIn, "the session is unknown or expired")),
+    let gone = || ApiError::new(ErrorCode::NotSignedIn, "the session is unknown or expired");
+    let now = state.clock.now();
+    let mut s = state.sessions.load(&key, now).await?.ok_or_else(gone)?;
+    // Reading the session is use of it: recorded under the session's token slot, as a refresh is.
+    let every = state.settings.session.touch_interval;
+    if state.sessions.touch_due(&s, now, every) {
+        let slot = state.tokens.slot(&key, now);
+        let _held = slot.lock().await;
+        let now = state.clock.now();
+        s = state.sessions.load(&key, now).await?.ok_or_else(gone)?;
+        state.sessions.touch(&key, &s, now, every).await?;
     }
+    Ok(Json(json!({"account": s.account, "scopes": s.scopes.split(' ').collect::<Vec<_>>()})))
 }
 
 /// `POST /api/auth/logout`: deletes the session, clears the cookie, answers Entra's logout URL.
 pub(crate) async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(key) = state.settings.cookie.session_key(&headers) {
-        state.tokens.remove(&key);
+        // Under the session's token slot, so a use being recorded meanwhile cannot write it back.
+        let slot = state.tokens.slot(&key, state.clock.now());
+        let mut held = slot.lock().await;
+        *held = None;
         state.sessions.delete(&key).await?;
+        drop(held);
+        state.tokens.remove(&key);
     }
     let s = &state.settings.entra;
     let post_logout = s.redirect_uris.first().map(RedirectUri::as_str);

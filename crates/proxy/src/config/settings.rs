@@ -20,6 +20,10 @@ const MAX_JITTER: Duration = Duration::from_secs(30);
 /// anyway).
 const MAX_INTERVAL_MINUTES: u64 = 90 * 24 * 60;
 
+/// The longest `session.force_refresh_interval_secs`: an hour (a longer one would hold back a
+/// page whose token Graph keeps refusing).
+const MAX_FORCE_REFRESH_SECS: u64 = 3600;
+
 /// The configuration, checked and turned into the types the proxy works with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -125,6 +129,10 @@ pub(crate) struct SessionSettings {
     pub(crate) key: SecretSource,
     pub(crate) absolute_lifetime: Duration,
     pub(crate) idle_timeout: Duration,
+    /// Use of a session is recorded at most this often (shorter than the idle timeout).
+    pub(crate) touch_interval: Duration,
+    /// At most one upstream forced refresh per session this often.
+    pub(crate) force_refresh_interval: Duration,
 }
 
 /// How invitations are authorised.
@@ -302,6 +310,15 @@ impl Config {
         if !(1..=24 * 3650).contains(&idle) || !(1..=24 * 3650).contains(&absolute) {
             note(Err("session: lifetimes must be between one hour and ten years".into()));
         }
+        let touch = self.session.touch_interval_minutes;
+        if touch.saturating_mul(60) >= idle.saturating_mul(3600) {
+            note(Err("session.touch_interval_minutes: must be shorter than the idle timeout".into()));
+        }
+        if self.session.force_refresh_interval_secs > MAX_FORCE_REFRESH_SECS {
+            note(Err(format!(
+                "session.force_refresh_interval_secs: at most {MAX_FORCE_REFRESH_SECS} seconds (0: no limit)"
+            )));
+        }
         if self.keepalive.interval_minutes == 0 || self.keepalive.concurrency == 0 {
             note(Err("keepalive: interval_minutes and concurrency must be at least 1".into()));
         }
@@ -352,7 +369,7 @@ impl Config {
                 body_limit: server.body_limit,
                 request_timeout: Duration::from_secs(server.request_timeout_secs),
             },
-            cookie: SessionCookie::for_origin(&server.public_origin, !server.allowed_origins.is_empty()),
+            cookie: SessionCookie::for_origins(&server.public_origin, &server.allowed_origins),
             entra: EntraSettings {
                 endpoints,
                 tenant,
@@ -373,6 +390,8 @@ impl Config {
                 key: self.session.key.clone(),
                 absolute_lifetime: hours(absolute),
                 idle_timeout: hours(idle),
+                touch_interval: Duration::from_secs(touch.saturating_mul(60)),
+                force_refresh_interval: Duration::from_secs(self.session.force_refresh_interval_secs),
             },
             invitations: InvitationSettings {
                 policy,
@@ -449,5 +468,85 @@ mod tests {
         assert_eq!(s.session.store, StoreKind::Memory);
         assert_eq!(s.entra.sign_in_scopes.to_string(), "openid offline_access User.Read");
         assert!(s.invitations.api_keys.is_none());
+    }
+
+    #[test]
+    fn the_touch_and_forced_refresh_intervals_default_and_are_checked() {
+        let toml = |extra: &str| {
+            format!(
+                r#"
+                [entra]
+                client_id = "6731de76-14a6-49ae-97bc-6eba6914391e"
+                redirect_uris = ["https://app.example/"]
+                credential = {{ secret = {{ env = "X" }} }}
+                [session]
+                key = {{ env = "Y" }}
+                {extra}
+                "#
+            )
+        };
+        let validate = |extra: &str| Config::from_toml_and_env(&toml(extra), []).expect("parses").validate();
+        let s = validate("").expect("valid");
+        assert_eq!(s.session.touch_interval, Duration::from_secs(300));
+        assert_eq!(s.session.force_refresh_interval, Duration::from_secs(30));
+        let s = validate("touch_interval_minutes = 0\nforce_refresh_interval_secs = 0").expect("valid");
+        assert_eq!((s.session.touch_interval, s.session.force_refresh_interval), (Duration::ZERO, Duration::ZERO));
+        let problems = validate("idle_timeout_hours = 1\ntouch_interval_minutes = 60").expect_err("refused");
+        assert!(problems.iter().any(|p| p.starts_with("session.touch_interval_minutes")), "{problems:?}");
+        let problems = validate("force_refresh_interval_secs = 3601").expect_err("refused");
+        assert!(problems.iter().any(|p| p.starts_with("session.force_refresh_interval_secs")), "{problems:?}");
+        let problems = validate(&format!("touch_interval_minutes = {}", i64::MAX)).expect_err("no overflow");
+        assert!(problems.iter().any(|p| p.starts_with("session.touch_interval_minutes")), "{problems:?}");
+    }
+
+    fn cookie_for(public: &str, allowed: &str) -> String {
+        let toml = format!(
+            r#"
+            [server]
+            public_origin = "{public}"
+            allowed_origins = {allowed}
+            [entra]
+            client_id = "6731de76-14a6-49ae-97bc-6eba6914391e"
+            redirect_uris = ["https://app.example/"]
+            credential = {{ secret = {{ env = "X" }} }}
+            [session]
+            store = "memory"
+            key = {{ env = "Y" }}
+        "#
+        );
+        let s = Config::from_toml_and_env(&toml, []).expect("parses").validate().expect("valid");
+        s.cookie.set(graphgate_core::SessionId::new("abc"), 60)
+    }
+
+    #[test]
+    fn the_cookie_is_strict_when_every_allowed_origin_is_same_site() {
+        for (public, allowed) in [
+            ("https://app.example.com", r#"["https://admin.example.com"]"#),
+            ("https://example.com", r#"["https://www.EXAMPLE.com:8443", "https://a.b.example.com"]"#),
+            ("https://127.0.0.1:8443", r#"["https://127.0.0.1:9443"]"#),
+            ("https://localhost:8443", r#"["https://localhost:9443"]"#),
+        ] {
+            let set = cookie_for(public, allowed);
+            assert!(set.contains("SameSite=Strict") && set.contains("Secure"), "{public} {allowed}: {set}");
+        }
+    }
+
+    #[test]
+    fn the_cookie_is_none_only_when_an_allowed_origin_is_cross_site() {
+        for (public, allowed) in [
+            ("https://app.example.com", r#"["https://admin.example.com", "https://app.other.com"]"#),
+            ("https://app.example.com", r#"["http://admin.example.com"]"#),
+            ("https://127.0.0.1", r#"["https://127.0.0.2"]"#),
+            ("https://localhost", r#"["https://app.localhost"]"#),
+        ] {
+            let set = cookie_for(public, allowed);
+            assert!(set.contains("SameSite=None") && set.contains("Secure"), "{public} {allowed}: {set}");
+        }
+        // Plain http (local development) keeps Lax, not Secure, as before.
+        let set = cookie_for("http://localhost:8080", r#"["http://localhost:5173", "http://other.example"]"#);
+        assert!(set.contains("SameSite=Lax") && !set.contains("Secure"), "{set}");
+        // No other origin at all: as before.
+        let set = cookie_for("https://app.example.com", "[]");
+        assert!(set.contains("SameSite=Lax") && set.contains("Secure"), "{set}");
     }
 }

@@ -169,6 +169,28 @@ impl SessionManager {
         Ok(self.write(key, &session, now).await?.then_some(session))
     }
 
+    /// Records use of `session` (stored under `key`, just loaded) at `now`: `last_seen` is
+    /// written only when it is `every` or more old, so the store is not written on every request.
+    /// Callers hold the session's token slot, as for a refresh, so no refresh's write is undone.
+    pub(crate) async fn touch(
+        &self,
+        key: &SessionKey,
+        session: &Session,
+        now: u64,
+        every: Duration,
+    ) -> Result<(), StoreError> {
+        if !self.touch_due(session, now, every) {
+            return Ok(());
+        }
+        let touched = Session { last_seen: now, ..session.clone() };
+        self.write(key, &touched, now).await.map(|_| ())
+    }
+
+    /// Whether [`touch`](Self::touch) would write `session` at `now`.
+    pub(crate) fn touch_due(&self, session: &Session, now: u64, every: Duration) -> bool {
+        session.last_seen.saturating_add(every.as_secs()) <= now
+    }
+
     /// Deletes the session stored under `key` (sign-out, a grant Entra refuses).
     pub(crate) async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
         self.store.delete(key).await

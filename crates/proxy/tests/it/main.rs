@@ -12,4 +12,5 @@ mod doc_lines;
 mod invitations;
 mod module_cycles;
 mod ops;
+mod session_rules;
 mod support;
