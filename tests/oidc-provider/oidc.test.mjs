@@ -116,7 +116,8 @@ test('graphgate-proxy signs in, caches, refreshes with rotation and signs out ag
   });
   let proxy;
   try {
-    proxy = await startProxy(op, { origins: [ORIGIN], redirectUris: [REDIRECT] });
+    // Every forced refresh goes upstream here: the test follows the provider's rotation step by step.
+    proxy = await startProxy(op, { origins: [ORIGIN], redirectUris: [REDIRECT], extra: 'force_refresh_interval_secs = 0' });
 
     // The discovery document is the provider's own: its issuer has no `/v2.0`.
     const discovery = await send(`${op.base}/${SANDBOX.contoso}/v2.0/.well-known/openid-configuration`, op);
