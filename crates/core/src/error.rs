@@ -63,6 +63,8 @@ error_codes! {
     InvalidTenant = "invalid_tenant",
     /// A scope value is malformed or scopes are combined in a way Entra refuses.
     InvalidScope = "invalid_scope",
+    /// A scope asked of the proxy is not among its allowed scopes.
+    ScopeNotAllowed = "scope_not_allowed",
     /// An email address is malformed or uses a forbidden character.
     InvalidEmail = "invalid_email",
     /// An invitation request is invalid.

@@ -12,6 +12,19 @@ use crate::newtype::text_newtype;
 /// module): the signed-in user's profile.
 pub const DEFAULT_SCOPES: &[&str] = &["User.Read"];
 
+/// Microsoft Graph's resource, the one a bare permission such as `User.Read` is for.
+pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+
+/// The spellings of Microsoft Graph's resource in front of a permission: its URL in each cloud,
+/// and its application ID.
+const GRAPH_ALIASES: [&str; 5] = [
+    GRAPH_RESOURCE,
+    "00000003-0000-0000-c000-000000000000",
+    "https://graph.microsoft.us",
+    "https://dod-graph.microsoft.us",
+    "https://microsoftgraph.chinacloudapi.cn",
+];
+
 /// One scope value, such as `Mail.Send`, `openid` or `https://graph.microsoft.com/.default`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Scope(String);
@@ -54,6 +67,39 @@ impl Scope {
     /// Whether this is a `{resource}/.default` scope.
     pub fn is_default(&self) -> bool {
         self.0.ends_with("/.default")
+    }
+
+    /// The resource this scope is for: `None` for an OpenID Connect scope; Microsoft Graph
+    /// ([`GRAPH_RESOURCE`]) for a bare permission (`User.Read`) and for one behind Graph's URL or
+    /// application ID; else what precedes the last `/` (`api://x` for `api://x/Read`).
+    pub fn resource(&self) -> Option<&str> {
+        if self.is_oidc() {
+            return None;
+        }
+        match self.0.rsplit_once('/') {
+            None => Some(GRAPH_RESOURCE),
+            Some((r, _)) if GRAPH_ALIASES.iter().any(|g| g.eq_ignore_ascii_case(r.trim_end_matches('/'))) => {
+                Some(GRAPH_RESOURCE)
+            }
+            Some((r, _)) => Some(r),
+        }
+    }
+
+    /// The permission without its resource: `Read` for `api://x/Read`, `User.Read` for
+    /// `https://graph.microsoft.com/User.Read` and for `User.Read`.
+    pub fn permission(&self) -> &str {
+        self.0.rsplit_once('/').map_or(self.0.as_str(), |(_, p)| p)
+    }
+
+    /// Whether `other` names the same permission of the same resource (without regard to case):
+    /// `User.Read` and `https://graph.microsoft.com/user.read` do.
+    pub fn same_permission(&self, other: &Scope) -> bool {
+        let same_resource = match (self.resource(), other.resource()) {
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            (None, None) => true,
+            _ => false,
+        };
+        same_resource && self.permission().eq_ignore_ascii_case(other.permission())
     }
 
     fn same(&self, other: &str) -> bool {
@@ -157,6 +203,12 @@ impl Scopes {
         self.0.is_empty()
     }
 
+    /// The resource a token for these scopes is for: that of the first resource scope (Entra
+    /// issues a token for one resource at a time); `None` when there are only OpenID scopes.
+    pub fn resource(&self) -> Option<&str> {
+        self.0.iter().find_map(Scope::resource)
+    }
+
     /// The scopes that are not OpenID Connect scopes (the resource scopes).
     pub fn resource_scopes(&self) -> Scopes {
         Scopes(self.0.iter().filter(|s| !s.is_oidc()).cloned().collect())
@@ -189,6 +241,23 @@ mod tests {
         let sub = Scopes::parse_space_separated("mail.read").expect("valid");
         assert!(sub.is_subset_of(&s));
         assert!(!s.is_subset_of(&sub));
+    }
+
+    #[test]
+    fn knows_the_resource_a_scope_is_for() {
+        let scope = |s: &str| Scope::parse(s).expect("valid");
+        assert_eq!(scope("User.Read").resource(), Some(GRAPH_RESOURCE));
+        assert_eq!(scope("https://graph.microsoft.com/Mail.Send").resource(), Some(GRAPH_RESOURCE));
+        assert_eq!(scope("00000003-0000-0000-c000-000000000000/Mail.Send").resource(), Some(GRAPH_RESOURCE));
+        assert_eq!(scope("https://graph.microsoft.com/.default").resource(), Some(GRAPH_RESOURCE));
+        assert_eq!(scope("api://x/Read").resource(), Some("api://x"));
+        assert_eq!(scope("api://x/Read").permission(), "Read");
+        assert_eq!(scope("openid").resource(), None);
+        assert!(scope("User.Read").same_permission(&scope("https://graph.microsoft.com/user.read")));
+        assert!(!scope("User.Read").same_permission(&scope("api://x/User.Read")));
+        let set = Scopes::parse_all(["openid", "api://x/Read"]).expect("valid");
+        assert_eq!(set.resource(), Some("api://x"));
+        assert_eq!(Scopes::parse_all(["openid"]).expect("valid").resource(), None);
     }
 
     #[test]

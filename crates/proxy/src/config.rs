@@ -113,6 +113,10 @@ pub(crate) struct EntraConfig {
     /// Default delegated scopes (`openid offline_access` are added).
     #[serde(default = "default_scopes")]
     pub(crate) scopes: Vec<String>,
+    /// The delegated scopes `/api/auth/token` may be asked for (the OpenID scopes are always
+    /// allowed); others are refused with 403 `scope_not_allowed`. Default: [`Self::scopes`].
+    #[serde(default)]
+    pub(crate) allowed_scopes: Option<Vec<String>>,
     /// Client capabilities declared on every delegated token request (code redemption,
     /// refresh, keep-alive), as `claims={"access_token":{"xms_cc":{"values":[…]}}}`. `["cp1"]`
     /// makes Graph send claims challenges (Continuous Access Evaluation) instead of accepting a
@@ -456,8 +460,15 @@ impl Config {
 }
 
 /// Keys whose value is a list: an override is split at commas (a single item is a list too).
-const LIST_KEYS: [&str; 6] =
-    ["redirect_uris", "scopes", "allowed_origins", "allowed_domains", "allowed_accounts", "client_capabilities"];
+const LIST_KEYS: [&str; 7] = [
+    "redirect_uris",
+    "scopes",
+    "allowed_scopes",
+    "allowed_origins",
+    "allowed_domains",
+    "allowed_accounts",
+    "client_capabilities",
+];
 
 /// The client secret's variable, for [`Config::from_env`].
 const ENV_CLIENT_SECRET: &str = "GRAPHGATE_CLIENT_SECRET";

@@ -42,6 +42,15 @@ impl ApiError {
         self
     }
 
+    /// Entra refused scopes beyond the session's own (AADSTS65001 and the like): answered as
+    /// 403 `consent_required`, keeping Entra's code and the catalogue's hint. The session stays.
+    pub(crate) fn consent_required(mut self) -> Self {
+        self.error = "consent_required".to_owned();
+        self.explanation.status = 403;
+        self.explanation.retryable = false;
+        self
+    }
+
     /// Adds the claims the next sign-in must send.
     pub(crate) fn with_claims(mut self, claims: impl Into<String>) -> Self {
         self.claims = Some(claims.into());

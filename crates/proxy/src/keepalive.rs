@@ -175,7 +175,7 @@ async fn refresh(state: &AppState, key: &SessionKey, refresh_after: u64) -> Outc
             tracing::warn!(code = %e.explain().code, "keep-alive: a refresh failed; it is tried again next pass");
             Outcome::Failed
         }
-        Err(RefreshError::NeedsUser(x)) => {
+        Err(RefreshError::NeedsUser(x) | RefreshError::ConsentRequired(x)) => {
             let code = graphgate_core::Error::Entra(x).explain().code;
             tracing::warn!(code = %code, "keep-alive: a refresh failed; it is tried again next pass");
             Outcome::Failed

@@ -1,7 +1,12 @@
 //! The one refresh path, shared by `/api/auth/token` (with or without a claims challenge) and the
-//! keep-alive: lock the session's token slot, load the session, answer from the cache or decide
-//! that nothing is due, redeem the refresh token, end the session when Entra refuses its grant
-//! for good, store the rotated refresh token, and fill the slot.
+//! keep-alive: lock the session's token slot, load the session, answer from the cache (the token
+//! of the resource asked for) or decide that nothing is due, redeem the refresh token, end the
+//! session when Entra refuses its grant for good, store the rotated refresh token, and fill the
+//! slot.
+//!
+//! Only a refresh for the session's own scopes (those it was granted) can end it: when one that
+//! asks for more (a scope the user has not consented to) is refused, the page is told that
+//! consent is needed and the session stays, since its grant still works for what it was given.
 //!
 //! Holding the slot's lock is holding the right to refresh, so one session is never refreshed
 //! twice at once; whoever waited reads the result from the slot.
@@ -10,7 +15,7 @@ use graphgate_core::{Account, EntraError, Error as CoreError, Grant, Scopes, Ten
 
 use crate::session::{Session, SessionKey, StoreError};
 use crate::state::AppState;
-use crate::tokens::CachedToken;
+use crate::tokens::{CachedToken, resource_of};
 
 /// Who asks for the refresh.
 ///
@@ -55,6 +60,9 @@ pub(crate) enum RefreshError {
     NoSession,
     /// Answering the claims challenge needs the user (MFA, consent); the session stays.
     NeedsUser(Box<EntraError>),
+    /// Entra refused scopes beyond the session's own (consent, or MFA, needed for them): the
+    /// session stays.
+    ConsentRequired(Box<EntraError>),
     /// Entra refuses the grant for good (revoked, lapsed): the session was ended.
     GrantDead(CoreError),
     /// Entra refused for a reason that may pass, or could not be reached; the session stays.
@@ -87,12 +95,15 @@ pub(crate) async fn refresh_session(
     let now = state.clock.now();
     let Some(session) = state.sessions.load(key, now).await? else {
         // No slot stays behind for a session that is gone, or a cookie that names none.
-        *guard = None;
+        guard.clear();
         drop(guard);
         state.tokens.remove(key);
         return Err(RefreshError::NoSession);
     };
     let session_settings = &state.settings.session;
+    let own = granted_scopes(state, &session);
+    let scopes = request.scopes.unwrap_or_else(|| own.clone());
+    let resource = resource_of(&scopes);
     let mut forced = false;
     let used = match request.caller {
         Caller::Page { wanted, force } => {
@@ -100,9 +111,9 @@ pub(crate) async fn refresh_session(
             // the page gets the token that refresh fetched (when it serves).
             let interval = session_settings.force_refresh_interval.as_secs();
             let held_back =
-                guard.as_ref().and_then(|t| t.forced_at).is_some_and(|at| now < at.saturating_add(interval));
+                guard.get(&resource).and_then(|t| t.forced_at).is_some_and(|at| now < at.saturating_add(interval));
             let force = force && !held_back;
-            let cached = guard.as_ref().filter(|t| !force && request.claims.is_none() && t.serves(now, wanted));
+            let cached = guard.get(&resource).filter(|t| !force && request.claims.is_none() && t.serves(now, wanted));
             if let Some(token) = cached {
                 state.metrics.token_cache(true);
                 let token = token.clone();
@@ -122,14 +133,16 @@ pub(crate) async fn refresh_session(
             false
         }
     };
-    let scopes = request.scopes.unwrap_or_else(|| granted_scopes(state, &session));
     let tokens = match redeem(state, &session, &scopes, request.claims, now).await {
         Ok(t) => t,
         Err(CoreError::Entra(x)) if request.claims.is_some() && needs_user(&x) => {
             return Err(RefreshError::NeedsUser(x));
         }
+        Err(CoreError::Entra(x)) if !is_own(&scopes, &own) && (x.grant_is_dead() || x.needs_interaction()) => {
+            return Err(RefreshError::ConsentRequired(x));
+        }
         Err(e) if e.grant_is_dead() => {
-            *guard = None;
+            guard.clear();
             state.sessions.delete(key).await?;
             drop(guard);
             state.tokens.remove(key);
@@ -138,16 +151,22 @@ pub(crate) async fn refresh_session(
         Err(e) => return Err(RefreshError::Upstream(e)),
     };
     let mut token = CachedToken::from_answer(&tokens, &scopes, now);
-    token.forced_at = if forced { Some(now) } else { guard.as_ref().and_then(|t| t.forced_at) };
+    token.forced_at = if forced { Some(now) } else { guard.get(&resource).and_then(|t| t.forced_at) };
     let Some(stored) = state.sessions.record_refresh(key, tokens.refresh_token, now, used).await? else {
         // Signed out, or at the end of its lifetime, while the refresh was under way.
-        *guard = None;
+        guard.clear();
         drop(guard);
         state.tokens.remove(key);
         return Err(RefreshError::NoSession);
     };
-    *guard = Some(token.clone());
+    guard.insert(resource, token.clone());
     Ok(Refreshed::Token { token, account: Box::new(stored.account), now })
+}
+
+/// Whether `scopes` ask for nothing beyond the session's `own` (granted) ones: every resource
+/// scope is one of them (the same permission of the same resource).
+fn is_own(scopes: &Scopes, own: &Scopes) -> bool {
+    scopes.resource_scopes().iter().all(|s| own.iter().any(|o| o.same_permission(s)))
 }
 
 /// Whether Entra's answer to a claims challenge asks for the user: an interaction error, or
@@ -191,6 +210,15 @@ mod tests {
         assert!(!entra(r#"{"error":"invalid_client","error_codes":[7000215]}"#).grant_is_dead());
         assert!(!entra(r#"{"error":"temporarily_unavailable"}"#).grant_is_dead());
         assert!(!CoreError::new(graphgate_core::ErrorCode::UpstreamUnreachable, "x").grant_is_dead());
+    }
+
+    #[test]
+    fn own_scopes_are_the_granted_ones_whatever_their_spelling() {
+        let set = |s: &str| Scopes::parse_space_separated(s).expect("valid");
+        let own = set("User.Read Mail.Send profile openid email");
+        assert!(is_own(&set("openid user.read https://graph.microsoft.com/Mail.Send"), &own));
+        assert!(!is_own(&set("User.Read Mail.Read"), &own));
+        assert!(!is_own(&set("api://x/User.Read"), &own));
     }
 
     #[test]

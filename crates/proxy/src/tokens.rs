@@ -1,5 +1,8 @@
-//! Access tokens per session, cached in memory, with one upstream refresh at a time per session:
-//! concurrent callers of one session wait for the refresh in flight and share its result.
+//! Access tokens per session and resource, cached in memory, with one upstream refresh at a time
+//! per session: concurrent callers of one session wait for the refresh in flight and share its
+//! result. A token is kept under the resource it is for (core's `Scopes::resource`: Graph for
+//! `User.Read`, `api://x` for `api://x/Read`), so a token for one resource is never handed out
+//! for another.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,19 +39,29 @@ impl CachedToken {
         }
     }
 
-    /// Whether it is still fresh (core's refresh margin) and carries every scope asked for.
+    /// Whether it is still fresh (core's refresh margin) and carries every scope asked for (by
+    /// permission name: the slot it sits in is already the resource's).
     pub(crate) fn serves(&self, now: u64, wanted: &[String]) -> bool {
+        let name = |s: &str| s.rsplit('/').next().unwrap_or(s).to_owned();
         is_fresh(self.expires_at, now)
             && wanted.iter().all(|w| {
-                self.scopes.split(' ').any(|s| {
-                    s.eq_ignore_ascii_case(w) || s.rsplit('/').next().is_some_and(|t| t.eq_ignore_ascii_case(w))
-                })
+                let w = name(w);
+                self.scopes.split(' ').any(|s| name(s).eq_ignore_ascii_case(&w))
             })
     }
 }
 
-/// One slot per session; holding its lock is holding the right to refresh.
-pub(crate) type Slot = Arc<tokio::sync::Mutex<Option<CachedToken>>>;
+/// The cache key of the resource `scopes` are for (Graph when they name none).
+pub(crate) fn resource_of(scopes: &Scopes) -> String {
+    scopes.resource().unwrap_or(graphgate_core::GRAPH_RESOURCE).to_ascii_lowercase()
+}
+
+/// A session's tokens, one per resource.
+pub(crate) type Tokens = HashMap<String, CachedToken>;
+
+/// One slot per session; holding its lock is holding the right to refresh (the refresh token is
+/// one for every resource).
+pub(crate) type Slot = Arc<tokio::sync::Mutex<Tokens>>;
 
 /// Every this many new slots, the slots of sessions that ended quietly are dropped.
 const PURGE_EVERY: usize = 256;
@@ -93,7 +106,7 @@ impl TokenCache {
 
 /// A slot no request holds or waits on, with no token still valid at `now`.
 fn unused(slot: &Slot, now: u64) -> bool {
-    Arc::strong_count(slot) == 1 && slot.try_lock().is_ok_and(|t| t.as_ref().is_none_or(|t| t.expires_at <= now))
+    Arc::strong_count(slot) == 1 && slot.try_lock().is_ok_and(|t| t.values().all(|t| t.expires_at <= now))
 }
 
 #[cfg(test)]
@@ -126,6 +139,15 @@ mod tests {
         assert_eq!(t.expires_at, u64::MAX, "no overflow at the end of time either");
     }
 
+    #[test]
+    fn the_resource_is_the_scopes_one_graph_by_default() {
+        let of = |list: &[&str]| resource_of(&Scopes::parse_all(list).expect("valid"));
+        assert_eq!(of(&["User.Read"]), "https://graph.microsoft.com");
+        assert_eq!(of(&["openid", "https://graph.microsoft.com/Mail.Send"]), "https://graph.microsoft.com");
+        assert_eq!(of(&["openid"]), "https://graph.microsoft.com");
+        assert_eq!(of(&["api://X/Read"]), "api://x");
+    }
+
     fn key(n: usize) -> SessionKey {
         SessionKey::of(&graphgate_core::SessionId::new(format!("session-{n}")))
     }
@@ -141,8 +163,8 @@ mod tests {
         };
         // A session in use (its slot held), one with a valid token, one whose token expired.
         let held = cache.slot(&key(0), 0);
-        *cache.slot(&key(1), 0).try_lock().expect("free") = Some(token(5_000));
-        *cache.slot(&key(2), 0).try_lock().expect("free") = Some(token(500));
+        cache.slot(&key(1), 0).try_lock().expect("free").insert("r".into(), token(5_000));
+        cache.slot(&key(2), 0).try_lock().expect("free").insert("r".into(), token(500));
         // Cookies that named no session leave empty slots behind.
         for n in 3..PURGE_EVERY - 1 {
             cache.slot(&key(n), 1_000);
@@ -151,7 +173,7 @@ mod tests {
         cache.slot(&key(PURGE_EVERY - 1), 1_000);
         assert_eq!(cache.len(), 3, "the held slot, the valid token and the new slot stay");
         let kept = cache.slot(&key(1), 1_000);
-        assert!(kept.try_lock().expect("free").is_some(), "the valid token is still there");
+        assert!(!kept.try_lock().expect("free").is_empty(), "the valid token is still there");
         assert!(Arc::ptr_eq(&held, &cache.slot(&key(0), 1_000)), "the held slot is the same");
         for n in PURGE_EVERY..3 * PURGE_EVERY {
             cache.slot(&key(n), 1_000);

@@ -1620,6 +1620,22 @@ pub static ENTRIES: &[Entry] = &[
         },
     },
     Entry {
+        code: Code::Graphgate("scope_not_allowed"),
+        slug: "scope-not-allowed",
+        oauth_error: "",
+        status: 403,
+        retryable: false,
+        message: "A requested scope is not allowed by this proxy.",
+        cause: Text {
+            en: "The page asked `/api/auth/token` for a scope that is not in the proxy's `entra.allowed_scopes` (which defaults to `entra.scopes`). The proxy hands out tokens only for the scopes its configuration allows, so a script on the page cannot widen what the session can do.",
+            zh: "页面向 `/api/auth/token` 请求了不在代理 `entra.allowed_scopes`（默认为 `entra.scopes`）中的 scope。代理只为配置允许的 scope 颁发令牌，因此页面上的脚本无法扩大会话的权限。",
+        },
+        fix: Text {
+            en: "Ask only for scopes the proxy allows, or add the scope to `entra.allowed_scopes` in the proxy's configuration (and to the app registration's API permissions) and restart it.",
+            zh: "只请求代理允许的 scope，或者把该 scope 加入代理配置的 `entra.allowed_scopes`（并加入应用注册的 API 权限），然后重启代理。",
+        },
+    },
+    Entry {
         code: Code::Graphgate("invalid_email"),
         slug: "invalid-email-address",
         oauth_error: "",

@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::refresh::{Caller, RefreshError, Refreshed, Request, refresh_session};
 use crate::session::{Session, SessionKey};
 use crate::state::AppState;
-use crate::tokens::CachedToken;
+use crate::tokens::{CachedToken, resource_of};
 
 /// `GET /api/config`: what the browser module boots from.
 pub(crate) async fn config(State(state): State<Arc<AppState>>) -> Json<Value> {
@@ -123,7 +123,7 @@ pub(crate) async fn exchange(
         refreshed_at: now,
     };
     let id = state.sessions.create(session, now).await?;
-    *state.tokens.slot(&SessionKey::of(&id), now).lock().await = Some(token.clone());
+    state.tokens.slot(&SessionKey::of(&id), now).lock().await.insert(resource_of(&scopes), token.clone());
     let lifetime = i64::try_from(state.settings.session.absolute_lifetime.as_secs()).unwrap_or(i64::MAX);
     let cookie = state.settings.cookie.set(id, lifetime);
     Ok((
@@ -151,8 +151,10 @@ struct TokenBody {
 /// `POST /api/auth/token {scopes?, forceRefresh?, claims?}`: a fresh access token for the session's user
 /// (with `claims`, one that answers that claims challenge: see `claims.rs`). A cached token
 /// that is still fresh is answered at once; otherwise one refresh per session goes upstream while
-/// concurrent callers wait for it. A refresh token Entra no longer accepts ends the session with
-/// 401 `interaction_required`.
+/// concurrent callers wait for it. Only scopes of `entra.allowed_scopes` may be asked for (403
+/// `scope_not_allowed`). A refresh token Entra no longer accepts for the session's own scopes
+/// ends the session with 401 `interaction_required`; Entra refusing scopes beyond them answers
+/// 403 `consent_required` (with Entra's code) and the session stays.
 pub(crate) async fn token(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -161,6 +163,7 @@ pub(crate) async fn token(
     let body: TokenBody = if body.trim().is_empty() { TokenBody::default() } else { parse_body(&body)? };
     let wanted = body.scopes.unwrap_or_default();
     let wanted_scopes = Scopes::parse_all(&wanted)?;
+    check_allowed(&state, &wanted_scopes)?;
     let challenge = body.claims.as_deref().map(claims::check).transpose()?;
     // Without a usable session the page must sign the user in: 401 `interaction_required`
     // (code `not_signed_in`), as for a refresh token Entra no longer accepts.
@@ -181,6 +184,10 @@ pub(crate) async fn token(
         Err(RefreshError::NoSession) => {
             Err(ApiError::new(ErrorCode::NotSignedIn, "the session is unknown or expired").interaction_required())
         }
+        Err(RefreshError::ConsentRequired(x)) => {
+            tracing::info!(code = %graphgate_core::Error::Entra(x.clone()).explain().code, "scopes beyond the session's need consent");
+            Err(ApiError::from(graphgate_core::Error::Entra(x)).consent_required())
+        }
         Err(RefreshError::NeedsUser(x)) => Err(claims::needs_user(&state, x, challenge.as_deref().unwrap_or(""))),
         Err(RefreshError::GrantDead(e)) => {
             let clear = state.settings.cookie.clear();
@@ -188,6 +195,19 @@ pub(crate) async fn token(
         }
         Err(RefreshError::Upstream(e)) => Err(e.into()),
         Err(RefreshError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// Refuses (403 `scope_not_allowed`) a scope outside `entra.allowed_scopes`; the OpenID scopes
+/// are always allowed. The refused scope is named (a scope is no secret).
+fn check_allowed(state: &AppState, wanted: &Scopes) -> Result<(), ApiError> {
+    let allowed = &state.settings.entra.allowed_scopes;
+    match wanted.resource_scopes().iter().find(|w| !allowed.iter().any(|a| a.same_permission(w))) {
+        None => Ok(()),
+        Some(refused) => Err(ApiError::new(
+            ErrorCode::ScopeNotAllowed,
+            format!("{} is not in this proxy's entra.allowed_scopes", refused.as_str()),
+        )),
     }
 }
 
@@ -219,7 +239,7 @@ pub(crate) async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMa
         // Under the session's token slot, so a use being recorded meanwhile cannot write it back.
         let slot = state.tokens.slot(&key, state.clock.now());
         let mut held = slot.lock().await;
-        *held = None;
+        held.clear();
         state.sessions.delete(&key).await?;
         drop(held);
         state.tokens.remove(&key);

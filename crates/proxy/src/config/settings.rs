@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use graphgate_core::assertion::AssertionAlg;
-use graphgate_core::{AuthorizeRequest, BaseUrl, ClientId, Cloud, Endpoints, RedirectUri, Scopes, Tenant};
+use graphgate_core::{AuthorizeRequest, BaseUrl, ClientId, Cloud, Endpoints, RedirectUri, Scope, Scopes, Tenant};
 use tokio::sync::Semaphore;
 
 use super::{Config, KeepaliveConfig, SecretSource};
@@ -79,6 +79,9 @@ pub(crate) struct EntraSettings {
     pub(crate) scopes: Scopes,
     /// What a sign-in asks for by default: core's `openid offline_access`, then [`Self::scopes`].
     pub(crate) sign_in_scopes: Scopes,
+    /// What `/api/auth/token` may be asked for: `entra.allowed_scopes`, else [`Self::scopes`].
+    /// (a list, not a [`Scopes`]: it may hold a `/.default` scope beside other resources' ones).
+    pub(crate) allowed_scopes: Vec<Scope>,
     /// The configured client capabilities (`cp1`).
     pub(crate) client_capabilities: Vec<String>,
     /// The claims request declaring the capabilities, when there are any.
@@ -268,6 +271,15 @@ impl Config {
             note(Err(format!("entra.scopes: {}", e.detail())));
             Scopes::new()
         });
+        let allowed_scopes = match &self.entra.allowed_scopes {
+            None => scopes.iter().cloned().collect(),
+            Some(list) => list
+                .iter()
+                .filter_map(|s| {
+                    Scope::parse(s).map_err(|e| note(Err(format!("entra.allowed_scopes: {}", e.detail())))).ok()
+                })
+                .collect(),
+        };
         let capabilities_claims = capabilities_claims(&self.entra.client_capabilities).unwrap_or_else(|e| {
             note(Err(e));
             None
@@ -378,6 +390,7 @@ impl Config {
                 redirect_uris,
                 scopes,
                 sign_in_scopes,
+                allowed_scopes,
                 client_capabilities: self.entra.client_capabilities.clone(),
                 capabilities_claims,
                 extra_ca_file: self.entra.extra_ca_file.clone(),

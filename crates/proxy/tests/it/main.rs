@@ -12,5 +12,6 @@ mod doc_lines;
 mod invitations;
 mod module_cycles;
 mod ops;
+mod scopes;
 mod session_rules;
 mod support;

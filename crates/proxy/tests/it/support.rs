@@ -66,6 +66,12 @@ pub enum Cred {
 
 /// Starts the emulator and a proxy configured for it.
 pub async fn rig(tenant: &str, cred: Cred, extra_toml: &str) -> Rig {
+    rig_with_entra(tenant, cred, "", extra_toml).await
+}
+
+/// [`rig`] with `entra_toml` added to the `[entra]` table (`{emu}` in it stands for the
+/// emulator's base URL).
+pub async fn rig_with_entra(tenant: &str, cred: Cred, entra_toml: &str, extra_toml: &str) -> Rig {
     let emu = graphgate_emulator::spawn(EmuConfig::default()).await.unwrap();
     let scratch = Scratch::new();
     let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
@@ -88,6 +94,7 @@ app_tenant = "{CONTOSO}"
 client_id = "{APP}"
 redirect_uris = ["{REDIRECT}"]
 scopes = ["User.Read", "Mail.Send"]
+{entra_toml}
 login_base = "{base}"
 graph_base = "{base}"
 extra_ca_file = {ca:?}
@@ -99,6 +106,7 @@ key = {{ file = {key_file:?} }}
 {extra_toml}
 "#,
         base = emu.base_url(),
+        entra_toml = entra_toml.replace("{emu}", emu.base_url()),
         ca = emu.ca_file().unwrap(),
         db = scratch.0.join("sessions.db"),
     );
