@@ -161,22 +161,8 @@ mod tests {
         );
         let app = axum::Router::new().route(&format!("/{HOME}/oauth2/v2.0/token"), post(move || async move { body }));
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let toml = format!(
-            r#"
-            [entra]
-            tenant = "{HOME}"
-            client_id = "6731de76-14a6-49ae-97bc-6eba6914391e"
-            redirect_uris = ["http://localhost:8080/"]
-            login_base = "{base}"
-            credential = {{ secret = {{ env = "GRAPHGATE_TEST_SECRET" }} }}
-            [session]
-            key = {{ env = "GRAPHGATE_TEST_KEY" }}
-            "#
-        );
-        let settings = crate::config::Config::from_toml_and_env(&toml, []).expect("parses").validate().expect("valid");
-        let tenant = settings.entra.tenant.clone();
-        let upstream =
-            Upstream::new(settings.entra, std::sync::Arc::new(crate::metrics::Metrics::default())).expect("client");
+        let upstream = crate::upstream::test_upstream(&base, HOME, "6731de76-14a6-49ae-97bc-6eba6914391e");
+        let tenant = graphgate_core::Tenant::parse(HOME).expect("tenant");
         let credential = Credential::Secret { secret: graphgate_core::ClientSecret::new("s"), basic: false };
         let clock = Clock::default();
         let cache = AppTokenCache::default();

@@ -373,6 +373,26 @@ fn host_of(url: &str) -> &str {
     url.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or("upstream")
 }
 
+/// The upstream client of a proxy configured for `tenant` at `login_base`, for tests that serve
+/// their own authority.
+#[cfg(test)]
+pub(crate) fn test_upstream(login_base: &str, tenant: &str, client_id: &str) -> Upstream {
+    let toml = format!(
+        r#"
+        [entra]
+        tenant = "{tenant}"
+        client_id = "{client_id}"
+        redirect_uris = ["http://localhost:8080/"]
+        login_base = "{login_base}"
+        credential = {{ secret = {{ env = "GRAPHGATE_TEST_SECRET" }} }}
+        [session]
+        key = {{ env = "GRAPHGATE_TEST_KEY" }}
+        "#
+    );
+    let settings = crate::config::Config::from_toml_and_env(&toml, []).expect("parses").validate().expect("valid");
+    Upstream::new(settings.entra, std::sync::Arc::new(crate::metrics::Metrics::default())).expect("client")
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, OnceLock};
@@ -385,7 +405,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::config::Config;
 
     const APP: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
     const HOME: &str = "8eaef023-2b34-4da1-9baa-8bc8c9d6a490";
@@ -414,34 +433,8 @@ mod tests {
     /// `issuer` is `issuer` (`{base}` replaced with its address) and whose keys are at a path
     /// of its own; the upstream client configured for it, and the base URL.
     async fn authority(tenant: &str, issuer: &str) -> (Upstream, String) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        let issuer = issuer.replace("{base}", &base);
-        let jwks_uri = format!("{base}/elsewhere/jwks");
-        let public = signing_key().as_ref().to_public_key();
-        let jwks = json!({"keys": [{
-            "kty": "RSA", "use": "sig", "kid": KID,
-            "n": URL_SAFE_NO_PAD.encode(public.n_bytes()), "e": URL_SAFE_NO_PAD.encode(public.e_bytes()),
-        }]});
-        let doc = json!({"issuer": issuer, "jwks_uri": jwks_uri});
-        let app = axum::Router::new()
-            .route(&format!("/{tenant}/v2.0/.well-known/openid-configuration"), get(move || async move { Json(doc) }))
-            .route("/elsewhere/jwks", get(move || async move { Json(jwks) }));
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let toml = format!(
-            r#"
-            [entra]
-            tenant = "{tenant}"
-            client_id = "{APP}"
-            redirect_uris = ["http://localhost:8080/"]
-            login_base = "{base}"
-            credential = {{ secret = {{ env = "GRAPHGATE_TEST_SECRET" }} }}
-            [session]
-            key = {{ env = "GRAPHGATE_TEST_KEY" }}
-            "#
-        );
-        let settings = Config::from_toml_and_env(&toml, []).expect("parses").validate().expect("valid");
-        (Upstream::new(settings.entra, Arc::new(Metrics::default())).expect("client"), base)
+        let (upstream, base, _) = counting_authority(tenant, issuer).await;
+        (upstream, base)
     }
 
     fn claims(iss: &str, extra: Value) -> Value {
@@ -544,24 +537,22 @@ mod tests {
         format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()))
     }
 
-    /// An authority as [`authority`] does, counting the fetches of its keys.
+    /// An authority as [`authority`] does, and how many times its keys were fetched.
     async fn counting_authority(tenant: &str, issuer: &str) -> (Upstream, String, Arc<std::sync::atomic::AtomicUsize>) {
-        let (upstream, base) = authority(tenant, issuer).await;
-        let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        // A second server whose keys route counts, its discovery naming its own keys.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let counted = format!("http://{}", listener.local_addr().expect("address"));
+        let base = format!("http://{}", listener.local_addr().expect("address"));
         let public = signing_key().as_ref().to_public_key();
         let jwks = json!({"keys": [{
             "kty": "RSA", "use": "sig", "kid": KID,
             "n": URL_SAFE_NO_PAD.encode(public.n_bytes()), "e": URL_SAFE_NO_PAD.encode(public.e_bytes()),
         }]});
-        let doc = json!({"issuer": issuer.replace("{base}", &base), "jwks_uri": format!("{counted}/keys")});
+        let doc = json!({"issuer": issuer.replace("{base}", &base), "jwks_uri": format!("{base}/elsewhere/jwks")});
+        let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let n = fetches.clone();
         let app = axum::Router::new()
             .route(&format!("/{tenant}/v2.0/.well-known/openid-configuration"), get(move || async move { Json(doc) }))
             .route(
-                "/keys",
+                "/elsewhere/jwks",
                 get(move || {
                     n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let jwks = jwks.clone();
@@ -569,9 +560,7 @@ mod tests {
                 }),
             );
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let mut entra = upstream.entra.clone();
-        entra.endpoints = entra.endpoints.with_login_base(graphgate_core::BaseUrl::parse(&counted).expect("base"));
-        (Upstream::new(entra, Arc::new(Metrics::default())).expect("client"), base, fetches)
+        (test_upstream(&base, tenant, APP), base, fetches)
     }
 
     #[tokio::test]

@@ -188,11 +188,19 @@ impl Client {
 
 /// Reads optional `T` from `value` (`undefined` and `null` give the defaults).
 pub(crate) fn read<T: for<'de> Deserialize<'de> + Default>(value: JsValue, what: &str) -> Result<T, Fail> {
+    read_as(value, what, ErrorCode::InvalidJsonBody)
+}
+
+/// [`read`], refusing what does not deserialize with `code`.
+pub(crate) fn read_as<T: for<'de> Deserialize<'de> + Default>(
+    value: JsValue,
+    what: &str,
+    code: ErrorCode,
+) -> Result<T, Fail> {
     if value.is_undefined() || value.is_null() {
         return Ok(T::default());
     }
-    serde_wasm_bindgen::from_value(value)
-        .map_err(|e| Fail::of(ErrorCode::InvalidJsonBody, &[what, ": ", &e.to_string()].concat()))
+    serde_wasm_bindgen::from_value(value).map_err(|e| Fail::of(code, &[what, ": ", &e.to_string()].concat()))
 }
 
 /// The serializer for what the module hands to JavaScript: plain objects, `null` for `None`.

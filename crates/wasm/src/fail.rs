@@ -59,10 +59,8 @@ impl Fail {
             let e: JsValue = js_sys::Error::new(message).into();
             js::set(&e, "name", &"GraphgateError".into());
             js::set(&e, "code", &code.into());
-            for f in FIELDS {
-                js::set(&e, f, &JsValue::NULL);
-            }
-            js::set(&e, "retryable", &JsValue::FALSE);
+            let _ =
+                js_sys::Object::assign(e.unchecked_ref::<js_sys::Object>(), extra.unchecked_ref::<js_sys::Object>());
             e
         });
         let fail = Fail(obj);

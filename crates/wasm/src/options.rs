@@ -40,11 +40,7 @@ pub(crate) struct Options {
 impl Options {
     /// Reads the page's options object; `undefined` and `null` are no options.
     pub(crate) fn read(value: &JsValue) -> Result<Options, Fail> {
-        if value.is_undefined() || value.is_null() {
-            return Ok(Options::default());
-        }
-        serde_wasm_bindgen::from_value(value.clone())
-            .map_err(|e| Fail::of(ErrorCode::ConfigInvalid, &["the client's options: ", &e.to_string()].concat()))
+        crate::client::read_as(value.clone(), "the client's options", ErrorCode::ConfigInvalid)
     }
 
     /// `self` with every option `over` gives taking precedence.

@@ -217,12 +217,13 @@ pub fn in_sign_in_popup() -> bool {
         && has_answer(&w.location().href().unwrap_or_default())
 }
 
-/// The `state` of a sign-in redirect URL: `None` when the URL is no sign-in answer.
-fn redirect_state(url: &str) -> Option<String> {
-    match parse_redirect(redirect_params(url, None)) {
-        Ok(RedirectResponse::Success(s)) => Some(s.state.into_exposed_secret()),
-        Ok(RedirectResponse::Error { state, .. }) => Some(state.map(State::into_exposed_secret).unwrap_or_default()),
-        Err(_) => None,
+/// The `state` a sign-in answer carries (`""` for an error redirect without one).
+fn state_of(answer: &RedirectResponse) -> String {
+    match answer {
+        RedirectResponse::Success(s) => s.state.expose_secret().to_owned(),
+        RedirectResponse::Error { state, .. } => {
+            state.as_ref().map(|s| s.expose_secret().to_owned()).unwrap_or_default()
+        }
     }
 }
 
@@ -259,7 +260,8 @@ async fn complete(inner: Rc<Inner>, url: String, clean: bool) -> Result<JsValue,
     // app route such as `/?error=404` or a crafted link is left alone.
     let base = js::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
     let Ok(at) = web_sys::Url::new_with_base(&url, &base) else { return Ok(JsValue::NULL) };
-    let Some(state) = redirect_state(&url) else { return Ok(JsValue::NULL) };
+    let Ok(answer) = parse_redirect(redirect_params(&url, None)) else { return Ok(JsValue::NULL) };
+    let state = state_of(&answer);
     let redirect_path = web_sys::Url::new(&inner.s.redirect_uri).map(|u| u.pathname()).unwrap_or_default();
     if at.pathname() != redirect_path {
         return Ok(JsValue::NULL);
@@ -282,9 +284,7 @@ async fn complete(inner: Rc<Inner>, url: String, clean: bool) -> Result<JsValue,
     // text (which anyone can write) is not shown.
     let pending = take(&inner, &state)?
         .ok_or_else(|| Fail::of(ErrorCode::NoPendingRequest, "this tab has no sign-in waiting for this redirect"))?;
-    let answer =
-        parse_redirect(redirect_params(&url, None)).and_then(|r| r.verify(&State::new(pending.state.as_str())));
-    let code = match answer {
+    let code = match answer.verify(&State::new(pending.state.as_str())) {
         Ok(s) => s.code.into_exposed_secret(),
         Err(e) => {
             let fail = Fail::from(e);
