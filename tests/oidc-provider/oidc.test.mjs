@@ -5,7 +5,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
 import { request } from 'node:https';
 import { join } from 'node:path';
 
@@ -15,7 +14,6 @@ import { ACCOUNT, startOidcProvider } from './server.mjs';
 const ORIGIN = 'http://localhost:5173';
 const REDIRECT = 'http://localhost:5173/';
 
-const b64url = (bytes) => Buffer.from(bytes).toString('base64url');
 
 /** One HTTPS request to the provider (trusting its certificate), without following redirects. */
 function send(url, { ca, method = 'GET', headers = {}, body } = {}) {
@@ -50,17 +48,18 @@ class Jar {
 }
 
 /**
- * Signs the provider's account in as a browser would: the authorize URL built from the proxy's
- * `/api/config` (as the browser module builds it), redirects and the provider's interactions
- * followed until the redirect URI. Resolves to { code, verifier, nonce, scopes }.
+ * Signs the provider's account in as a browser would: begun at the proxy (`/api/auth/begin`
+ * answers the state, nonce and PKCE challenge, and sets the sign-in cookie), the authorize URL
+ * built from the proxy's `/api/config` (as the browser module builds it), redirects and the
+ * provider's interactions followed until the redirect URI. Resolves to { code, state, signInCookie }.
  */
 async function signIn(proxy, op) {
   const config = await (await fetch(`${proxy.base}/api/config`)).json();
-  const verifier = b64url(randomBytes(32));
-  const challenge = b64url(createHash('sha256').update(verifier).digest());
-  const nonce = b64url(randomBytes(16));
-  const state = b64url(randomBytes(16));
   const scopes = [...config.defaultScopes, 'profile', 'email'];
+  const begun = await post(proxy, '/api/auth/begin', { body: { redirectUri: REDIRECT, scopes } });
+  assert.equal(begun.status, 200);
+  const signInCookie = begun.headers.get('set-cookie').split(';')[0];
+  const { state, nonce, codeChallenge: challenge } = await begun.json();
   const authorize = new URL(`${config.authority}/oauth2/v2.0/authorize`);
   for (const [k, v] of Object.entries({
     client_id: config.clientId,
@@ -82,7 +81,7 @@ async function signIn(proxy, op) {
       const back = new URL(url).searchParams;
       assert.equal(back.get('error'), null, `${back.get('error')}: ${back.get('error_description')}`);
       assert.equal(back.get('state'), state);
-      return { code: back.get('code'), verifier, nonce, scopes };
+      return { code: back.get('code'), state, signInCookie };
     }
     const res = await send(url, { ca: op.ca, headers: { cookie: jar.header() } });
     jar.take(res.headers);
@@ -123,11 +122,9 @@ test('graphgate-proxy signs in, caches, refreshes with rotation and signs out ag
     const discovery = await send(`${op.base}/${SANDBOX.contoso}/v2.0/.well-known/openid-configuration`, op);
     assert.equal(JSON.parse(discovery.text).issuer, `${op.base}/${SANDBOX.contoso}`);
 
-    const { code, verifier, nonce, scopes } = await signIn(proxy, op);
+    const { code, state, signInCookie } = await signIn(proxy, op);
     assert.ok(code, 'a code came back');
-    const exchange = await post(proxy, '/api/auth/exchange', {
-      body: { code, codeVerifier: verifier, redirectUri: REDIRECT, nonce, scopes },
-    });
+    const exchange = await post(proxy, '/api/auth/exchange', { cookie: signInCookie, body: { code, state } });
     const signedIn = await exchange.json();
     assert.equal(exchange.status, 200, JSON.stringify(signedIn));
     const cookie = exchange.headers.get('set-cookie').split(';')[0];

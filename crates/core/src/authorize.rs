@@ -78,8 +78,9 @@ pub struct PendingAuth {
     pub state: State,
     /// The `nonce` sent; the ID token must carry it.
     pub nonce: Nonce,
-    /// The PKCE verifier; the code redemption must send it.
-    pub verifier: PkceVerifier,
+    /// The PKCE verifier; the code redemption must send it. `None` when the challenge came from
+    /// elsewhere ([`AuthorizeRequest::with_challenge`]): whoever made it keeps the verifier.
+    pub verifier: Option<PkceVerifier>,
     /// The redirect URI used; the redemption must repeat it exactly.
     pub redirect_uri: RedirectUri,
     /// The scopes asked for.
@@ -215,6 +216,14 @@ impl<'a> AuthorizeRequest<'a> {
         self
     }
 
+    /// Sends this S256 challenge, whose verifier is kept elsewhere (by the token proxy, which
+    /// redeems the code): the [`PendingAuth`] then holds no verifier.
+    pub fn with_challenge(mut self, challenge: PkceChallenge) -> Self {
+        self.verifier = None;
+        self.challenge = Some(challenge);
+        self
+    }
+
     /// The scopes that will be sent: `openid offline_access` (unless left out), then the rest.
     pub fn effective_scopes(&self) -> Scopes {
         let mut s = self.scopes.clone();
@@ -240,13 +249,17 @@ impl<'a> AuthorizeRequest<'a> {
             Some(n) => n,
             None => Nonce::new(random_token(32)?),
         };
-        let verifier = match self.verifier {
-            Some(v) => v,
-            None => PkceVerifier::random()?,
-        };
-        let challenge = match self.challenge {
-            Some(c) => c,
-            None => default_challenge(&verifier)?,
+        let (verifier, challenge) = match (self.verifier, self.challenge) {
+            (verifier, Some(c)) => (verifier, c),
+            (Some(v), None) => {
+                let c = default_challenge(&v)?;
+                (Some(v), c)
+            }
+            (None, None) => {
+                let v = PkceVerifier::random()?;
+                let c = default_challenge(&v)?;
+                (Some(v), c)
+            }
         };
         let scope_text = scopes.space_separated();
         let mut pairs: Vec<(&str, &str)> = vec![

@@ -49,6 +49,9 @@ error_codes! {
     MissingState = "missing_state",
     /// The redirect carries a `state` but no code.
     MissingCode = "missing_code",
+    /// The proxy keeps no sign-in of this browser under this `state` (no sign-in cookie, another
+    /// browser's, expired, or redeemed already).
+    SignInUnknown = "sign_in_unknown",
     /// A protocol parameter appears more than once.
     RepeatedParameter = "repeated_parameter",
     /// The URL carries neither a code nor an error.

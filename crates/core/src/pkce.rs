@@ -28,6 +28,17 @@ impl PkceChallenge {
         Self(base64url(digest))
     }
 
+    /// Checks a challenge received from elsewhere (the proxy that keeps its verifier): the
+    /// base64url of a SHA-256 digest, 43 characters.
+    pub fn parse(value: &str) -> Result<Self, Error> {
+        let ok = value.len() == 43 && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+        if ok {
+            Ok(Self(value.into()))
+        } else {
+            Err(Error::new(ErrorCode::PkceInvalid, "an S256 code challenge is 43 characters of base64url"))
+        }
+    }
+
     /// The challenge value.
     pub fn as_str(&self) -> &str {
         &self.0

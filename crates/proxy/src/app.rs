@@ -35,6 +35,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::HeaderName::from_static(CSRF_HEADER)])
         .max_age(PREFLIGHT_MAX_AGE);
     let state_changing = Router::new()
+        .route("/api/auth/begin", post(api::auth::begin))
         .route("/api/auth/exchange", post(api::auth::exchange))
         .route("/api/auth/token", post(api::auth::token))
         .route("/api/auth/logout", post(api::auth::logout))

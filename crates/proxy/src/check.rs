@@ -175,6 +175,29 @@ fn configuration(s: &Settings, r: &mut CheckReport) {
     let args: [(&str, &dyn std::fmt::Display); 3] =
         [("cloud", &e.endpoints.cloud().name()), ("tenant", &e.tenant.as_str()), ("client", &e.client_id.as_str())];
     r.pass(Severity::Problem, texts::CONFIG_VALID.fill_parts(&args, &[("app_tenant", &app_tenant)]));
+    cross_site_pages(s, r);
+}
+
+/// Warns about each page origin (an allowed origin, or a redirect URI's) on another site than
+/// the proxy's public origin: browsers that block third-party cookies would not send it the
+/// session cookie.
+fn cross_site_pages(s: &Settings, r: &mut CheckReport) {
+    let Some((public, allowed)) = s.server.origins.split_first() else { return };
+    let redirects = s.entra.redirect_uris.iter().filter_map(|u| url_origin(u.as_str()));
+    let mut warned: Vec<String> = Vec::new();
+    for origin in allowed.iter().cloned().chain(redirects) {
+        if !crate::cookie::same_site(public, &origin) && !warned.contains(&origin) {
+            r.warning(texts::CROSS_SITE_PAGE.fill(&[("origin", &origin), ("public", public)]));
+            warned.push(origin);
+        }
+    }
+}
+
+/// The `scheme://host[:port]` of an absolute URL.
+fn url_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    Some(format!("{scheme}://{authority}"))
 }
 
 fn credential(s: &Settings, r: &mut CheckReport, secrets: &mut Vec<String>) -> Option<Credential> {

@@ -255,6 +255,9 @@ pub(crate) struct SessionConfig {
     /// At most one upstream `forceRefresh` per session per this many seconds. Default 30.
     #[serde(default = "default_force_refresh_secs")]
     pub(crate) force_refresh_interval_secs: u64,
+    /// Sign-ins a client address may begin per minute. Default 60.
+    #[serde(default = "default_sign_ins_per_minute")]
+    pub(crate) sign_ins_per_minute: u32,
 }
 
 fn default_store() -> String {
@@ -275,6 +278,9 @@ fn default_touch_minutes() -> u64 {
 fn default_force_refresh_secs() -> u64 {
     30
 }
+fn default_sign_ins_per_minute() -> u32 {
+    60
+}
 
 impl Default for SessionConfig {
     fn default() -> Self {
@@ -286,6 +292,7 @@ impl Default for SessionConfig {
             idle_timeout_hours: default_idle_hours(),
             touch_interval_minutes: default_touch_minutes(),
             force_refresh_interval_secs: default_force_refresh_secs(),
+            sign_ins_per_minute: default_sign_ins_per_minute(),
         }
     }
 }

@@ -1,6 +1,6 @@
-//! The session cookie: its name and attributes, decided once from the public origin and the
-//! allowed origins (whether each is on the same site), and reading the session's key from a
-//! request's `Cookie` headers.
+//! The session cookie and the sign-in cookie: their names and attributes, decided once from the
+//! public origin and the allowed origins (whether each is on the same site), and reading them
+//! from a request's `Cookie` headers.
 
 use axum::http::{HeaderMap, header};
 use cookie::{Cookie, SameSite};
@@ -15,6 +15,9 @@ use crate::session::SessionKey;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SessionCookie {
     name: &'static str,
+    /// The sign-in cookie's name: the browser-binding secret that every sign-in this browser
+    /// began is kept under (`__Host-graphgate-signin` on https), with the same attributes.
+    binding_name: &'static str,
     secure: bool,
     same_site: SameSite,
 }
@@ -26,6 +29,7 @@ impl SessionCookie {
         let https = public_origin.starts_with("https://");
         Self {
             name: if https { "__Host-graphgate" } else { "graphgate" },
+            binding_name: if https { "__Host-graphgate-signin" } else { "graphgate-signin" },
             secure: https,
             same_site: if https && cross_site { SameSite::None } else { SameSite::Lax },
         }
@@ -55,18 +59,27 @@ impl SessionCookie {
 
     /// The key of the session the browser's cookie names, if it sent one.
     pub(crate) fn session_key(&self, headers: &HeaderMap) -> Option<SessionKey> {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(Cookie::split_parse)
-            .filter_map(Result::ok)
-            .find(|c| c.name() == self.name && !c.value().is_empty())
-            .map(|c| SessionKey::of(&SessionId::new(c.value())))
+        value_of(headers, self.name).map(|v| SessionKey::of(&SessionId::new(v)))
+    }
+
+    /// The `Set-Cookie` value carrying the browser-binding secret for `max_age_secs`.
+    pub(crate) fn set_binding(&self, secret: &str, max_age_secs: i64) -> String {
+        self.build_named(self.binding_name, secret.to_owned(), max_age_secs)
+    }
+
+    /// The browser-binding secret the browser sent, if it is one this proxy could have made
+    /// (43 characters of base64url: 256 random bits).
+    pub(crate) fn binding(&self, headers: &HeaderMap) -> Option<String> {
+        value_of(headers, self.binding_name)
+            .filter(|v| v.len() == 43 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
     }
 
     fn build(&self, value: String, max_age_secs: i64) -> String {
-        Cookie::build((self.name, value))
+        self.build_named(self.name, value, max_age_secs)
+    }
+
+    fn build_named(&self, name: &'static str, value: String, max_age_secs: i64) -> String {
+        Cookie::build((name, value))
             .http_only(true)
             .secure(self.secure)
             .path("/")
@@ -75,6 +88,18 @@ impl SessionCookie {
             .build()
             .to_string()
     }
+}
+
+/// The value of the first non-empty cookie called `name` in any `Cookie` header.
+fn value_of(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name && !c.value().is_empty())
+        .map(|c| c.value().to_owned())
 }
 
 /// Whether two origins are on the same site, by a simple rule that needs no public-suffix list:
@@ -155,5 +180,29 @@ mod tests {
         assert_eq!(c.session_key(&headers), Some(SessionKey::of(&SessionId::new("abc"))));
         let empty: HeaderMap = [(header::COOKIE, "__Host-graphgate=".parse().expect("header"))].into_iter().collect();
         assert_eq!(c.session_key(&empty), None, "an empty value names no session");
+    }
+
+    #[test]
+    fn the_sign_in_cookie_is_named_like_the_session_cookie_and_read_only_when_well_formed() {
+        let secret = "a".repeat(43);
+        let https = SessionCookie::for_origins("https://app.example.com", &["https://www.example.com".to_owned()]);
+        let set = https.set_binding(&secret, 600);
+        assert!(set.starts_with(&format!("__Host-graphgate-signin={secret};")), "{set}");
+        for attribute in ["HttpOnly", "Secure", "Path=/", "SameSite=Strict", "Max-Age=600"] {
+            assert!(set.contains(attribute), "{attribute}: {set}");
+        }
+        let local = SessionCookie::for_origin("http://localhost:8080", false);
+        assert!(local.set_binding(&secret, 600).starts_with("graphgate-signin="));
+        let with = |value: &str| -> HeaderMap {
+            [(header::COOKIE, format!("__Host-graphgate=x; __Host-graphgate-signin={value}").parse().expect("header"))]
+                .into_iter()
+                .collect()
+        };
+        assert_eq!(https.binding(&with(&secret)), Some(secret.clone()));
+        assert_eq!(https.session_key(&with(&secret)), Some(SessionKey::of(&SessionId::new("x"))));
+        for bad in ["short", &"a".repeat(44), &format!("{}!", "a".repeat(42))] {
+            assert_eq!(https.binding(&with(bad)), None, "{bad}");
+        }
+        assert_eq!(local.binding(&with(&secret)), None, "another name");
     }
 }

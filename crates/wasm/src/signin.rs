@@ -1,7 +1,8 @@
-//! Sign-in: the authorize URL (PKCE S256 hashed by Web Crypto, state and nonce), the pending
-//! request kept in `sessionStorage` until the redirect comes back, the redirect and the popup,
-//! and the code's redemption through the proxy — one redemption even when two tabs hold the
-//! same redirect.
+//! Sign-in: begun at the proxy (which makes and keeps the PKCE verifier, the state and the
+//! nonce for this browser, and answers the challenge), the authorize URL, the pending request
+//! kept in `sessionStorage` until the redirect comes back (its state and scopes: no verifier),
+//! the redirect and the popup, and the code's redemption through the proxy — one redemption even
+//! when two tabs hold the same redirect.
 //!
 //! Every step that knows how sign-in is begun and finished is here: [`begin`] makes what is
 //! kept, [`redeem`] spends it.
@@ -9,7 +10,7 @@
 use std::rc::Rc;
 
 use graphgate_core::{
-    AuthorizeRequest, BaseUrl, ClientId, Endpoints, ErrorCode, PkceChallenge, PkceVerifier, Prompt, RedirectResponse,
+    AuthorizeRequest, BaseUrl, ClientId, Endpoints, ErrorCode, Nonce, PkceChallenge, Prompt, RedirectResponse,
     RedirectUri, Scopes, State, Tenant, parse_redirect, redirect_params,
 };
 use js_sys::Promise;
@@ -43,13 +44,11 @@ pub(crate) struct LoginRequest {
     fallback: bool,
 }
 
-/// What is kept until the redirect comes back.
+/// What is kept until the redirect comes back (the proxy keeps the verifier and the nonce).
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Pending {
     state: String,
-    nonce: String,
-    verifier: String,
     scopes: Vec<String>,
     app_state: Option<String>,
     at: f64,
@@ -66,18 +65,22 @@ fn storage(inner: &Inner) -> Result<&web_sys::Storage, Fail> {
         .ok_or_else(|| Fail::of(ErrorCode::StorageUnavailable, "sessionStorage is not available"))
 }
 
-/// Begins a sign-in: the authorize URL, and the pending request kept under its state.
+/// Begins a sign-in: the proxy's `state`, `nonce` and PKCE challenge (`/api/auth/begin`, one tab
+/// at a time), the authorize URL, and the pending request kept under its state.
 async fn begin(inner: &Inner, req: &LoginRequest) -> Result<String, Fail> {
-    let verifier = PkceVerifier::random()?;
-    let digest = js::sha256(verifier.expose_secret()).await?;
     let scopes = req.scopes.clone().unwrap_or_else(|| inner.s.scopes.clone());
+    let body = js::object(&[("redirectUri", inner.s.redirect_uri.as_str().into()), ("scopes", to_js(&scopes))]);
+    let begun = tabs::one_begin_at_a_time(inner, inner.proxy("POST", "/api/auth/begin", Some(&body))).await?;
+    let text = |name: &str| js::get(&begun, name).as_string().unwrap_or_default();
     let endpoints = Endpoints::default().with_login_base(BaseUrl::parse(&inner.s.login_base_url)?);
     let tenant = Tenant::parse(&inner.s.tenant)?;
     let client = ClientId::parse(&inner.s.client_id)?;
     let redirect = RedirectUri::parse(&inner.s.redirect_uri)?;
     let mut auth = AuthorizeRequest::new(&endpoints, &tenant, &client, &redirect)
         .scopes(Scopes::parse_all(scopes.iter().map(String::as_str))?)
-        .with_pkce(PkceVerifier::parse(verifier.expose_secret())?, PkceChallenge::from_sha256_digest(&digest));
+        .with_state(State::new(text("state")))
+        .with_nonce(Nonce::new(text("nonce")))
+        .with_challenge(PkceChallenge::parse(&text("codeChallenge"))?);
     if let Some(p) = req.prompt.as_deref().filter(|p| !p.is_empty()) {
         let p = Prompt::parse(p).ok_or_else(|| {
             Fail::of(
@@ -101,8 +104,6 @@ async fn begin(inner: &Inner, req: &LoginRequest) -> Result<String, Fail> {
     let (url, kept) = auth.build()?;
     let pending = Pending {
         state: kept.state.into_exposed_secret(),
-        nonce: kept.nonce.into_exposed_secret(),
-        verifier: verifier.into_exposed_secret(),
         scopes,
         app_state: req.state.clone(),
         at: inner.now(),
@@ -328,13 +329,7 @@ async fn redeem(inner: Rc<Inner>, pending: Pending, code: String, first: bool) -
         let scopes = js::get(&token.value, "scopes");
         return Ok(result(account, &token, scopes));
     }
-    let body = js::object(&[
-        ("code", code.into()),
-        ("codeVerifier", pending.verifier.as_str().into()),
-        ("redirectUri", inner.s.redirect_uri.as_str().into()),
-        ("nonce", pending.nonce.as_str().into()),
-        ("scopes", to_js(&pending.scopes)),
-    ]);
+    let body = js::object(&[("code", code.into()), ("state", pending.state.as_str().into())]);
     let answer = inner.proxy("POST", "/api/auth/exchange", Some(&body)).await?;
     // A new sign-in (perhaps of another account) replaces everything kept for the previous one,
     // and answers to requests from before it are not kept.

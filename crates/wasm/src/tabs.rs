@@ -15,6 +15,8 @@ use crate::js;
 /// The Web Lock a tab holds while it redeems a redirect (followed by the client ID and the
 /// state's hash).
 const REDEEMING: &str = "graphgate.redeem:";
+/// The Web Lock under which this app's tabs begin sign-ins one at a time (with the client ID).
+const BEGINNING: &str = "graphgate.begin:";
 /// What the first lock request answers when another tab holds the lock.
 const HELD: &str = "\u{0}held";
 /// The message a signing-out tab sends.
@@ -79,6 +81,22 @@ fn hex(bytes: &[u8]) -> String {
         out.push(char::from(DIGITS[usize::from(b & 15)]));
     }
     out
+}
+
+/// Runs `begin` (the proxy's `/api/auth/begin`) under a Web Lock all of this app's tabs share,
+/// so they begin sign-ins one at a time: the sign-in cookie the first answer sets is in place
+/// before another tab's request leaves, and every sign-in of the browser is kept under that one
+/// cookie. Without Web Locks, `begin` runs at once.
+pub(crate) async fn one_begin_at_a_time(inner: &Inner, begin: crate::client::Task<JsValue>) -> Result<JsValue, Fail> {
+    let locks = js::get(&js::get(&js::global(), "navigator"), "locks");
+    if !js::get(&locks, "request").is_function() {
+        return begin.await;
+    }
+    let name = [BEGINNING, &inner.s.client_id].concat();
+    let run = Closure::once_into_js(move |_lock: JsValue| -> Promise { crate::signin::boxed(begin) });
+    let p = js::call(&locks, "request", &[name.into(), run])
+        .map_err(|e| Fail::from_js(e, graphgate_core::ErrorCode::InternalError, "navigator.locks"))?;
+    JsFuture::from(Promise::resolve(&p)).await.map_err(Fail)
 }
 
 /// Runs `redeem(first)` for the redirect of `state` under a Web Lock named after a hash of the

@@ -51,6 +51,8 @@ extern "C" {
     fn batch_resends_throttled_requests() -> js_sys::Promise;
     #[wasm_bindgen(js_name = twoTabsRedeemOnce)]
     fn two_tabs_redeem_once() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = twoTabsSignInAtOnce)]
+    fn two_tabs_sign_in_at_once() -> js_sys::Promise;
     #[wasm_bindgen(js_name = signOutReachesOtherTabs)]
     fn sign_out_reaches_other_tabs() -> js_sys::Promise;
     #[wasm_bindgen(js_name = claimsChallengeAnsweredSilently)]
@@ -183,4 +185,9 @@ async fn a_claims_challenge_that_needs_the_user_goes_to_the_next_sign_in() {
 #[wasm_bindgen_test]
 async fn graph_errors_carry_request_ids() {
     run(errors_carry_request_ids).await;
+}
+
+#[wasm_bindgen_test]
+async fn two_tabs_signing_in_at_once_each_redeem_their_own() {
+    run(two_tabs_sign_in_at_once).await;
 }

@@ -124,8 +124,9 @@ fn random_values_are_fresh_and_kept_for_the_redirect() {
     assert!(a.state.expose_secret().len() >= 22, "at least 128 bits");
     assert!(url_a.contains(&format!("state={}", a.state.expose_secret())));
     assert!(url_a.contains(&format!("nonce={}", a.nonce.expose_secret())));
-    assert!(url_a.contains(&format!("code_challenge={}", a.verifier.challenge().as_str())));
-    assert!(!url_a.contains(a.verifier.expose_secret()), "the verifier itself never travels");
+    let verifier_a = a.verifier.as_ref().expect("a verifier made here");
+    assert!(url_a.contains(&format!("code_challenge={}", verifier_a.challenge().as_str())));
+    assert!(!url_a.contains(verifier_a.expose_secret()), "the verifier itself never travels");
     assert!(url_a.contains("scope=openid%20offline_access&"));
 }
 
@@ -145,7 +146,23 @@ fn a_challenge_computed_elsewhere_is_used_as_given() {
         url.contains("code_challenge=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&code_challenge_method=S256"),
         "{url}"
     );
-    assert_eq!(pending.verifier.expose_secret(), VERIFIER);
+    assert_eq!(pending.verifier.expect("the verifier given").expose_secret(), VERIFIER);
+}
+
+#[test]
+fn a_challenge_whose_verifier_is_kept_elsewhere_leaves_none_pending() {
+    let endpoints = Endpoints::default();
+    let tenant = Tenant::Common;
+    let client = ClientId::parse(CLIENT).expect("client");
+    let redirect = RedirectUri::parse("http://localhost:5173").expect("redirect");
+    let challenge = crate::PkceChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").expect("challenge");
+    let (url, pending) =
+        AuthorizeRequest::new(&endpoints, &tenant, &client, &redirect).with_challenge(challenge).build().expect("url");
+    assert!(url.contains("code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&"), "{url}");
+    assert!(pending.verifier.is_none());
+    for bad in ["", "short", &"a".repeat(44), &format!("{}=", "a".repeat(42)), &format!("{}+", "a".repeat(42))] {
+        assert!(crate::PkceChallenge::parse(bad).is_err(), "{bad}");
+    }
 }
 
 #[test]

@@ -1508,6 +1508,22 @@ pub static ENTRIES: &[Entry] = &[
         },
     },
     Entry {
+        code: Code::Graphgate("sign_in_unknown"),
+        slug: "sign-in-unknown",
+        oauth_error: "",
+        status: 400,
+        retryable: false,
+        message: "The proxy keeps no sign-in begun by this browser under this `state`.",
+        cause: Text {
+            en: "graphgate-proxy keeps each sign-in's PKCE verifier and nonce itself, for ten minutes and one redemption, bound to the browser that began it by an HttpOnly cookie. The code was presented without that cookie, from another browser, after ten minutes, or a second time; a code taken out of the page cannot be redeemed anywhere else.",
+            zh: "graphgate-proxy 自己保存每次登录的 PKCE verifier 和 nonce，有效期十分钟、只能兑换一次，并通过一个 HttpOnly Cookie 绑定到发起登录的浏览器。这个 code 被提交时没有带上该 Cookie、来自另一个浏览器、已超过十分钟，或是第二次提交；从页面中拿走的 code 无法在别处兑换。",
+        },
+        fix: Text {
+            en: "Sign in again from this browser (loginRedirect or loginPopup begin through the proxy), and let the redirect come back to the same browser within ten minutes; if the page is on another site than the proxy, serve the proxy on the page's own site so the browser sends its cookies.",
+            zh: "在这个浏览器中重新登录（loginRedirect 或 loginPopup 会通过代理发起），并让重定向在十分钟内回到同一个浏览器；如果页面与代理不在同一站点，请把代理部署在页面自己的站点下，以便浏览器发送它的 Cookie。",
+        },
+    },
+    Entry {
         code: Code::Graphgate("repeated_parameter"),
         slug: "repeated-parameter",
         oauth_error: "",
@@ -1547,8 +1563,8 @@ pub static ENTRIES: &[Entry] = &[
         retryable: false,
         message: "No sign-in was started in this tab, so there is nothing to match this redirect with.",
         cause: Text {
-            en: "The pending request (state, nonce and PKCE verifier) lives in this tab's sessionStorage. It is missing because the redirect opened in another tab or browser, sessionStorage was cleared, or the page was reloaded after the sign-in had already completed.",
-            zh: "待处理的登录请求（state、nonce 和 PKCE verifier）保存在当前标签页的 sessionStorage 中。它不见了，是因为重定向在另一个标签页或浏览器中打开、sessionStorage 被清除，或者登录完成后页面又被刷新。",
+            en: "The pending request (its state, scopes and the page's own state; the proxy keeps the PKCE verifier and nonce) lives in this tab's sessionStorage. It is missing because the redirect opened in another tab or browser, sessionStorage was cleared, or the page was reloaded after the sign-in had already completed.",
+            zh: "待处理的登录请求（state、scopes 和页面自己的 state；PKCE verifier 和 nonce 由代理保存）保存在当前标签页的 sessionStorage 中。它不见了，是因为重定向在另一个标签页或浏览器中打开、sessionStorage 被清除，或者登录完成后页面又被刷新。",
         },
         fix: Text {
             en: "Start the sign-in again from the same tab and let the browser follow the redirect in it; do not open the sign-in link in a new window or another browser.",

@@ -1,15 +1,18 @@
-//! Sign-in endpoints: `/api/config`, `/api/auth/exchange` (code → session), `/api/auth/token`
-//! (an access token from the stored refresh token), `/api/auth/session` and `/api/auth/logout`.
+//! Sign-in endpoints: `/api/config`, `/api/auth/begin` (a sign-in's PKCE verifier, state and
+//! nonce, kept here for the browser that asked), `/api/auth/exchange` (code → session),
+//! `/api/auth/token` (an access token from the stored refresh token), `/api/auth/session` and
+//! `/api/auth/logout`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use graphgate_core::{
     Account, AuthorizationCode, ErrorCode, Grant, IdToken, Nonce, PkceVerifier, RedirectUri, RefreshToken, Scope,
-    Scopes,
+    Scopes, random_token,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,7 +20,7 @@ use serde_json::{Value, json};
 use super::claims;
 use crate::error::ApiError;
 use crate::refresh::{Caller, RefreshError, Refreshed, Request, refresh_session};
-use crate::session::{Session, SessionKey};
+use crate::session::{PENDING_LIFETIME, PendingSignIn, Session, SessionKey};
 use crate::state::AppState;
 use crate::tokens::{CachedToken, resource_of};
 
@@ -36,16 +39,21 @@ pub(crate) async fn config(State(state): State<Arc<AppState>>) -> Json<Value> {
     }))
 }
 
+/// The body of `/api/auth/begin`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BeginBody {
+    redirect_uri: String,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+}
+
 /// The body of `/api/auth/exchange`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ExchangeBody {
     code: String,
-    code_verifier: String,
-    redirect_uri: String,
-    nonce: String,
-    #[serde(default)]
-    scopes: Option<Vec<String>>,
+    state: String,
 }
 
 fn parse_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ApiError> {
@@ -71,8 +79,72 @@ fn token_answer(token: &CachedToken, account: &Account, now: u64) -> Value {
     })
 }
 
-/// `POST /api/auth/exchange {code, codeVerifier, redirectUri, nonce}`: redeems the code (never
-/// retried), verifies the ID token, stores the refresh token, sets a new session cookie.
+/// `POST /api/auth/begin {redirectUri, scopes?}`: begins a sign-in. The PKCE verifier, the
+/// state and the nonce are made and kept here (sealed, ten minutes, one use) for the browser
+/// holding the sign-in cookie, which is set when it has none; the answer carries what the
+/// authorize URL needs: `state`, `nonce` and `codeChallenge` (S256). Rate-limited per client
+/// address (`session.sign_ins_per_minute`).
+pub(crate) async fn begin(
+    State(state): State<Arc<AppState>>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    let ip = peer.map(|c| c.0.0.ip().to_string()).unwrap_or_else(|| "unknown".to_owned());
+    if !state.rate.allow(&format!("begin:{ip}"), state.settings.session.sign_ins_per_minute, now) {
+        return Err(ApiError::new(ErrorCode::RateLimited, "too many sign-ins begun from this address; wait a minute"));
+    }
+    let body: BeginBody = parse_body(&body)?;
+    let s = &state.settings.entra;
+    let redirect = allowed_redirect(&state, &body.redirect_uri)?;
+    let scopes = match &body.scopes {
+        Some(list) => Scopes::parse_all(list)?,
+        None => s.scopes.clone(),
+    };
+    check_allowed(&state, &scopes)?;
+    let random = || random_token(32).map_err(ApiError::from);
+    let binding = match state.settings.cookie.binding(&headers) {
+        Some(b) => b,
+        None => random()?,
+    };
+    let sign_in_state = random()?;
+    let pending = PendingSignIn {
+        verifier: PkceVerifier::random()?,
+        nonce: Nonce::new(random()?),
+        redirect_uri: redirect.as_str().to_owned(),
+        scopes: scopes.space_separated(),
+    };
+    state.sessions.keep_pending(&binding, &sign_in_state, &pending, now).await?;
+    let lifetime = i64::try_from(PENDING_LIFETIME.as_secs()).unwrap_or(i64::MAX);
+    let cookie = state.settings.cookie.set_binding(&binding, lifetime);
+    let challenge = pending.verifier.challenge();
+    let answer = json!({
+        "state": sign_in_state,
+        "nonce": pending.nonce.expose_secret(),
+        "codeChallenge": challenge.as_str(),
+        "codeChallengeMethod": challenge.method(),
+        "expiresIn": PENDING_LIFETIME.as_secs(),
+    });
+    Ok(([(header::SET_COOKIE, cookie)], Json(answer)).into_response())
+}
+
+/// `redirect` when it is one of this proxy's redirect URIs.
+fn allowed_redirect(state: &AppState, redirect: &str) -> Result<RedirectUri, ApiError> {
+    let redirect = RedirectUri::parse(redirect)?;
+    if !state.settings.entra.redirect_uris.contains(&redirect) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRedirectUri,
+            format!("{} is not one of this proxy's redirect URIs", redirect.as_str()),
+        ));
+    }
+    Ok(redirect)
+}
+
+/// `POST /api/auth/exchange {code, state}`: redeems the code of the sign-in `state` that this
+/// browser began (the sign-in cookie; taken once, whether or not the redemption succeeds) with the
+/// verifier kept for it (never retried), verifies the ID token against the nonce kept for it,
+/// stores the refresh token, sets a new session cookie.
 pub(crate) async fn exchange(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -80,29 +152,31 @@ pub(crate) async fn exchange(
 ) -> Result<Response, ApiError> {
     let body: ExchangeBody = parse_body(&body)?;
     let s = &state.settings.entra;
-    let redirect = RedirectUri::parse(&body.redirect_uri)?;
-    if !s.redirect_uris.contains(&redirect) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidRedirectUri,
-            format!("{} is not one of this proxy's redirect URIs", redirect.as_str()),
-        ));
-    }
-    let verifier = PkceVerifier::parse(&body.code_verifier)?;
     if body.code.is_empty() {
         return Err(ApiError::new(ErrorCode::MissingCode, "the body carries no code"));
     }
-    let scopes = match &body.scopes {
-        Some(list) => Scopes::parse_all(list)?,
-        None => s.scopes.clone(),
-    };
+    let binding = state.settings.cookie.binding(&headers).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::SignInUnknown,
+            "no sign-in cookie came with the code: begin the sign-in in this browser",
+        )
+    })?;
     let now = state.clock.now();
+    let pending = state.sessions.take_pending(&binding, &body.state, now).await?.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::SignInUnknown,
+            "this browser has no sign-in waiting under this state (another browser's, expired, or redeemed already)",
+        )
+    })?;
+    let redirect = RedirectUri::parse(&pending.redirect_uri)?;
+    let scopes = Scopes::parse_all(pending.scopes.split_whitespace())?;
     let code = AuthorizationCode::new(body.code);
-    let grant = Grant::AuthorizationCode { code: &code, redirect_uri: &redirect, verifier: Some(&verifier) };
+    let grant = Grant::AuthorizationCode { code: &code, redirect_uri: &redirect, verifier: Some(&pending.verifier) };
     let tokens = state.upstream.token(&state.credential, &s.tenant, grant, Some(&scopes), now).await?;
     let id_token: &IdToken = tokens.id_token.as_ref().ok_or_else(|| {
         ApiError::new(ErrorCode::MalformedIdToken, "the code redemption returned no ID token: ask for the openid scope")
     })?;
-    let claims = state.upstream.verify_id_token(id_token, &Nonce::new(body.nonce), now).await?;
+    let claims = state.upstream.verify_id_token(id_token, &pending.nonce, now).await?;
     let refresh_token: RefreshToken = tokens.refresh_token.clone().ok_or_else(|| {
         ApiError::new(ErrorCode::InvalidScope, "no refresh token came back: the sign-in must ask for offline_access")
     })?;

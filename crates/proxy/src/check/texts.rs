@@ -109,6 +109,9 @@ texts! {
     SESSION_KEY_INVALID:
         "session.key: the session encryption key must be 32 random bytes, base64-encoded (for example the output of `openssl rand -base64 32`)",
         "session.key：会话加密密钥必须是 32 个随机字节的 base64 编码（例如 `openssl rand -base64 32` 的输出）";
+    CROSS_SITE_PAGE:
+        "{origin} is on another site than the proxy ({public}): Safari and Firefox block third-party cookies, so pages there will not send the session cookie and every call after sign-in fails with not_signed_in. Serve the proxy on the page's own site, under a path (https://app.example.com/api) or a subdomain (https://auth.example.com)",
+        "{origin} 与代理（{public}）不在同一站点：Safari 和 Firefox 会阻止第三方 Cookie，那里的页面不会发送会话 Cookie，登录之后的每次调用都会以 not_signed_in 失败。请把代理部署在页面自己的站点下，使用路径（https://app.example.com/api）或子域名（https://auth.example.com）";
     MEMORY_STORE:
         "sessions are kept in memory (session.store = \"memory\"): every restart signs everyone out and instances do not share sessions; use sqlite in production",
         "会话仅保存在内存中（session.store = \"memory\"）：每次重启都会让所有用户退出登录，多个实例之间也不共享会话；生产环境请使用 sqlite";

@@ -136,6 +136,8 @@ pub(crate) struct SessionSettings {
     pub(crate) touch_interval: Duration,
     /// At most one upstream forced refresh per session this often.
     pub(crate) force_refresh_interval: Duration,
+    /// Sign-ins one client address may begin per minute.
+    pub(crate) sign_ins_per_minute: u32,
 }
 
 /// How invitations are authorised.
@@ -331,6 +333,9 @@ impl Config {
                 "session.force_refresh_interval_secs: at most {MAX_FORCE_REFRESH_SECS} seconds (0: no limit)"
             )));
         }
+        if self.session.sign_ins_per_minute == 0 {
+            note(Err("session.sign_ins_per_minute: at least 1".into()));
+        }
         if self.keepalive.interval_minutes == 0 || self.keepalive.concurrency == 0 {
             note(Err("keepalive: interval_minutes and concurrency must be at least 1".into()));
         }
@@ -405,6 +410,7 @@ impl Config {
                 idle_timeout: hours(idle),
                 touch_interval: Duration::from_secs(touch.saturating_mul(60)),
                 force_refresh_interval: Duration::from_secs(self.session.force_refresh_interval_secs),
+                sign_ins_per_minute: self.session.sign_ins_per_minute,
             },
             invitations: InvitationSettings {
                 policy,

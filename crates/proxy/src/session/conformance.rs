@@ -24,6 +24,7 @@ pub(super) async fn run_conformance<S: SessionStore>(make: impl Fn() -> S) {
     records_expire_by_the_time_passed_in(make()).await;
     counts_and_scans_only_live_records(make()).await;
     purges_only_expired_records(make()).await;
+    pending_sign_ins_are_apart_and_taken_once(make()).await;
     keys_are_opaque_hex(make()).await;
     concurrent_saves_lose_nothing(make()).await;
 
@@ -111,6 +112,39 @@ async fn purges_only_expired_records<S: SessionStore>(store: S) {
     assert_eq!(store.load(&key(3), T0 + 20).await.expect("load"), Some(b"blob".to_vec()));
     assert_eq!(store.purge_expired(u64::MAX).await.expect("purge"), 3);
     assert_eq!(store.count(0).await.expect("count"), 0);
+}
+
+async fn pending_sign_ins_are_apart_and_taken_once<S: SessionStore>(store: S) {
+    let store = Arc::new(store);
+    store.put_pending(&key(1), b"pending".to_vec(), T0 + 600).await.expect("put");
+    store.put_pending(&key(2), b"old".to_vec(), T0 + 10).await.expect("put");
+    // Not a session: not loaded, counted or scanned as one.
+    assert_eq!(store.load(&key(1), T0).await.expect("load"), None);
+    assert_eq!(store.count(T0).await.expect("count"), 0);
+    assert!(store.scan(T0).await.expect("scan").is_empty());
+    // Taken at most once, even by racing takers.
+    let takers: Vec<_> = (0..8)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.take_pending(&key(1), T0).await.expect("take") })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for t in takers {
+        got.extend(t.await.expect("task"));
+    }
+    assert_eq!(got, vec![b"pending".to_vec()], "exactly one taker gets it");
+    assert_eq!(store.take_pending(&key(1), T0).await.expect("take"), None);
+    // An expired one is not given, and purging removes expired ones.
+    store.put_pending(&key(3), b"later".to_vec(), T0 + 600).await.expect("put");
+    assert_eq!(store.purge_expired(T0 + 20).await.expect("purge"), 1, "the one expired at T0+10");
+    assert_eq!(store.take_pending(&key(2), T0).await.expect("take"), None, "purged");
+    assert_eq!(store.take_pending(&key(3), T0 + 600).await.expect("take"), None, "expired at T0+600");
+    // A session and a pending sign-in under the same key are apart.
+    store.save(&key(4), b"session".to_vec(), T0 + HOUR).await.expect("save");
+    store.put_pending(&key(4), b"sign-in".to_vec(), T0 + 600).await.expect("put");
+    assert_eq!(store.take_pending(&key(4), T0).await.expect("take"), Some(b"sign-in".to_vec()));
+    assert_eq!(store.load(&key(4), T0).await.expect("load"), Some(b"session".to_vec()));
 }
 
 async fn keys_are_opaque_hex<S: SessionStore>(store: S) {

@@ -220,6 +220,16 @@ impl SessionManager {
         self.store.purge_expired(now).await
     }
 
+    /// The backend (for the pending sign-ins kept beside the sessions).
+    pub(super) fn store(&self) -> &dyn SessionStore {
+        self.store.as_ref()
+    }
+
+    /// The cipher records are sealed with.
+    pub(super) fn cipher(&self) -> &Cipher {
+        &self.cipher
+    }
+
     /// Checks that the store answers.
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await

@@ -11,6 +11,7 @@ use super::{SessionKey, SessionStore, StoreFuture};
 #[derive(Debug, Default)]
 pub(crate) struct MemoryStore {
     records: Mutex<HashMap<SessionKey, Record>>,
+    pending: Mutex<HashMap<SessionKey, Record>>,
 }
 
 #[derive(Debug)]
@@ -28,6 +29,10 @@ impl MemoryStore {
     fn records(&self) -> MutexGuard<'_, HashMap<SessionKey, Record>> {
         // Every operation leaves the map consistent, so a poisoned lock is still safe to use.
         self.records.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn pending(&self) -> MutexGuard<'_, HashMap<SessionKey, Record>> {
+        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -67,11 +72,23 @@ impl SessionStore for MemoryStore {
     }
 
     fn purge_expired(&self, now: u64) -> StoreFuture<'_, u64> {
-        let mut records = self.records();
-        let before = records.len();
-        records.retain(|_, r| r.expires_at > now);
-        let purged = before - records.len();
+        let mut purged = 0;
+        for mut map in [self.records(), self.pending()] {
+            let before = map.len();
+            map.retain(|_, r| r.expires_at > now);
+            purged += before - map.len();
+        }
         Box::pin(ready(Ok(u64::try_from(purged).unwrap_or(u64::MAX))))
+    }
+
+    fn put_pending(&self, key: &SessionKey, blob: Vec<u8>, expires_at: u64) -> StoreFuture<'_, ()> {
+        self.pending().insert(key.clone(), Record { blob, expires_at });
+        Box::pin(ready(Ok(())))
+    }
+
+    fn take_pending(&self, key: &SessionKey, now: u64) -> StoreFuture<'_, Option<Vec<u8>>> {
+        let taken = self.pending().remove(key).filter(|r| r.expires_at > now).map(|r| r.blob);
+        Box::pin(ready(Ok(taken)))
     }
 }
 

@@ -26,11 +26,13 @@ mod cipher;
 mod conformance;
 mod manager;
 mod memory;
+mod pending;
 mod sqlite;
 
 pub(crate) use cipher::Cipher;
 pub(crate) use manager::{Session, SessionManager};
 pub(crate) use memory::MemoryStore;
+pub(crate) use pending::{PENDING_LIFETIME, PendingSignIn};
 pub(crate) use sqlite::SqliteStore;
 
 /// The future every [`SessionStore`] operation returns: boxed so the trait stays object-safe.
@@ -61,8 +63,17 @@ pub(crate) trait SessionStore: Send + Sync + 'static {
     /// Every record live at `now`, in no particular order (for the keep-alive task).
     fn scan(&self, now: u64) -> StoreFuture<'_, Vec<(SessionKey, Vec<u8>)>>;
 
-    /// Removes every record that expired at or before `now`; returns how many were removed.
+    /// Removes every record (sessions and pending sign-ins) that expired at or before `now`;
+    /// returns how many were removed.
     fn purge_expired(&self, now: u64) -> StoreFuture<'_, u64>;
+
+    /// Keeps a pending sign-in's blob under `key` until `expires_at`, apart from the sessions: it
+    /// is never loaded, counted or scanned as one.
+    fn put_pending(&self, key: &SessionKey, blob: Vec<u8>, expires_at: u64) -> StoreFuture<'_, ()>;
+
+    /// Takes the pending sign-in under `key` when it is live at `now`: returns it and removes it
+    /// in one step, so of two callers at most one gets it.
+    fn take_pending(&self, key: &SessionKey, now: u64) -> StoreFuture<'_, Option<Vec<u8>>>;
 }
 
 /// The key a session is stored under: the lowercase hex SHA-256 of its session ID.

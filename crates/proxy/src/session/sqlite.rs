@@ -2,7 +2,8 @@
 //!
 //! rusqlite is synchronous, so every operation runs on tokio's blocking pool against a single
 //! connection behind a mutex. One row per session:
-//! `sessions(key TEXT PRIMARY KEY, blob BLOB NOT NULL, expires_at INTEGER NOT NULL)`.
+//! `sessions(key TEXT PRIMARY KEY, blob BLOB NOT NULL, expires_at INTEGER NOT NULL)`, and one
+//! per pending sign-in in `pending`, of the same shape.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,11 @@ const SCHEMA: &str = "
         expires_at INTEGER NOT NULL
     );
     CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at);
+    CREATE TABLE IF NOT EXISTS pending (
+        key TEXT PRIMARY KEY,
+        blob BLOB NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
 ";
 
 /// A [`SessionStore`] in a SQLite database.
@@ -120,6 +126,18 @@ fn count_of(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
+/// Writes `blob` under `key` in `table` (`sessions` or `pending`), replacing any row there.
+fn upsert(conn: &Connection, table: &str, key: &SessionKey, blob: Vec<u8>, expires_at: u64) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO {table} (key, blob, expires_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (key) DO UPDATE SET blob = excluded.blob, expires_at = excluded.expires_at"
+    );
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.execute(params![key.as_str(), blob, to_sql_time(expires_at)]))
+        .map(drop)
+        .map_err(|e| unavailable(&format!("could not write to {table}"), &e))
+}
+
 impl SessionStore for SqliteStore {
     fn load(&self, key: &SessionKey, now: u64) -> StoreFuture<'_, Option<Vec<u8>>> {
         let key = key.clone();
@@ -134,15 +152,7 @@ impl SessionStore for SqliteStore {
 
     fn save(&self, key: &SessionKey, blob: Vec<u8>, expires_at: u64) -> StoreFuture<'_, ()> {
         let key = key.clone();
-        self.run(move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO sessions (key, blob, expires_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (key) DO UPDATE SET blob = excluded.blob, expires_at = excluded.expires_at",
-            )
-            .and_then(|mut stmt| stmt.execute(params![key.as_str(), blob, to_sql_time(expires_at)]))
-            .map(drop)
-            .map_err(|e| unavailable("could not write a session", &e))
-        })
+        self.run(move |conn| upsert(conn, "sessions", &key, blob, expires_at))
     }
 
     fn delete(&self, key: &SessionKey) -> StoreFuture<'_, ()> {
@@ -193,10 +203,33 @@ impl SessionStore for SqliteStore {
 
     fn purge_expired(&self, now: u64) -> StoreFuture<'_, u64> {
         self.run(move |conn| {
-            conn.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")
-                .and_then(|mut stmt| stmt.execute(params![to_sql_time(now)]))
-                .map(|n| u64::try_from(n).unwrap_or(u64::MAX))
-                .map_err(|e| unavailable("could not purge expired sessions", &e))
+            let mut purged = 0;
+            for sql in ["DELETE FROM sessions WHERE expires_at <= ?1", "DELETE FROM pending WHERE expires_at <= ?1"] {
+                purged += conn
+                    .prepare_cached(sql)
+                    .and_then(|mut stmt| stmt.execute(params![to_sql_time(now)]))
+                    .map_err(|e| unavailable("could not purge expired records", &e))?;
+            }
+            Ok(u64::try_from(purged).unwrap_or(u64::MAX))
+        })
+    }
+
+    fn put_pending(&self, key: &SessionKey, blob: Vec<u8>, expires_at: u64) -> StoreFuture<'_, ()> {
+        let key = key.clone();
+        self.run(move |conn| upsert(conn, "pending", &key, blob, expires_at))
+    }
+
+    fn take_pending(&self, key: &SessionKey, now: u64) -> StoreFuture<'_, Option<Vec<u8>>> {
+        let key = key.clone();
+        self.run(move |conn| {
+            // One statement reads and removes, so two takers cannot both get the row.
+            let row: Option<(Vec<u8>, i64)> = conn
+                .prepare_cached("DELETE FROM pending WHERE key = ?1 RETURNING blob, expires_at")
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![key.as_str()], |row| Ok((row.get(0)?, row.get(1)?))).optional()
+                })
+                .map_err(|e| unavailable("could not take a pending sign-in", &e))?;
+            Ok(row.filter(|(_, expires_at)| *expires_at > to_sql_time(now)).map(|(blob, _)| blob))
         })
     }
 }

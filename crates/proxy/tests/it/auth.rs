@@ -154,8 +154,8 @@ async fn an_inactive_refresh_token_lapses() {
 async fn wrong_and_expired_client_secrets_are_explained() {
     for (secret, code) in [("not-the-secret", "AADSTS7000215"), (EXPIRED_SECRET, "AADSTS7000222")] {
         let rig = rig(CONTOSO, Cred::Secret(secret), "").await;
-        let (code_value, verifier, nonce) = rig.sign_in(CONTOSO, ADELE).await;
-        let (status, cookie, err) = rig.exchange(&code_value, &verifier, &nonce).await;
+        let (code_value, state, sign_in) = rig.sign_in(CONTOSO, ADELE).await;
+        let (status, cookie, err) = rig.exchange(&code_value, &state, &sign_in).await;
         assert_eq!(status, 502, "{err}");
         assert!(cookie.is_none());
         assert_eq!(err["code"], code);
@@ -168,27 +168,24 @@ async fn wrong_and_expired_client_secrets_are_explained() {
 #[tokio::test]
 async fn bad_exchange_requests_are_typed_errors() {
     let rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
-    let (code, verifier, nonce) = rig.sign_in(CONTOSO, ADELE).await;
-    let res = rig
-        .post(
-            "/api/auth/exchange",
-            None,
-            json!({"code": code, "codeVerifier": verifier, "redirectUri": "http://evil.example/", "nonce": nonce}),
-        )
-        .send()
-        .await
-        .unwrap();
+    // A sign-in is begun only for one of the proxy's redirect URIs.
+    let res = rig.post("/api/auth/begin", None, json!({"redirectUri": "http://evil.example/"})).send().await.unwrap();
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"], "invalid_redirect_uri");
-    let (status, _, body) = rig.exchange(&code, &verifier, "not-the-nonce").await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("nonce_mismatch")));
-    // The code was redeemed by the attempt above: Entra says so, and the proxy never replays it.
-    let (status, _, body) = rig.exchange(&code, &verifier, &nonce).await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("AADSTS54005")));
+    // The old body (the page's own verifier and nonce) is refused: the proxy keeps them.
+    let (code, state, sign_in) = rig.sign_in(CONTOSO, ADELE).await;
+    let old = json!({"code": code, "codeVerifier": "v".repeat(43), "redirectUri": REDIRECT, "nonce": "n"});
+    let res = rig.post("/api/auth/exchange", Some(&sign_in), old).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_json_body");
     let res = rig.post("/api/auth/exchange", None, json!({"code": 1})).send().await.unwrap();
     assert_eq!(res.status(), 400);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"], "invalid_json_body");
+    // The refused attempts did not spend the sign-in.
+    let (status, _, body) = rig.exchange(&code, &state, &sign_in).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]
@@ -281,8 +278,8 @@ async fn the_certificate_credential_works_end_to_end() {
 async fn secrets_and_refresh_tokens_never_reach_a_response() {
     let rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
     let mut seen = String::new();
-    let (code, verifier, nonce) = rig.sign_in(CONTOSO, ADELE).await;
-    let res = rig.exchange_response(&code, &verifier, &nonce).await;
+    let (code, state, sign_in) = rig.sign_in(CONTOSO, ADELE).await;
+    let res = rig.exchange_response(&code, &state, &sign_in).await;
     seen.push_str(&format!("{:?}", res.headers()));
     let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
     seen.push_str(&res.text().await.unwrap());
@@ -315,7 +312,7 @@ async fn retries_only_where_safe_and_static_files() {
     let rig = rig(CONTOSO, Cred::Secret(SECRET), &format!("[invitations]\napi_keys = {{ file = {keys:?} }}\n")).await;
     // A code redemption that meets a 503 is answered with the error, never replayed.
     let token_path = format!("/{CONTOSO}/oauth2/v2.0/token");
-    let (code, verifier, nonce) = rig.sign_in(CONTOSO, ADELE).await;
+    let (code, state, sign_in) = rig.sign_in(CONTOSO, ADELE).await;
     rig.emu.reset_calls();
     rig.emu.add_fault(graphgate_emulator::Fault {
         path: token_path.clone(),
@@ -323,7 +320,7 @@ async fn retries_only_where_safe_and_static_files() {
         count: 1,
         kind: graphgate_emulator::FaultKind::Status { status: 503 },
     });
-    let (status, _, err) = rig.exchange(&code, &verifier, &nonce).await;
+    let (status, _, err) = rig.exchange(&code, &state, &sign_in).await;
     assert!(matches!(status, 429 | 503), "{err}");
     assert_eq!(err["error"], "temporarily_unavailable");
     assert!(err["retryable"].as_bool().unwrap());
@@ -377,8 +374,8 @@ async fn the_session_cookie_is_host_only_secure_and_http_only_on_https() {
         &format!("public_origin = \"https://app.example.com\"\nallowed_origins = [\"{ORIGIN}\"]"),
     );
     rig.restart_proxy().await;
-    let (code, verifier, nonce) = rig.sign_in(CONTOSO, ADELE).await;
-    let res = rig.exchange_response(&code, &verifier, &nonce).await;
+    let (code, state, sign_in) = rig.sign_in(CONTOSO, ADELE).await;
+    let res = rig.exchange_response(&code, &state, &sign_in).await;
     assert_eq!(res.status(), 200);
     let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
     assert!(cookie.starts_with("__Host-graphgate="), "{cookie}");

@@ -5,7 +5,6 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use graphgate_core::{AuthorizeRequest, BaseUrl, ClientId, Endpoints, RedirectUri, Scopes, Tenant, form_encode};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -129,8 +128,8 @@ async fn a_challenge_needing_the_user_answers_its_claims_and_keeps_the_session()
     assert_eq!(status, 200, "{plain}");
 
     // The page's next sign-in carries the claims: its tokens satisfy the challenge.
-    let (code, verifier, nonce) = sign_in_with_claims(&rig, err["claims"].as_str().unwrap()).await;
-    let (status, _, exchanged) = rig.exchange(&code, &verifier, &nonce).await;
+    let (code, state, sign_in) = sign_in_with_claims(&rig, err["claims"].as_str().unwrap()).await;
+    let (status, _, exchanged) = rig.exchange(&code, &state, &sign_in).await;
     assert_eq!(status, 200, "{exchanged}");
     assert_eq!(jwt_claims(&exchanged["accessToken"])["xms_cc"], json!(["cp1"]));
     assert_eq!(me(&rig, &exchanged["accessToken"]).await.0, 200);
@@ -155,28 +154,7 @@ async fn claims_that_are_not_a_json_object_are_a_typed_400() {
 }
 
 /// Signs Adele in with `claims` on the authorize request (on the emulator's pages, with her
-/// consent already given); returns (code, verifier, nonce).
+/// consent already given); returns (code, state, sign-in cookie).
 async fn sign_in_with_claims(rig: &Rig, claims: &str) -> (String, String, String) {
-    let endpoints = Endpoints::default().with_login_base(BaseUrl::parse(rig.emu.base_url()).unwrap());
-    let tenant = Tenant::parse(CONTOSO).unwrap();
-    let client = ClientId::parse(APP).unwrap();
-    let redirect = RedirectUri::parse(REDIRECT).unwrap();
-    let (url, pending) = AuthorizeRequest::new(&endpoints, &tenant, &client, &redirect)
-        .scopes(Scopes::parse_all(["User.Read", "Mail.Send"]).unwrap())
-        .claims(claims)
-        .build()
-        .unwrap();
-    let query = url.split_once('?').unwrap().1.to_owned();
-    let res = rig
-        .emu_http
-        .post(format!("{}/{CONTOSO}/oauth2/v2.0/authorize", rig.emu.base_url()))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_encode([("q", query.as_str()), ("account", ADELE), ("step", "select")]))
-        .send()
-        .await
-        .unwrap();
-    let location = res.headers().get("location").expect("a redirect").to_str().unwrap().to_owned();
-    let response = graphgate_core::parse_redirect(graphgate_core::redirect_params(&location, None)).unwrap();
-    let success = response.verify(&pending.state).unwrap();
-    (success.code.into_exposed_secret(), pending.verifier.into_exposed_secret(), pending.nonce.into_exposed_secret())
+    rig.sign_in_with(CONTOSO, ADELE, Some(claims)).await
 }

@@ -14,4 +14,5 @@ mod module_cycles;
 mod ops;
 mod scopes;
 mod session_rules;
+mod signin;
 mod support;

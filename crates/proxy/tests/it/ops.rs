@@ -19,8 +19,8 @@ const DAY: u64 = 24 * HOUR;
 
 /// Signs `account` in through the proxy; returns the session cookie.
 async fn signed_in_as(rig: &Rig, account: &str) -> String {
-    let (code, verifier, nonce) = rig.sign_in(CONTOSO, account).await;
-    let (status, cookie, body) = rig.exchange(&code, &verifier, &nonce).await;
+    let (code, state, sign_in) = rig.sign_in(CONTOSO, account).await;
+    let (status, cookie, body) = rig.exchange(&code, &state, &sign_in).await;
     assert_eq!(status, 200, "{body}");
     cookie.expect("a session cookie")
 }
@@ -407,4 +407,30 @@ async fn check_lists_every_problem_of_an_invalid_file() {
     let report = check(settings_of("[entra]\ncolour = 1")).await;
     assert!(!report.passed());
     assert!(shown(&report).contains("colour"));
+}
+
+#[tokio::test]
+async fn check_warns_about_pages_on_another_site() {
+    let rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
+    let same_site = rig.config_toml.replace(
+        &format!("public_origin = \"{ORIGIN}\""),
+        "public_origin = \"https://auth.example.com\"\nallowed_origins = [\"https://app.example.com\"]",
+    );
+    let report = check(settings_of(&same_site)).await;
+    let text = shown(&report);
+    assert!(!text.contains("https://app.example.com is on another site"), "a subdomain of the same site: {text}");
+    let cross_site =
+        same_site.replace("https://app.example.com\"]", "https://app.example.com\", \"https://shop.example.org\"]");
+    let report = check(settings_of(&cross_site)).await;
+    let text = shown(&report);
+    assert!(report.passed(), "a warning, not a failure: {text}");
+    let warning = report.warnings().find(|l| l.en.contains("another site")).expect("a cross-site warning");
+    assert!(
+        warning.en.contains("https://shop.example.org") && warning.en.contains("third-party cookies"),
+        "{}",
+        warning.en
+    );
+    assert!(warning.zh.contains("第三方 Cookie"));
+    // The redirect URI's page (http://localhost:5173) is on another site too.
+    assert!(text.contains("http://localhost:5173 is on another site"), "{text}");
 }

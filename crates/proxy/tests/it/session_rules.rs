@@ -110,3 +110,34 @@ async fn forced_refreshes_inside_the_interval_make_one_upstream_call() {
     assert_ne!(later["accessToken"], first["accessToken"]);
     assert_eq!(rig.emu.call_count("token:refresh_token"), 3);
 }
+
+#[tokio::test]
+async fn a_logout_during_a_slow_keep_alive_refresh_stays_logged_out() {
+    let rig = rig(CONTOSO, Cred::Secret(SECRET), "[keepalive]\nrefresh_after_hours = 24\n").await;
+    let (cookie, _) = rig.signed_in().await;
+    rig.advance(25 * 3600);
+    let token_path = format!("/{CONTOSO}/oauth2/v2.0/token");
+    let reached = format!("POST {token_path}");
+    let before = rig.emu.call_count(&reached);
+    // The keep-alive's refresh is held two seconds at the emulator.
+    rig.emu.add_fault(graphgate_emulator::Fault {
+        path: token_path,
+        method: None,
+        count: 1,
+        kind: graphgate_emulator::FaultKind::Delay { ms: 2000 },
+    });
+    let state = rig.proxy.clone();
+    let keepalive = tokio::spawn(async move { graphgate_proxy::keepalive::run_once(&state).await });
+    // The user signs out while that refresh is in flight (it has reached the emulator).
+    while rig.emu.call_count(&reached) == before {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let res = rig.post("/api/auth/logout", Some(&cookie), json!({})).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    keepalive.await.unwrap();
+    // The refresh's answer did not bring the session back.
+    assert_eq!(rig.get("/api/auth/session", Some(&cookie)).await.0, 401);
+    assert_eq!(rig.token(&cookie).await.0, 401);
+    let again = graphgate_proxy::keepalive::run_once(&rig.proxy).await;
+    assert_eq!(again.refreshed, 0, "nothing left to refresh: {again:?}");
+}

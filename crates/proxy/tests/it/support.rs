@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use graphgate_core::{AuthorizeRequest, BaseUrl, ClientId, Endpoints, RedirectUri, Scopes, Tenant, form_encode};
+use graphgate_core::{
+    AuthorizeRequest, BaseUrl, ClientId, Endpoints, Nonce, PkceChallenge, RedirectUri, Scopes, State, Tenant,
+    form_encode,
+};
 use graphgate_emulator::{Config as EmuConfig, Handle};
 use graphgate_proxy::AppState;
 use graphgate_proxy::config::Config;
@@ -162,16 +165,47 @@ impl Rig {
         self.proxy.clock.advance(secs);
     }
 
-    /// Signs Adele in on the emulator's pages and returns (code, verifier, nonce).
+    /// Begins a sign-in at the proxy as the browser module does; returns the answer (state,
+    /// nonce, codeChallenge) and the sign-in cookie (`name=value`).
+    pub async fn begin(&self, cookie: Option<&str>) -> (Value, String) {
+        let body = serde_json::json!({"redirectUri": REDIRECT, "scopes": ["User.Read", "Mail.Send"]});
+        let res = self.post("/api/auth/begin", cookie, body).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let set = res.headers().get("set-cookie").expect("a sign-in cookie").to_str().unwrap();
+        let cookie = set.split(';').next().unwrap().to_owned();
+        (res.json().await.unwrap(), cookie)
+    }
+
+    /// Signs `account` in on the emulator's pages, begun at the proxy; returns (code, state,
+    /// sign-in cookie).
     pub async fn sign_in(&self, tenant: &str, account: &str) -> (String, String, String) {
+        self.sign_in_with(tenant, account, None).await
+    }
+
+    /// [`Self::sign_in`] with `claims` on the authorize request, begun under the sign-in cookie
+    /// `cookie` when one is given (another tab of the same browser).
+    pub async fn sign_in_with(&self, tenant: &str, account: &str, claims: Option<&str>) -> (String, String, String) {
+        let (begun, cookie) = self.begin(None).await;
+        let code = self.authorize(tenant, account, claims, &begun).await;
+        (code, begun["state"].as_str().unwrap().to_owned(), cookie)
+    }
+
+    /// Goes through the emulator's sign-in pages for the sign-in `begun`; returns the code.
+    pub async fn authorize(&self, tenant: &str, account: &str, claims: Option<&str>, begun: &Value) -> String {
         let endpoints = Endpoints::default().with_login_base(BaseUrl::parse(self.emu.base_url()).unwrap());
         let tenant = Tenant::parse(tenant).unwrap();
         let client = ClientId::parse(APP).unwrap();
         let redirect = RedirectUri::parse(REDIRECT).unwrap();
-        let (url, pending) = AuthorizeRequest::new(&endpoints, &tenant, &client, &redirect)
+        let text = |name: &str| begun[name].as_str().unwrap().to_owned();
+        let mut request = AuthorizeRequest::new(&endpoints, &tenant, &client, &redirect)
             .scopes(Scopes::parse_all(["User.Read", "Mail.Send"]).unwrap())
-            .build()
-            .unwrap();
+            .with_state(State::new(text("state")))
+            .with_nonce(Nonce::new(text("nonce")))
+            .with_challenge(PkceChallenge::parse(&text("codeChallenge")).unwrap());
+        if let Some(c) = claims {
+            request = request.claims(c);
+        }
+        let (url, pending) = request.build().unwrap();
         let query = url.split_once('?').unwrap().1.to_owned();
         let action = format!("{}/{}/oauth2/v2.0/authorize", self.emu.base_url(), tenant.as_str());
         let post = |step: &'static str| {
@@ -191,12 +225,7 @@ impl Rig {
         }
         let location = res.headers().get("location").expect("a redirect").to_str().unwrap().to_owned();
         let response = graphgate_core::parse_redirect(graphgate_core::redirect_params(&location, None)).unwrap();
-        let success = response.verify(&pending.state).unwrap();
-        (
-            success.code.into_exposed_secret(),
-            pending.verifier.into_exposed_secret(),
-            pending.nonce.into_exposed_secret(),
-        )
+        response.verify(&pending.state).unwrap().code.into_exposed_secret()
     }
 
     /// A POST to the proxy as the page would send it.
@@ -213,24 +242,25 @@ impl Rig {
         req
     }
 
-    /// Redeems a code through the proxy; returns (status, cookie, body).
-    pub async fn exchange(&self, code: &str, verifier: &str, nonce: &str) -> (u16, Option<String>, Value) {
-        let res = self.exchange_response(code, verifier, nonce).await;
+    /// Redeems a code through the proxy with the sign-in cookie; returns (status, session
+    /// cookie, body).
+    pub async fn exchange(&self, code: &str, state: &str, sign_in_cookie: &str) -> (u16, Option<String>, Value) {
+        let res = self.exchange_response(code, state, sign_in_cookie).await;
         let status = res.status().as_u16();
         let cookie = res.headers().get("set-cookie").map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
         (status, cookie, res.json().await.unwrap())
     }
 
     /// The raw answer of `/api/auth/exchange`, for tests that read its headers.
-    pub async fn exchange_response(&self, code: &str, verifier: &str, nonce: &str) -> reqwest::Response {
-        let body = serde_json::json!({"code": code, "codeVerifier": verifier, "redirectUri": REDIRECT, "nonce": nonce});
-        self.post("/api/auth/exchange", None, body).send().await.unwrap()
+    pub async fn exchange_response(&self, code: &str, state: &str, sign_in_cookie: &str) -> reqwest::Response {
+        let body = serde_json::json!({"code": code, "state": state});
+        self.post("/api/auth/exchange", Some(sign_in_cookie), body).send().await.unwrap()
     }
 
     /// Signs in and exchanges; returns the session cookie and the answer.
     pub async fn signed_in(&self) -> (String, Value) {
-        let (code, verifier, nonce) = self.sign_in(CONTOSO, ADELE).await;
-        let (status, cookie, body) = self.exchange(&code, &verifier, &nonce).await;
+        let (code, state, sign_in) = self.sign_in(CONTOSO, ADELE).await;
+        let (status, cookie, body) = self.exchange(&code, &state, &sign_in).await;
         assert_eq!(status, 200, "{body}");
         (cookie.expect("a session cookie"), body)
     }

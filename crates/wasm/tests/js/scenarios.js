@@ -145,11 +145,16 @@ export async function sessionStorageHandling() {
   assert(state && state !== 'page-7', 'the protocol state is random, not the page state');
   const kept = JSON.parse(sessionStorage.getItem(`graphgate.pending.${state}`));
   assert(kept, 'the pending request is in sessionStorage under its state');
-  eq(kept.nonce, params.get('nonce'), 'the nonce kept is the one sent');
   eq(kept.appState, 'page-7', 'the page state is kept');
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(kept.verifier)));
-  const challenge = btoa(String.fromCharCode(...digest)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-  eq(params.get('code_challenge'), challenge, 'the challenge is S256 of the kept verifier');
+  // The proxy began the sign-in and keeps the verifier: it is nowhere in the page's storage.
+  eq(proxyCalls(t.seen, '/api/auth/begin'), 1, 'begun at the proxy');
+  assert(/^[A-Za-z0-9_-]{43}$/.test(params.get('code_challenge')), 'an S256 challenge from the proxy');
+  assert(params.get('nonce'), 'a nonce from the proxy');
+  for (let i = 0; i < sessionStorage.length; i++) {
+    const text = sessionStorage.getItem(sessionStorage.key(i));
+    assert(!/verifier|nonce/i.test(text) && !text.includes(params.get('nonce')), `no verifier or nonce kept: ${text}`);
+  }
+  eq(document.cookie.includes('graphgate-signin'), false, 'the sign-in cookie is HttpOnly');
   eq(sessionStorage.length, before + 1, 'one entry per pending sign-in');
   for (let i = 0; i < localStorage.length; i++) assert(!localStorage.key(i).startsWith('graphgate'), 'nothing in localStorage');
   // A redirect carrying another state is refused, and the pending entry stays for the real one.
@@ -582,6 +587,43 @@ export async function twoTabsRedeemOnce() {
   eq(rb.account.username, 'adele@contoso.onmicrosoft.com', 'the other uses that sign-in');
   assert(ra.accessToken && rb.accessToken, 'both have a token');
   eq((await b.client.me()).userPrincipalName, 'adele@contoso.onmicrosoft.com', 'and can call Graph');
+}
+
+/** Two tabs signing in at once: they begin one at a time (so one sign-in cookie serves both), and each redeems its own sign-in. */
+export async function twoTabsSignInAtOnce() {
+  const spans = [];
+  // Records when each tab's request to /api/auth/begin left and when its answer was in.
+  const timed = (tab) => (req, call) => {
+    const span = { tab, url: call.url, start: performance.now() };
+    return fetch(req).then((res) => {
+      span.end = performance.now();
+      spans.push(span);
+      return res;
+    });
+  };
+  const seenA = [];
+  const seenB = [];
+  const a = await newClient({ fetch: recording(seenA, timed('a')) });
+  const b = await newClient({ fetch: recording(seenB, timed('b')), storage: copyOf(sessionStorage) });
+  await emulatorSession(a.client, 'adele@contoso.onmicrosoft.com');
+  await Promise.all([
+    a.client.loginRedirect({ loginHint: 'adele@contoso.onmicrosoft.com' }),
+    b.client.loginRedirect({ loginHint: 'adele@contoso.onmicrosoft.com' }),
+  ]);
+  const begins = spans.filter((s) => s.url.includes('/api/auth/begin')).sort((x, y) => x.start - y.start);
+  eq(begins.length, 2, 'each tab began its own sign-in');
+  assert(begins[1].start >= begins[0].end, 'the second began after the first answer (and its cookie) was in');
+  const stateOf = (url) => new URL(url).searchParams.get('state');
+  assert(stateOf(a.navigated[0]) !== stateOf(b.navigated[0]), 'two sign-ins');
+  const [landedA, landedB] = [await throughFrame(a.navigated[0]), await throughFrame(b.navigated[0])];
+  const rb = await b.client.handleRedirect(landedB);
+  const ra = await a.client.handleRedirect(landedA);
+  eq(ra.account.username, 'adele@contoso.onmicrosoft.com', 'the first tab signed in');
+  eq(rb.account.username, 'adele@contoso.onmicrosoft.com', 'the second tab signed in');
+  eq(proxyCalls(seenA, '/api/auth/exchange') + proxyCalls(seenB, '/api/auth/exchange'), 2, 'each redeemed its own');
+  // Its own sign-in only: a tab holding another tab's redirect has nothing to redeem.
+  const again = await rejects(a.client.handleRedirect(landedB), 'another tab\'s redirect');
+  eq(again.code, 'no_pending_request', 'not this tab\'s');
 }
 
 // A Storage-like copy of `store` (what a duplicated tab starts with).
