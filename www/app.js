@@ -272,6 +272,7 @@ function renderInvite() {
     status.append(badge);
     if (inv.phase === 'inviting') status.append(el('span', 'muted', ` — ${t('invite.inviting')}`));
     else if (inv.noNeed) status.append(el('span', 'muted', ` — ${t('invite.noNeed')}`));
+    else if (inv.phase === 'done' && inv.status === 'invited' && !inv.redeemUrl) status.append(el('span', 'muted', ` — ${t('invite.mailed')}`));
   }
   const url = inv?.redeemUrl ? safeUrl(inv.redeemUrl) : null;
   const link = $('invite-link');

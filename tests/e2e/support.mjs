@@ -17,7 +17,11 @@ const SHOTS = join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'e2e');
 export const ADELE = 'adele@contoso.onmicrosoft.com';
 export const MEGAN = 'megan@contoso.onmicrosoft.com';
 export const BOB = 'bob@fabrikam.onmicrosoft.com';
-export const INVITE_POLICY = `[invitations]\npolicy = "signed-in"\nallowed_accounts = ["${ADELE}"]`;
+/** Adele's object ID in Contoso. */
+export const ADELE_ID = 'a1f5c3e2-0b4d-4c6e-8f1a-2b3c4d5e6f70';
+/** Members of Contoso may invite; Adele is listed by object ID too, so a proxy of the same stack
+ *  whose authority is /common/ passes the check that signed-in needs a single tenant or a list. */
+export const INVITE_POLICY = `[invitations]\npolicy = "signed-in"\nallowed_object_ids = ["${ADELE_ID}"]`;
 
 /**
  * Chromium (Debian's) with its own profile, whose NSS database trusts the emulator's CA; resolves

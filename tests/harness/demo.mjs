@@ -68,7 +68,7 @@ if (config || fromEnv) {
     dir,
     listen: `127.0.0.1:${port}`,
     staticDir: site,
-    extra: `[invitations]\npolicy = "signed-in"\nallowed_accounts = ["adele@contoso.onmicrosoft.com"]`,
+    extra: `[invitations]\npolicy = "signed-in"`,
   }).catch(async (e) => {
     await stopAll(1);
     throw e;

@@ -114,6 +114,8 @@ error_codes! {
     EmailDomainNotAllowed = "email_domain_not_allowed",
     /// Too many requests from this client or for this address.
     RateLimited = "rate_limited",
+    /// An anonymous (self-service) invitation set a field only the configuration may set.
+    InvitationFieldNotAllowed = "invitation_field_not_allowed",
     /// The login or Graph host could not be reached.
     UpstreamUnreachable = "upstream_unreachable",
     /// The login or Graph host did not answer in time.

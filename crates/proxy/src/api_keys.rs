@@ -26,10 +26,18 @@ impl ApiKeys {
         Ok(Self(text.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect()))
     }
 
-    /// Whether `presented` (surrounding whitespace ignored) is one of the keys.
-    pub(crate) fn accepts(&self, presented: &str) -> bool {
+    /// Which key `presented` (surrounding whitespace ignored) is: its place in the source, from
+    /// 0; `None` when it is none of them. Every key is compared, in constant time, so the time
+    /// taken does not tell which one matched.
+    pub(crate) fn position(&self, presented: &str) -> Option<usize> {
         let presented = presented.trim().as_bytes();
-        self.0.iter().any(|k| constant_time_eq(k.as_bytes(), presented))
+        let mut found = None;
+        for (i, k) in self.0.iter().enumerate() {
+            if constant_time_eq(k.as_bytes(), presented) && found.is_none() {
+                found = Some(i);
+            }
+        }
+        found
     }
 
     /// How many keys there are.
@@ -56,8 +64,8 @@ mod tests {
         let keys = ApiKeys::read(Some(&source)).expect("read");
         std::fs::remove_file(&file).expect("cleanup");
         assert_eq!(keys.len(), 2);
-        assert!(keys.accepts("key-two") && keys.accepts(" key-one "));
-        assert!(!keys.accepts("key") && !keys.accepts(""));
+        assert_eq!((keys.position("key-two"), keys.position(" key-one ")), (Some(1), Some(0)));
+        assert_eq!((keys.position("key"), keys.position("")), (None, None));
         assert_eq!(format!("{keys:?}"), "ApiKeys(2 <redacted>)");
         assert_eq!(ApiKeys::read(None).expect("none").len(), 0);
         let missing = SecretSource { env: Some(var.into()), file: None };

@@ -27,6 +27,8 @@ pub(crate) struct AppToken {
     expires_at: u64,
     /// Its application permissions (`roles`), when the token is a readable JWT.
     roles: Option<Vec<String>>,
+    /// The tenant ID it was issued in (`tid`), when the token is a readable JWT.
+    tenant_id: Option<String>,
 }
 
 impl AppToken {
@@ -34,6 +36,11 @@ impl AppToken {
     /// cannot be read (then Graph decides).
     pub(crate) fn may_invite(&self) -> bool {
         self.roles.as_deref().is_none_or(|roles| holds(roles, &INVITE_ROLES).is_some())
+    }
+
+    /// The ID of the tenant the token was issued in, when the token can be read.
+    pub(crate) fn tenant_id(&self) -> Option<&str> {
+        self.tenant_id.as_deref()
     }
 }
 
@@ -54,6 +61,13 @@ pub(crate) fn roles_of(token: &AccessToken) -> Option<Vec<String>> {
             .map(|r| r.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
             .unwrap_or_default(),
     )
+}
+
+/// The `tid` claim of a JWT access token, if it can be read.
+pub(crate) fn tenant_of(token: &AccessToken) -> Option<String> {
+    let payload = decode_jwt_payload(token.expose_secret()).ok()?;
+    let claims: Value = serde_json::from_slice(&payload).ok()?;
+    claims.get("tid").and_then(Value::as_str).map(str::to_ascii_lowercase)
 }
 
 /// The cache; its lock is held during a fetch, so concurrent callers share one.
@@ -86,7 +100,9 @@ impl AppTokenCache {
         // Client credentials are safe to repeat: `Upstream::token` retries them on 5xx and 429.
         let tokens = upstream.token(credential, tenant, Grant::ClientCredentials, None, now).await?;
         let roles = roles_of(&tokens.access_token);
-        let fresh = AppToken { token: tokens.access_token, expires_at: expiry(now, tokens.expires_in), roles };
+        let tenant_id = tenant_of(&tokens.access_token);
+        let expires_at = expiry(now, tokens.expires_in);
+        let fresh = AppToken { token: tokens.access_token, expires_at, roles, tenant_id };
         *slot = Some(fresh.clone());
         Ok(fresh)
     }
@@ -138,11 +154,21 @@ mod tests {
         assert_eq!(roles_of(&jwt(r#"{"aud":"x"}"#)), Some(Vec::new()));
         assert_eq!(roles_of(&AccessToken::new("opaque")), None);
         assert_eq!(roles_of(&jwt("not json")), None);
+        assert_eq!(
+            tenant_of(&jwt(r#"{"tid":"8EAEF023-2b34-4da1-9baa-8bc8c9d6a490"}"#)).as_deref(),
+            Some("8eaef023-2b34-4da1-9baa-8bc8c9d6a490")
+        );
+        assert_eq!(tenant_of(&AccessToken::new("opaque")), None);
     }
 
     #[test]
     fn invitations_need_an_invite_role_when_the_roles_are_known() {
-        let token = |roles: Option<Vec<String>>| AppToken { token: AccessToken::new("x"), expires_at: 0, roles };
+        let token = |roles: Option<Vec<String>>| AppToken {
+            token: AccessToken::new("x"),
+            expires_at: 0,
+            roles,
+            tenant_id: None,
+        };
         assert!(token(None).may_invite(), "unreadable roles: Graph decides");
         assert!(!token(Some(Vec::new())).may_invite());
         assert!(token(Some(vec!["directory.readwrite.all".to_owned()])).may_invite());

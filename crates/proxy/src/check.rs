@@ -282,7 +282,7 @@ fn invitations(s: &Settings, r: &mut CheckReport, secrets: &mut Vec<String>) {
             r.pass(Severity::Warning, texts::SELF_SERVICE_POLICY.fill(&args));
         }
         InvitePolicy::SignedIn => {
-            let who = match cfg.allowed_accounts.len() {
+            let who = match cfg.allowed_object_ids.len() {
                 0 => texts::EVERY_ACCOUNT.plain(),
                 n => texts::SOME_ACCOUNTS.fill(&[("n", &n)]),
             };

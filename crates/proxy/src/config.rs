@@ -310,15 +310,35 @@ pub(crate) struct InvitationsConfig {
     /// Email domains `self-service` may invite.
     #[serde(default)]
     pub(crate) allowed_domains: Vec<String>,
-    /// Accounts (usernames) allowed to invite under `signed-in`; empty means every signed-in account.
+    /// No longer accepted: usernames (`preferred_username`, `email`) are not a safe ground for
+    /// authorization. Kept only so that `validate` refuses it with a message naming
+    /// `allowed_object_ids`.
     #[serde(default)]
     pub(crate) allowed_accounts: Vec<String>,
+    /// Object IDs (GUIDs) allowed to invite under `signed-in` besides the members of
+    /// `entra.app_tenant`.
+    #[serde(default)]
+    pub(crate) allowed_object_ids: Vec<String>,
     /// Where redemption leads; default: this app's authorize URL (one-step onboarding).
     #[serde(default)]
     pub(crate) redirect_url: Option<String>,
+    /// The text of the invitation email under `self-service` (and the default under the other
+    /// policies); none: Microsoft's standard text only.
+    #[serde(default)]
+    pub(crate) message: Option<String>,
     /// Invitations per minute per client address and per email under `self-service`. Default 5.
     #[serde(default = "default_rate")]
     pub(crate) rate_limit_per_minute: u32,
+    /// Invitations per minute per signed-in account under `signed-in`. Default 10.
+    #[serde(default = "default_signed_in_rate")]
+    pub(crate) signed_in_rate_limit_per_minute: u32,
+    /// Invitations per minute per API key under `admin`. Default 120.
+    #[serde(default = "default_admin_rate")]
+    pub(crate) admin_rate_limit_per_minute: u32,
+    /// Status look-ups per minute per caller (API key, signed-in account or client address).
+    /// Default 30.
+    #[serde(default = "default_status_rate")]
+    pub(crate) status_rate_limit_per_minute: u32,
 }
 
 fn default_policy() -> String {
@@ -326,6 +346,15 @@ fn default_policy() -> String {
 }
 fn default_rate() -> u32 {
     5
+}
+fn default_signed_in_rate() -> u32 {
+    10
+}
+fn default_admin_rate() -> u32 {
+    120
+}
+fn default_status_rate() -> u32 {
+    30
 }
 
 impl Default for InvitationsConfig {
@@ -335,8 +364,13 @@ impl Default for InvitationsConfig {
             api_keys: SecretSource::default(),
             allowed_domains: Vec::new(),
             allowed_accounts: Vec::new(),
+            allowed_object_ids: Vec::new(),
             redirect_url: None,
+            message: None,
             rate_limit_per_minute: default_rate(),
+            signed_in_rate_limit_per_minute: default_signed_in_rate(),
+            admin_rate_limit_per_minute: default_admin_rate(),
+            status_rate_limit_per_minute: default_status_rate(),
         }
     }
 }
@@ -467,13 +501,14 @@ impl Config {
 }
 
 /// Keys whose value is a list: an override is split at commas (a single item is a list too).
-const LIST_KEYS: [&str; 7] = [
+const LIST_KEYS: [&str; 8] = [
     "redirect_uris",
     "scopes",
     "allowed_scopes",
     "allowed_origins",
     "allowed_domains",
     "allowed_accounts",
+    "allowed_object_ids",
     "client_capabilities",
 ];
 

@@ -1,25 +1,90 @@
-//! The self-service invitations' rate limit: hits per key in a sliding minute.
+//! Sliding-window rate limits: hits per key within a window (a minute for the invitation limits, a
+//! day for re-mailing a pending guest). Memory stays bounded: a key whose hits all left the window
+//! is dropped, and past the key cap the key used longest ago gives way.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// Requests per minute kept per key.
-#[derive(Debug, Default)]
+/// The keys a limiter keeps by default.
+pub(crate) const DEFAULT_MAX_KEYS: usize = 10_000;
+
+/// How long a pending guest's address waits before Microsoft mails it another invitation.
+pub(crate) const RESEND_INTERVAL_SECS: u64 = 24 * 3600;
+
+/// The invitation endpoints' limiters.
+#[derive(Debug)]
+pub(crate) struct InvitationLimits {
+    /// The per-minute limits (keys name the limit: `ip:`, `email:`, `key:`, `account:`, `status:`).
+    pub(crate) per_minute: RateLimiter,
+    /// One invitation email a day per address (keys: the address, lower-case).
+    pub(crate) resend: RateLimiter,
+}
+
+impl Default for InvitationLimits {
+    fn default() -> Self {
+        Self {
+            per_minute: RateLimiter::default(),
+            resend: RateLimiter::new(RESEND_INTERVAL_SECS, 5 * DEFAULT_MAX_KEYS),
+        }
+    }
+}
+
+/// Hits per key within a sliding window.
+#[derive(Debug)]
 pub(crate) struct RateLimiter {
+    /// The window, seconds.
+    window: u64,
+    /// The most keys kept.
+    max_keys: usize,
     hits: Mutex<HashMap<String, Vec<u64>>>,
 }
 
+impl Default for RateLimiter {
+    /// A minute's window, [`DEFAULT_MAX_KEYS`] keys.
+    fn default() -> Self {
+        Self::new(60, DEFAULT_MAX_KEYS)
+    }
+}
+
 impl RateLimiter {
-    /// Records a hit for `key` at `now`; `false` when `limit` hits in the last minute were reached.
+    /// A limiter counting hits in the last `window` seconds, keeping at most `max_keys` keys.
+    pub(crate) fn new(window: u64, max_keys: usize) -> Self {
+        Self { window: window.max(1), max_keys: max_keys.max(1), hits: Mutex::default() }
+    }
+
+    /// Records a hit for `key` at `now`; `false` (and nothing recorded) when `limit` hits in the
+    /// window were reached.
     pub(crate) fn allow(&self, key: &str, limit: u32, now: u64) -> bool {
+        let window = self.window;
+        let live = |t: &u64| t.saturating_add(window) > now;
         let mut hits = crate::lock(&self.hits);
+        if !hits.contains_key(key) && hits.len() >= self.max_keys {
+            hits.retain(|_, list| list.iter().any(live));
+            if hits.len() >= self.max_keys {
+                let oldest = hits.iter().min_by_key(|(_, list)| list.last().copied()).map(|(k, _)| k.clone());
+                if let Some(k) = oldest {
+                    hits.remove(&k);
+                }
+            }
+        }
         let list = hits.entry(key.to_owned()).or_default();
-        list.retain(|t| t + 60 > now);
+        list.retain(live);
         if list.len() >= limit as usize {
             return false;
         }
         list.push(now);
         true
+    }
+
+    /// Forgets `key`'s hits (what was recorded for an attempt that then failed).
+    pub(crate) fn forget(&self, key: &str) {
+        crate::lock(&self.hits).remove(key);
+    }
+
+    /// How many keys are kept.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        crate::lock(&self.hits).len()
     }
 }
 
@@ -34,5 +99,36 @@ mod tests {
         assert!(!rate.allow("a", 2, 120), "the third within a minute");
         assert!(rate.allow("b", 2, 120), "keys are counted apart");
         assert!(rate.allow("a", 2, 160), "the first hit left the minute");
+    }
+
+    #[test]
+    fn keys_are_evicted_and_capped() {
+        let rate = RateLimiter::new(60, 3);
+        for (i, key) in ["a", "b", "c"].iter().enumerate() {
+            assert!(rate.allow(key, 1, 100 + i as u64));
+        }
+        assert_eq!(rate.len(), 3);
+        // Full, all live: the key used longest ago ("a") gives way.
+        assert!(rate.allow("d", 1, 110));
+        assert_eq!(rate.len(), 3);
+        assert!(rate.allow("a", 1, 111), "a was evicted, so it starts again");
+        assert!(!rate.allow("d", 1, 112), "d is still counted");
+        // Once the window has passed, every stale key goes at the next new key.
+        assert!(rate.allow("e", 1, 500));
+        assert_eq!(rate.len(), 1, "only e is left");
+        for i in 0..1000 {
+            rate.allow(&format!("k{i}"), 1, 600);
+        }
+        assert_eq!(rate.len(), 3, "never more than the cap");
+    }
+
+    #[test]
+    fn a_day_window_and_forgetting() {
+        let day = RateLimiter::new(86_400, 10);
+        assert!(day.allow("bob", 1, 0));
+        assert!(!day.allow("bob", 1, 86_399));
+        assert!(day.allow("bob", 1, 86_400));
+        day.forget("bob");
+        assert!(day.allow("bob", 1, 86_401), "forgotten");
     }
 }

@@ -42,6 +42,7 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, String> {
         app_token: Default::default(),
         api_keys,
         rate: Default::default(),
+        sign_ins: Default::default(),
     }))
 }
 

@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::credential::Credential;
 use crate::metrics::Metrics;
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{InvitationLimits, RateLimiter};
 use crate::session::SessionManager;
 use crate::tokens::TokenCache;
 use crate::upstream::Upstream;
@@ -33,8 +33,10 @@ pub struct AppState {
     pub(crate) app_token: AppTokenCache,
     /// Bearer API keys allowed to invite under the `admin` policy.
     pub(crate) api_keys: ApiKeys,
-    /// The self-service rate limit.
-    pub(crate) rate: RateLimiter,
+    /// The invitation endpoints' rate limits and the daily re-mail limit.
+    pub(crate) rate: InvitationLimits,
+    /// Sign-ins begun per client address (`session.sign_ins_per_minute`).
+    pub(crate) sign_ins: RateLimiter,
 }
 
 impl std::fmt::Debug for AppState {

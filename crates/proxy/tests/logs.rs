@@ -1,6 +1,7 @@
 //! Every log line the proxy (and the libraries under it) writes over a whole run of sign-ins,
 //! refreshes, failures, invitations and sign-outs, captured at TRACE level and scanned: no
-//! client secret, API key, session key, session ID, code, verifier, access or refresh token.
+//! client secret, API key, session key, session ID, code, verifier, access or refresh token; and
+//! the invitations' audit lines (one per request, with its outcome).
 
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on the first unexpected error")]
 
@@ -62,6 +63,12 @@ async fn no_secret_or_token_reaches_a_log_line() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    let invite = |key: &'static str, email: &'static str| {
+        rig.post("/api/invitations", None, json!({"email": email})).bearer_auth(key).send()
+    };
+    assert_eq!(invite("wrong-api-key-456", "x@example.org").await.unwrap().status(), 403);
+    assert_eq!(invite("log-test-api-key-123", "megan@contoso.onmicrosoft.com").await.unwrap().status(), 200);
+    assert_eq!(invite("log-test-api-key-123", "b!ob@fabrikam.com").await.unwrap().status(), 400);
     rig.emu.revoke("adele@contoso.onmicrosoft.com").unwrap();
     rig.advance(3600);
     assert_eq!(rig.token(&cookie).await.0, 401);
@@ -91,6 +98,19 @@ async fn no_secret_or_token_reaches_a_log_line() {
     );
 
     let log = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+    // One audit line per invitation request: who (an API key by its place), whom, when, the outcome.
+    let audit: Vec<&str> = log.lines().filter(|l| l.contains("graphgate::audit")).collect();
+    let expected = [
+        ("who=api-key#1", "whom=\"bob@fabrikam.onmicrosoft.com\"", "outcome=\"invited\""),
+        ("who=client:", "whom=\"x@example.org\"", "outcome=\"refused\""),
+        ("who=api-key#1", "whom=\"megan@contoso.onmicrosoft.com\"", "outcome=\"member\""),
+        ("who=client:", "whom=\"-\"", "outcome=\"invalid\""),
+    ];
+    assert_eq!(audit.len(), expected.len(), "{audit:#?}");
+    for (line, (who, whom, outcome)) in audit.iter().zip(expected) {
+        assert!(line.contains(who) && line.contains(whom) && line.contains(outcome) && line.contains(" at="), "{line}");
+        assert!(!line.contains("wrong-api-key-456") && !line.contains("eyJ") && !line.contains("Bearer"), "{line}");
+    }
     assert!(log.contains("request_id="), "requests are logged with their ID");
     assert!(log.lines().count() > 50, "the capture saw the libraries' trace output too");
     assert!(log.contains("route=/api/auth/token"), "{log}");

@@ -236,10 +236,14 @@ export interface TodoTask {
   [key: string]: unknown;
 }
 
+/** Under the proxy's `self-service` policy only `redirectUrl` and `language` may be given: the
+ *  message comes from its configuration and Microsoft always mails the invitation
+ *  (`invitation_field_not_allowed` otherwise). */
 export interface InviteOptions {
   displayName?: string;
   /** Where the redeemed invitation leads (default: this app's sign-in); from a page, one of this app's origins. */
   redirectUrl?: string;
+  /** Default: true from a page (a page gets no link), false with an API key. */
   sendInvitationMessage?: boolean;
   message?: string;
   language?: string;
@@ -249,10 +253,12 @@ export interface InviteOptions {
  *  `invited` (just now), or `not-invited`. */
 export type InviteState = 'member' | 'guest-accepted' | 'guest-pending' | 'invited' | 'not-invited';
 
+/** A page gets only `status`; `userId` and `redeemUrl` are answered to the site's backend (API key) alone. */
 export interface InviteResult {
   status: InviteState;
+  /** The user's object ID (API-key callers only). */
   userId?: string;
-  /** The link the guest follows to redeem the invitation. */
+  /** The link the guest follows to redeem the invitation (API-key callers only). */
   redeemUrl?: string;
 }
 

@@ -1982,12 +1982,12 @@ pub static ENTRIES: &[Entry] = &[
         retryable: false,
         message: "You are not allowed to send invitations under this proxy's invite policy.",
         cause: Text {
-            en: "The invite policy in the proxy's configuration limits who may invite (for example only signed-in members, or named users), and the caller does not qualify.",
-            zh: "代理配置中的邀请策略限制了谁可以发送邀请（例如仅限已登录的成员或指定用户），而调用者不符合条件。",
+            en: "The invite policy in the proxy's configuration limits who may invite (for example only the site's API keys, or signed-in members of the app's own tenant and the object IDs listed in `invitations.allowed_object_ids`), and the caller does not qualify: a guest of the tenant, an account of another organization and a personal account are not members.",
+            zh: "代理配置中的邀请策略限制了谁可以发送邀请（例如仅限站点的 API 密钥，或应用所在租户的已登录成员以及 `invitations.allowed_object_ids` 中列出的对象 ID），而调用者不符合条件：租户中的来宾、其他组织的帐户和个人帐户都不是成员。",
         },
         fix: Text {
-            en: "Ask the operator to allow this user in the proxy's invite policy, or have a permitted user send the invitation.",
-            zh: "请运维人员在代理的邀请策略中允许该用户，或由有权限的用户发送邀请。",
+            en: "Under the `admin` policy, send one of the site's API keys; under `signed-in`, have a member of the app's tenant send the invitation, or ask the operator to list this user's object ID in `invitations.allowed_object_ids`.",
+            zh: "在 `admin` 策略下，请携带站点的某个 API 密钥；在 `signed-in` 策略下，请由应用所在租户的成员发送邀请，或请运维人员把该用户的对象 ID 加入 `invitations.allowed_object_ids`。",
         },
     },
     Entry {
@@ -2020,6 +2020,22 @@ pub static ENTRIES: &[Entry] = &[
         fix: Text {
             en: "Wait the number of seconds in `Retry-After` before retrying, and send requests less often.",
             zh: "按 `Retry-After` 给出的秒数等待后再重试，并降低请求频率。",
+        },
+    },
+    Entry {
+        code: Code::Graphgate("invitation_field_not_allowed"),
+        slug: "invitation-field-not-allowed",
+        oauth_error: "",
+        status: 403,
+        retryable: false,
+        message: "Under this proxy's self-service invite policy the invitation's message, display name and email sending are set by its configuration.",
+        cause: Text {
+            en: "An anonymous (self-service) invitation request carried `message`, `displayName` or `sendInvitationMessage`. Those fields would let anyone write the text Microsoft mails in the organization's name, so the proxy takes them only from its configuration (`invitations.message`), never from the caller.",
+            zh: "匿名（自助）邀请请求中带有 `message`、`displayName` 或 `sendInvitationMessage`。这些字段会让任何人决定微软以组织名义发送的邮件内容，因此代理只从自身配置（`invitations.message`）读取，绝不采用调用方提供的值。",
+        },
+        fix: Text {
+            en: "Send only `email` (and optionally `redirectUrl` or `language`). To change the invitation's text, set `invitations.message` in the proxy's configuration.",
+            zh: "只发送 `email`（可选 `redirectUrl` 或 `language`）。如需修改邀请文字，请在代理配置中设置 `invitations.message`。",
         },
     },
     Entry {

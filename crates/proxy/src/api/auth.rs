@@ -92,7 +92,7 @@ pub(crate) async fn begin(
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
     let ip = peer.map(|c| c.0.0.ip().to_string()).unwrap_or_else(|| "unknown".to_owned());
-    if !state.rate.allow(&format!("begin:{ip}"), state.settings.session.sign_ins_per_minute, now) {
+    if !state.sign_ins.allow(&ip, state.settings.session.sign_ins_per_minute, now) {
         return Err(ApiError::new(ErrorCode::RateLimited, "too many sign-ins begun from this address; wait a minute"));
     }
     let body: BeginBody = parse_body(&body)?;

@@ -1,8 +1,12 @@
 //! Inviting external users with the app-only token: `POST /api/invitations` and
 //! `GET /api/invitations/status?email=`. The address is looked up first (§8.5: is it already a
-//! member or a guest of the tenant?), and only a stranger is invited. Who may call is the
-//! configured policy: `admin` (bearer API keys), `self-service` (allowed domains, rate-limited)
-//! or `signed-in` (sessions, optionally an allow-list of accounts).
+//! member or a guest of the tenant?), and only a stranger is invited; a pending guest is mailed
+//! again at most once a day. Who may call is the configured policy ([`caller`]); every policy is
+//! rate-limited; only an admin (API key) sees the redemption link and the user's ID, others get
+//! the status word; every invitation request writes one audit line ([`audit`]).
+
+mod audit;
+mod caller;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,7 +14,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use graphgate_core::invitation::{DirectoryUser, Invitation, InvitationRequest, InviteStatus, user_lookup_path};
 use graphgate_core::{AuthorizeRequest, Email, ErrorCode, Method};
 use serde::Deserialize;
@@ -20,73 +24,10 @@ use crate::apponly::{AppToken, graph};
 use crate::config::InvitePolicy;
 use crate::error::ApiError;
 use crate::state::AppState;
+use audit::{Audit, Outcome};
+use caller::Caller;
 
 use graphgate_core::invitation::INVITATION_RETURN_STATE as INVITE_STATE;
-
-/// Checks the caller against the invitation policy.
-async fn authorize(
-    state: &AppState,
-    headers: &HeaderMap,
-    peer: Option<SocketAddr>,
-    email: &Email,
-) -> Result<(), ApiError> {
-    let cfg = &state.settings.invitations;
-    match cfg.policy {
-        InvitePolicy::Admin => {
-            let presented = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::InviteForbidden,
-                        "invitations need the site's API key (Authorization: Bearer …)",
-                    )
-                })?;
-            if state.api_keys.accepts(presented) {
-                Ok(())
-            } else {
-                Err(ApiError::new(ErrorCode::InviteForbidden, "the API key is not one of this proxy's"))
-            }
-        }
-        InvitePolicy::SelfService => {
-            let domain = email.domain();
-            if !cfg.allowed_domains.iter().any(|d| d.eq_ignore_ascii_case(&domain)) {
-                return Err(ApiError::new(
-                    ErrorCode::EmailDomainNotAllowed,
-                    format!("{domain} is not among the domains open to self-service invitations"),
-                ));
-            }
-            let now = state.clock.now();
-            let ip = peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unknown".to_owned());
-            let limit = cfg.rate_limit_per_minute;
-            if !state.rate.allow(&format!("ip:{ip}"), limit, now)
-                || !state.rate.allow(&format!("email:{}", email.as_str().to_ascii_lowercase()), limit, now)
-            {
-                return Err(ApiError::new(
-                    ErrorCode::RateLimited,
-                    format!("at most {limit} invitations a minute per client and per address"),
-                ));
-            }
-            Ok(())
-        }
-        InvitePolicy::SignedIn => {
-            let key = state
-                .settings
-                .cookie
-                .session_key(headers)
-                .ok_or_else(|| ApiError::new(ErrorCode::NotSignedIn, "sign in to invite"))?;
-            let session = state
-                .sessions
-                .load(&key, state.clock.now())
-                .await?
-                .ok_or_else(|| ApiError::new(ErrorCode::NotSignedIn, "the session is unknown or expired"))?;
-            let allowed = cfg.allowed_accounts.is_empty()
-                || cfg.allowed_accounts.iter().any(|a| a.eq_ignore_ascii_case(&session.account.username));
-            if allowed { Ok(()) } else { Err(ApiError::new(ErrorCode::InviteForbidden, "this account may not invite")) }
-        }
-    }
-}
 
 /// The authorize URL a redeemed invitation leads to by default: the app's own sign-in (core's
 /// authorize request), with the invited address as `login_hint` (one-step onboarding). No page
@@ -157,13 +98,16 @@ struct InviteBody {
     language: Option<String>,
 }
 
-fn answer(status: InviteStatus, user_id: Option<&str>, redeem: Option<&str>) -> Json<Value> {
+/// The answer: the status word; for an admin also the user's ID and the redemption link.
+fn answer(caller: &Caller, status: InviteStatus, user_id: Option<&str>, redeem: Option<&str>) -> Json<Value> {
     let mut body = json!({"status": status});
-    if let Some(id) = user_id {
-        body["userId"] = json!(id);
-    }
-    if let Some(url) = redeem {
-        body["redeemUrl"] = json!(url);
+    if caller.is_admin() {
+        if let Some(id) = user_id {
+            body["userId"] = json!(id);
+        }
+        if let Some(url) = redeem {
+            body["redeemUrl"] = json!(url);
+        }
     }
     Json(body)
 }
@@ -183,53 +127,135 @@ async fn send_invitation(state: &AppState, request: &InvitationRequest) -> Resul
     })
 }
 
-/// `POST /api/invitations`.
+/// The invitation Graph is sent, from the body and the policy. An anonymous (self-service)
+/// caller may not choose the email's text, the display name or whether Microsoft mails: those
+/// come from the configuration (`invitations.message`; always mailed, as the caller never sees
+/// the link), and a body setting them is refused. A signed-in caller is mailed by default too
+/// (it gets no link either); an admin's backend by default is not (it gets the link).
+fn invitation_request(
+    state: &AppState,
+    caller: &Caller,
+    body: InviteBody,
+    email: &Email,
+) -> Result<InvitationRequest, ApiError> {
+    let cfg = &state.settings.invitations;
+    if matches!(caller, Caller::Anonymous { .. }) {
+        let set: Vec<&str> = [
+            ("message", body.message.is_some()),
+            ("displayName", body.display_name.is_some()),
+            ("sendInvitationMessage", body.send_invitation_message.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, present)| present.then_some(name))
+        .collect();
+        if !set.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::InvitationFieldNotAllowed,
+                format!("self-service invitations take {} from the configuration, not the request", set.join(", ")),
+            ));
+        }
+    }
+    if let Some(url) = &body.redirect_url {
+        own_page(state, url)?;
+    }
+    let redirect = body.redirect_url.clone().or_else(|| cfg.redirect_url.clone());
+    let redirect = match redirect {
+        Some(url) => url,
+        None => onboarding_url(state, email)?,
+    };
+    let mut request = InvitationRequest::new(email.as_str(), &redirect)?;
+    request.display_name = body.display_name;
+    request.send_message = body.send_invitation_message.unwrap_or(!caller.is_admin());
+    request.message = body.message.or_else(|| cfg.message.clone());
+    request.language = body.language;
+    request.validate()?;
+    Ok(request)
+}
+
+/// The invitation itself, once the caller is known and within its limits.
+async fn invite_as(
+    state: &AppState,
+    caller: &Caller,
+    request: &InvitationRequest,
+) -> Result<(Outcome, Json<Value>), ApiError> {
+    let email = &request.email;
+    let resend = &state.rate.resend;
+    let address = email.as_str().to_ascii_lowercase();
+    let now = state.clock.now();
+    match lookup(state, email).await? {
+        Some(user) => match user.status() {
+            InviteStatus::GuestPending => {
+                // Inviting a pending guest again mails the invitation again: at most once a day
+                // per address. An admin asking for a fresh link without a mail is not held back.
+                let fresh_link_only = caller.is_admin() && !request.send_message;
+                if !fresh_link_only && !resend.allow(&address, 1, now) {
+                    let body = answer(caller, InviteStatus::GuestPending, Some(&user.id), None);
+                    return Ok((Outcome::PendingNotRemailed, body));
+                }
+                let inv = send_invitation(state, request).await.inspect_err(|_| {
+                    if !fresh_link_only {
+                        resend.forget(&address);
+                    }
+                })?;
+                let body = answer(caller, InviteStatus::GuestPending, Some(&user.id), Some(&inv.invite_redeem_url));
+                Ok((Outcome::Reinvited, body))
+            }
+            InviteStatus::Member => Ok((Outcome::Member, answer(caller, InviteStatus::Member, Some(&user.id), None))),
+            status => Ok((Outcome::GuestAccepted, answer(caller, status, Some(&user.id), None))),
+        },
+        None => {
+            let inv = send_invitation(state, request).await?;
+            if request.send_message {
+                // The first mail starts the address's day.
+                resend.allow(&address, 1, now);
+            }
+            let user_id = inv.invited_user.as_ref().map(|u| u.id.as_str());
+            Ok((Outcome::Invited, answer(caller, InviteStatus::Invited, user_id, Some(&inv.invite_redeem_url))))
+        }
+    }
+}
+
+/// `POST /api/invitations`: writes one audit line whatever the outcome.
 pub(crate) async fn invite(
     State(state): State<Arc<AppState>>,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: String,
 ) -> Result<Json<Value>, ApiError> {
-    let body: InviteBody = serde_json::from_str(&body).map_err(|_| {
+    let peer = peer.map(|c| c.0.0);
+    let mut audit = Audit::new(state.settings.invitations.policy, caller::client(peer));
+    let result = invite_checked(&state, peer, &headers, &body, &mut audit).await;
+    let outcome = result.as_ref().map(|(o, _)| *o).map_err(Clone::clone);
+    audit.write(&outcome, state.clock.now());
+    result.map(|(_, body)| body)
+}
+
+async fn invite_checked(
+    state: &AppState,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    body: &str,
+    audit: &mut Audit,
+) -> Result<(Outcome, Json<Value>), ApiError> {
+    let body: InviteBody = serde_json::from_str(body).map_err(|_| {
         ApiError::new(
             ErrorCode::InvalidJsonBody,
             "expected {email, displayName?, redirectUrl?, sendInvitationMessage?, message?, language?}",
         )
     })?;
     let email = Email::parse(body.email.trim())?;
-    authorize(&state, &headers, peer.map(|c| c.0.0), &email).await?;
-    if let Some(url) = &body.redirect_url {
-        own_page(&state, url)?;
-    }
-    let redirect = body.redirect_url.clone().or_else(|| state.settings.invitations.redirect_url.clone());
-    let redirect = match redirect {
-        Some(url) => url,
-        None => onboarding_url(&state, &email)?,
-    };
-    let mut request = InvitationRequest::new(email.as_str(), &redirect)?;
-    request.display_name = body.display_name;
-    request.send_message = body.send_invitation_message.unwrap_or(false);
-    request.message = body.message;
-    request.language = body.language;
-    request.validate()?;
-    match lookup(&state, &email).await? {
-        Some(user) => match user.status() {
-            InviteStatus::GuestPending => {
-                // Asking again for a pending guest returns a fresh redemption link for the same user.
-                let inv = send_invitation(&state, &request).await?;
-                Ok(answer(InviteStatus::GuestPending, Some(&user.id), Some(&inv.invite_redeem_url)))
-            }
-            status => Ok(answer(status, Some(&user.id), None)),
-        },
-        None => {
-            let inv = send_invitation(&state, &request).await?;
-            let user_id = inv.invited_user.as_ref().map(|u| u.id.as_str());
-            Ok(answer(InviteStatus::Invited, user_id, Some(&inv.invite_redeem_url)))
-        }
-    }
+    audit.whom = Some(email.as_str().to_owned());
+    let caller = caller::authorize(state, headers, peer, &email).await?;
+    audit.caller(&caller);
+    let request = invitation_request(state, &caller, body, &email)?;
+    caller::limit(state, &caller, &email, false)?;
+    invite_as(state, &caller, &request).await
 }
 
-/// `GET /api/invitations/status?email=`.
+/// `GET /api/invitations/status?email=`: the status word (an admin also gets the user's ID).
+/// Anyone the policy lets in learns whether an address is a member or a guest; the status limit
+/// per caller (and, under `self-service`, the allowed domains) bound how many addresses one
+/// caller can try.
 pub(crate) async fn status(
     State(state): State<Arc<AppState>>,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
@@ -237,9 +263,10 @@ pub(crate) async fn status(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let email = Email::parse(q.get("email").map(|e| e.trim()).unwrap_or_default())?;
-    authorize(&state, &headers, peer.map(|c| c.0.0), &email).await?;
+    let caller = caller::authorize(&state, &headers, peer.map(|c| c.0.0), &email).await?;
+    caller::limit(&state, &caller, &email, true)?;
     Ok(match lookup(&state, &email).await? {
-        Some(user) => answer(user.status(), Some(&user.id), None),
+        Some(user) => answer(&caller, user.status(), Some(&user.id), None),
         None => Json(json!({"status": "not-invited"})),
     })
 }

@@ -133,9 +133,9 @@ texts! {
         "invitations: self-service for {domains}, {rate} per minute per address",
         "邀请：自助策略，允许的域 {domains}，每个地址每分钟 {rate} 次";
     /// Part of [`SIGNED_IN_POLICY`].
-    EVERY_ACCOUNT: "every signed-in account", "所有已登录账户";
+    EVERY_ACCOUNT: "members of entra.app_tenant", "entra.app_tenant 的成员";
     /// Part of [`SIGNED_IN_POLICY`].
-    SOME_ACCOUNTS: "{n} account(s)", "{n} 个账户";
+    SOME_ACCOUNTS: "members of entra.app_tenant and {n} listed object ID(s)", "entra.app_tenant 的成员及列出的 {n} 个对象 ID";
     SIGNED_IN_POLICY: "invitations: signed-in policy, {who} may invite", "邀请：signed-in 策略，{who}可以发送邀请";
     REFRESH_AFTER_TOO_LONG:
         "keepalive.refresh_after_hours is {hours}: with a pass every {minutes} minute(s) a refresh token may go {worst} hours unused, but it lapses after 90 days (2160 hours) without use; set it well below, for example 336 (14 days)",

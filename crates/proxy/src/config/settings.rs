@@ -147,7 +147,7 @@ pub(crate) enum InvitePolicy {
     Admin,
     /// Anyone, for allowed domains, rate-limited.
     SelfService,
-    /// Signed-in sessions, optionally an allow-list of accounts.
+    /// Signed-in members of `entra.app_tenant`, and the object IDs of an allow-list.
     SignedIn,
 }
 
@@ -158,9 +158,19 @@ pub(crate) struct InvitationSettings {
     /// The API keys' source, when one is set.
     pub(crate) api_keys: Option<SecretSource>,
     pub(crate) allowed_domains: Vec<String>,
-    pub(crate) allowed_accounts: Vec<String>,
+    /// Object IDs (lower-case GUIDs) that may invite under `signed-in` besides the tenant's members.
+    pub(crate) allowed_object_ids: Vec<String>,
     pub(crate) redirect_url: Option<String>,
+    /// The invitation email's text: always under `self-service`, the default under the others.
+    pub(crate) message: Option<String>,
+    /// `self-service`: per client address and per invited address, a minute.
     pub(crate) rate_limit_per_minute: u32,
+    /// `signed-in`: per signed-in account, a minute.
+    pub(crate) signed_in_rate_limit_per_minute: u32,
+    /// `admin`: per API key, a minute.
+    pub(crate) admin_rate_limit_per_minute: u32,
+    /// `/api/invitations/status`: per caller, a minute.
+    pub(crate) status_rate_limit_per_minute: u32,
 }
 
 /// `[keepalive]`, parsed.
@@ -353,6 +363,10 @@ impl Config {
                 "invitations.allowed_domains: self-service invitations need at least one allowed email domain".into()
             ));
         }
+        let allowed_object_ids = invitation_rules(&self, policy, &tenant, app_tenant.as_ref()).unwrap_or_else(|e| {
+            e.into_iter().for_each(|p| note(Err(p)));
+            Vec::new()
+        });
         for origin in &self.server.allowed_origins {
             if graphgate_core::HttpUrl::parse(origin)
                 .map(|u| u.origin() != origin.trim_end_matches('/'))
@@ -416,13 +430,81 @@ impl Config {
                 policy,
                 api_keys,
                 allowed_domains: self.invitations.allowed_domains.clone(),
-                allowed_accounts: self.invitations.allowed_accounts.clone(),
+                allowed_object_ids,
                 redirect_url: self.invitations.redirect_url.clone(),
+                message: self.invitations.message.clone(),
                 rate_limit_per_minute: self.invitations.rate_limit_per_minute,
+                signed_in_rate_limit_per_minute: self.invitations.signed_in_rate_limit_per_minute,
+                admin_rate_limit_per_minute: self.invitations.admin_rate_limit_per_minute,
+                status_rate_limit_per_minute: self.invitations.status_rate_limit_per_minute,
             },
             keepalive: KeepaliveSettings::of(&self.keepalive),
         })
     }
+}
+
+/// The longest `invitations.message` (Graph's limit on `customizedMessageBody`).
+const MAX_INVITATION_MESSAGE: usize = 10_000;
+
+/// The `[invitations]` rules beyond the policy's name: the object-ID allow-list (lower-case GUIDs,
+/// returned), the refused old `allowed_accounts`, `signed-in` only with a single-tenant authority
+/// or an allow-list and with `entra.app_tenant`, a message Graph accepts, and no zero limit.
+fn invitation_rules(
+    cfg: &Config,
+    policy: InvitePolicy,
+    tenant: &Tenant,
+    app_tenant: Option<&Tenant>,
+) -> Result<Vec<String>, Vec<String>> {
+    let inv = &cfg.invitations;
+    let mut problems = Vec::new();
+    if !inv.allowed_accounts.is_empty() {
+        problems.push(
+            "invitations.allowed_accounts: no longer supported, as usernames (preferred_username, email) are not a \
+             safe ground for authorization; list the inviters' object IDs in invitations.allowed_object_ids instead"
+                .to_owned(),
+        );
+    }
+    let mut ids = Vec::with_capacity(inv.allowed_object_ids.len());
+    for id in &inv.allowed_object_ids {
+        // An object ID has the GUID shape of an application ID.
+        match ClientId::parse(id.trim()) {
+            Ok(guid) => ids.push(guid.as_str().to_owned()),
+            Err(_) => problems.push(format!(
+                "invitations.allowed_object_ids: {id:?} is not an object ID (a GUID like 00000000-0000-0000-0000-000000000000)"
+            )),
+        }
+    }
+    if policy == InvitePolicy::SignedIn {
+        if !tenant.is_concrete() && ids.is_empty() {
+            problems.push(format!(
+                "invitations.policy: \"signed-in\" with entra.tenant = {:?} lets accounts of any organization (or \
+                 personal accounts) sign in; set entra.tenant to the tenant's ID, or list who may invite in \
+                 invitations.allowed_object_ids",
+                tenant.as_str()
+            ));
+        }
+        if app_tenant.is_none() {
+            problems.push(
+                "invitations.policy: \"signed-in\" lets members of entra.app_tenant invite; set entra.app_tenant"
+                    .to_owned(),
+            );
+        }
+    }
+    if inv.message.as_deref().is_some_and(|m| m.trim().is_empty() || m.chars().count() > MAX_INVITATION_MESSAGE) {
+        problems.push(format!("invitations.message: give 1 to {MAX_INVITATION_MESSAGE} characters, or leave it out"));
+    }
+    let limits = [
+        ("rate_limit_per_minute", inv.rate_limit_per_minute),
+        ("signed_in_rate_limit_per_minute", inv.signed_in_rate_limit_per_minute),
+        ("admin_rate_limit_per_minute", inv.admin_rate_limit_per_minute),
+        ("status_rate_limit_per_minute", inv.status_rate_limit_per_minute),
+    ];
+    for (name, value) in limits {
+        if value == 0 {
+            problems.push(format!("invitations.{name}: at least 1 (0 would refuse every request)"));
+        }
+    }
+    if problems.is_empty() { Ok(ids) } else { Err(problems) }
 }
 
 /// The claims request declaring `capabilities` (`None` for none); an error naming a value that

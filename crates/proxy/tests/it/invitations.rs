@@ -1,6 +1,8 @@
 //! Inviting external users through the proxy with the app-only token: the status check first,
 //! one-step onboarding, one client-credentials fetch for many invitations, missing admin consent,
-//! and the three invitation policies.
+//! the three invitation policies (signed-in: members of the app's tenant or listed object IDs),
+//! the configured message, one mail a day for a pending guest, the status word for non-admins,
+//! and the rate limits. (The audit line is checked with the log capture, `tests/logs.rs`.)
 
 use serde_json::{Value, json};
 
@@ -75,7 +77,9 @@ async fn admins_invite_with_the_status_check_first_and_one_step_onboarding() {
     let rd = redeem.split("rd=").nth(1).unwrap();
     let res = rig.emu_http.post(format!("{}/redeem", rig.emu.base_url())).form(&[("rd", rd)]).send().await.unwrap();
     assert_eq!(res.headers().get("location").unwrap().to_str().unwrap(), redirect);
-    assert_eq!(status_of(&rig, KEY, "bob@fabrikam.onmicrosoft.com").await["status"], "guest-accepted");
+    let accepted = status_of(&rig, KEY, "bob@fabrikam.onmicrosoft.com").await;
+    assert_eq!(accepted["status"], "guest-accepted");
+    assert!(accepted["userId"].is_string(), "an admin sees the user's ID: {accepted}");
     // A member of the tenant is never invited.
     let before = rig.emu.invitations().len();
     let (_, member) = invite(&rig, Some(KEY), json!({"email": "megan@contoso.onmicrosoft.com"})).await;
@@ -136,37 +140,250 @@ async fn self_service_invitations_are_limited_to_domains_and_rate() {
     assert_eq!(invite(&rig, None, json!({"email": "c@example.org"})).await.0, 200, "the window moves on");
 }
 
+const BOB: &str = "bob@fabrikam.onmicrosoft.com";
+const BOB_ID: &str = "c3f7e5a4-2d6f-4e8a-8b3c-4d5e6f708192";
+const KIM_ID: &str = "d4a8f6b5-3e7a-4f9b-9c4d-5e6f708192a3";
+
+/// Signs `account` in through `authority` and exchanges; the session cookie.
+async fn session_of(rig: &Rig, authority: &str, account: &str) -> String {
+    let (code, verifier, nonce) = rig.sign_in(authority, account).await;
+    let (status, cookie, body) = rig.exchange(&code, &verifier, &nonce).await;
+    assert_eq!(status, 200, "{body}");
+    cookie.unwrap()
+}
+
+async fn invite_as(rig: &Rig, cookie: &str, body: Value) -> (u16, Value) {
+    let res = rig.post("/api/invitations", Some(cookie), body).send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+/// The field names of a JSON object.
+fn keys(v: &Value) -> Vec<&str> {
+    v.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default()
+}
+
 #[tokio::test]
-async fn signed_in_invitations_need_a_session_on_the_allow_list() {
+async fn signed_in_means_a_member_of_the_app_tenant_not_a_guest() {
+    let rig = rig(CONTOSO, Cred::Secret(SECRET), "[invitations]\npolicy = \"signed-in\"\n").await;
+    let (status, err) = invite(&rig, None, json!({"email": BOB})).await;
+    assert_eq!((status, err["error"].as_str()), (401, Some("not_signed_in")));
+    // Adele is a member of Contoso (the app's tenant): she may invite.
+    let adele = session_of(&rig, CONTOSO, ADELE).await;
+    let (status, body) = invite_as(&rig, &adele, json!({"email": BOB})).await;
+    assert_eq!((status, body), (200, json!({"status": "invited"})));
+    // A page's invitation may lead only to this app, not to a site of the inviter's choosing.
+    let elsewhere = json!({"email": BOB, "redirectUrl": "https://evil.example/welcome"});
+    let (status, err) = invite_as(&rig, &adele, elsewhere).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_invitation")));
+    let home = json!({"email": "kim@outlook.example", "redirectUrl": format!("{REDIRECT}welcome")});
+    assert_eq!(invite_as(&rig, &adele, home).await.0, 200);
+    // Bob redeems and signs in to Contoso as its guest: his tid is Contoso's, but he may not invite.
+    let redeem = rig.emu.invitations()[0]["inviteRedeemUrl"].as_str().unwrap().to_owned();
+    let rd = redeem.split("rd=").nth(1).unwrap();
+    rig.emu_http.post(format!("{}/redeem", rig.emu.base_url())).form(&[("rd", rd)]).send().await.unwrap();
+    let bob = session_of(&rig, CONTOSO, BOB_ID).await;
+    let (_, session) = rig.get("/api/auth/session", Some(&bob)).await;
+    let text = session.to_string();
+    assert!(text.contains(&format!("\"tenantId\":\"{CONTOSO}\"")) && text.contains("\"guest\""), "{session}");
+    let (status, err) = invite_as(&rig, &bob, json!({"email": "someone@example.org"})).await;
+    assert_eq!((status, err["error"].as_str()), (403, Some("invite_forbidden")), "{err}");
+    assert!(err["hint"].as_str().unwrap().contains("allowed_object_ids"), "{err}");
+}
+
+#[tokio::test]
+async fn signed_in_refuses_other_tenants_and_admits_listed_object_ids() {
+    let rig = rig(
+        "common",
+        Cred::Secret(SECRET),
+        &format!("[invitations]\npolicy = \"signed-in\"\nallowed_object_ids = [\"{KIM_ID}\"]\n"),
+    )
+    .await;
+    // Bob is a member of Fabrikam, not of the app's tenant, and not listed.
+    let bob = session_of(&rig, "common", BOB_ID).await;
+    let (status, err) = invite_as(&rig, &bob, json!({"email": "someone@example.org"})).await;
+    assert_eq!((status, err["error"].as_str()), (403, Some("invite_forbidden")), "{err}");
+    // A member of Contoso signing in through /common/ still may.
+    let adele = session_of(&rig, "common", ADELE).await;
+    assert_eq!(invite_as(&rig, &adele, json!({"email": "someone@example.org"})).await.0, 200);
+    // Kim (a personal account) is listed by object ID.
+    let kim = session_of(&rig, "common", KIM_ID).await;
+    let (status, body) = invite_as(&rig, &kim, json!({"email": "other@example.org"})).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+fn validate(invitations: &str, tenant: &str) -> Result<(), Vec<String>> {
+    let toml = format!(
+        r#"
+        [entra]
+        tenant = "{tenant}"
+        app_tenant = "{CONTOSO}"
+        client_id = "{APP}"
+        redirect_uris = ["{REDIRECT}"]
+        credential = {{ secret = {{ env = "X" }} }}
+        [session]
+        store = "memory"
+        key = {{ env = "Y" }}
+        [invitations]
+        {invitations}
+        "#
+    );
+    graphgate_proxy::config::Config::from_toml_and_env(&toml, []).unwrap().validate().map(|_| ())
+}
+
+#[test]
+fn validate_refuses_signed_in_with_a_multi_tenant_authority_and_usernames() {
+    for tenant in ["common", "organizations", "consumers"] {
+        let problems = validate("policy = \"signed-in\"", tenant).expect_err(tenant);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains(&format!("entra.tenant = \"{tenant}\"")) && p.contains("allowed_object_ids")),
+            "{problems:?}"
+        );
+        validate(&format!("policy = \"signed-in\"\nallowed_object_ids = [\"{ADELE}\"]"), tenant).expect("listed");
+    }
+    validate("policy = \"signed-in\"", CONTOSO).expect("a single tenant");
+    // Usernames do not authorize: the old list is refused, and so is a username among object IDs.
+    let problems = validate("policy = \"signed-in\"\nallowed_accounts = [\"adele@contoso.onmicrosoft.com\"]", CONTOSO)
+        .expect_err("allowed_accounts");
+    assert!(problems.iter().any(|p| p.starts_with("invitations.allowed_accounts") && p.contains("allowed_object_ids")));
+    let problems =
+        validate("policy = \"signed-in\"\nallowed_object_ids = [\"adele@contoso.onmicrosoft.com\"]", "common")
+            .expect_err("a username");
+    assert!(problems.iter().any(|p| p.starts_with("invitations.allowed_object_ids")), "{problems:?}");
+    let problems = validate("admin_rate_limit_per_minute = 0", CONTOSO).expect_err("zero");
+    assert!(problems.iter().any(|p| p.starts_with("invitations.admin_rate_limit_per_minute")), "{problems:?}");
+}
+
+#[tokio::test]
+async fn self_service_takes_the_message_from_the_configuration() {
     let rig = rig(
         CONTOSO,
         Cred::Secret(SECRET),
-        "[invitations]\npolicy = \"signed-in\"\nallowed_accounts = [\"adele@contoso.onmicrosoft.com\"]\n",
+        "[invitations]\npolicy = \"self-service\"\nallowed_domains = [\"fabrikam.onmicrosoft.com\"]\n\
+         message = \"Welcome to the Contoso portal\"\n",
     )
     .await;
-    let (status, err) = invite(&rig, None, json!({"email": "bob@fabrikam.onmicrosoft.com"})).await;
-    assert_eq!((status, err["error"].as_str()), (401, Some("not_signed_in")));
-    let (cookie, _) = rig.signed_in().await;
-    let res = rig
-        .post("/api/invitations", Some(&cookie), json!({"email": "bob@fabrikam.onmicrosoft.com"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    // A page's invitation may lead only to this app, not to a site of the inviter's choosing.
-    let elsewhere = json!({"email": "bob@fabrikam.onmicrosoft.com", "redirectUrl": "https://evil.example/welcome"});
-    let res = rig.post("/api/invitations", Some(&cookie), elsewhere).send().await.unwrap();
-    assert_eq!(res.status(), 400);
-    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_invitation");
-    let home = json!({"email": "bob@fabrikam.onmicrosoft.com", "redirectUrl": format!("{REDIRECT}welcome")});
-    assert_eq!(rig.post("/api/invitations", Some(&cookie), home).send().await.unwrap().status(), 200);
-    let (code, verifier, nonce) = rig.sign_in(CONTOSO, "b2e6d4f3-1c5e-4d7f-9a2b-3c4d5e6f7081").await;
-    let (_, megan, _) = rig.exchange(&code, &verifier, &nonce).await;
-    let res = rig
-        .post("/api/invitations", Some(&megan.unwrap()), json!({"email": "kim@outlook.example"}))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error"], "invite_forbidden");
+    for field in [
+        json!({"message": "Click https://evil.example"}),
+        json!({"displayName": "CEO"}),
+        json!({"sendInvitationMessage": false}),
+    ] {
+        let mut body = json!({"email": BOB});
+        body.as_object_mut().unwrap().extend(field.as_object().unwrap().clone());
+        let (status, err) = invite(&rig, None, body).await;
+        assert_eq!((status, err["error"].as_str()), (403, Some("invitation_field_not_allowed")), "{err}");
+        assert!(!err["hint"].as_str().unwrap().is_empty());
+    }
+    assert!(rig.emu.invitations().is_empty(), "nothing was sent");
+    let (status, body) = invite(&rig, None, json!({"email": BOB})).await;
+    assert_eq!((status, body), (200, json!({"status": "invited"})));
+    let mails = rig.emu.mailbox(BOB).unwrap();
+    let invitation: Vec<&Value> =
+        mails.iter().filter(|m| m["subject"].as_str().is_some_and(|s| s.contains("invited"))).collect();
+    assert_eq!(invitation.len(), 1, "Microsoft mailed the invitation: {mails:?}");
+    let content = invitation[0]["body"]["content"].as_str().unwrap();
+    assert!(content.starts_with("Welcome to the Contoso portal"), "{content}");
+}
+
+#[tokio::test]
+async fn a_pending_guest_is_mailed_again_at_most_once_a_day() {
+    let keys = keys_file();
+    let rig = rig(CONTOSO, Cred::Secret(SECRET), &format!("[invitations]\napi_keys = {{ file = {keys:?} }}\n")).await;
+    let mailed = json!({"email": BOB, "sendInvitationMessage": true});
+    let inbox = || rig.emu.mailbox(BOB).unwrap().len();
+    let before = inbox();
+    let (_, first) = invite(&rig, Some(KEY), mailed.clone()).await;
+    assert_eq!(first["status"], "invited");
+    assert_eq!((rig.emu.invitations().len(), inbox()), (1, before + 1));
+    // Within the day: the status, without asking Graph (so without another mail).
+    let (status, again) = invite(&rig, Some(KEY), mailed.clone()).await;
+    assert_eq!((status, again["status"].as_str()), (200, Some("guest-pending")), "{again}");
+    assert!(again.get("redeemUrl").is_none(), "no new invitation: {again}");
+    rig.advance(23 * 3600);
+    invite(&rig, Some(KEY), mailed.clone()).await;
+    assert_eq!((rig.emu.invitations().len(), inbox()), (1, before + 1));
+    // A day after the first mail: one more, then quiet again.
+    rig.advance(3600);
+    let (_, later) = invite(&rig, Some(KEY), mailed.clone()).await;
+    assert_eq!(later["status"], "guest-pending");
+    assert!(later["redeemUrl"].is_string(), "{later}");
+    invite(&rig, Some(KEY), mailed.clone()).await;
+    assert_eq!((rig.emu.invitations().len(), inbox()), (2, before + 2));
+    // An admin asking for a fresh link without a mail still gets one.
+    let (_, link) = invite(&rig, Some(KEY), json!({"email": BOB})).await;
+    assert!(link["redeemUrl"].is_string(), "{link}");
+    assert_eq!((rig.emu.invitations().len(), inbox()), (3, before + 2));
+    let _ = std::fs::remove_file(keys);
+}
+
+#[tokio::test]
+async fn anonymous_callers_get_only_the_status_word() {
+    let rig = rig(
+        CONTOSO,
+        Cred::Secret(SECRET),
+        "[invitations]\npolicy = \"self-service\"\nallowed_domains = [\"fabrikam.onmicrosoft.com\", \"contoso.onmicrosoft.com\"]\n",
+    )
+    .await;
+    let (status, body) = invite(&rig, None, json!({"email": BOB})).await;
+    assert_eq!(status, 200);
+    assert_eq!(keys(&body), ["status"], "{body}");
+    for (email, word) in [(BOB, "guest-pending"), ("megan@contoso.onmicrosoft.com", "member")] {
+        let (status, body) = rig.get(&format!("/api/invitations/status?email={email}"), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(body, json!({"status": word}));
+    }
+    let (_, again) = invite(&rig, None, json!({"email": BOB})).await;
+    assert_eq!(again, json!({"status": "guest-pending"}));
+}
+
+#[tokio::test]
+async fn every_policy_is_rate_limited() {
+    let keys = keys_file();
+    let admin = rig(
+        CONTOSO,
+        Cred::Secret(SECRET),
+        &format!(
+            "[invitations]\napi_keys = {{ file = {keys:?} }}\nadmin_rate_limit_per_minute = 2\nstatus_rate_limit_per_minute = 1\n"
+        ),
+    )
+    .await;
+    let limited = |(status, err): (u16, Value)| {
+        assert_eq!((status, err["error"].as_str()), (429, Some("rate_limited")), "{err}");
+        assert!(err["hint"].as_str().is_some_and(|h| !h.is_empty()), "{err}");
+    };
+    assert_eq!(invite(&admin, Some(KEY), json!({"email": "a@example.org"})).await.0, 200);
+    assert_eq!(invite(&admin, Some(KEY), json!({"email": "b@example.org"})).await.0, 200);
+    limited(invite(&admin, Some(KEY), json!({"email": "c@example.org"})).await);
+    assert_eq!(invite(&admin, Some("other-key"), json!({"email": "c@example.org"})).await.0, 200, "per key");
+    status_of(&admin, KEY, "a@example.org").await;
+    let res = admin.http.get(format!("{}/api/invitations/status?email=a@example.org", admin.base)).bearer_auth(KEY);
+    let res = res.send().await.unwrap();
+    limited((res.status().as_u16(), res.json().await.unwrap()));
+    admin.proxy.clock.advance(61);
+    assert_eq!(invite(&admin, Some(KEY), json!({"email": "c@example.org"})).await.0, 200, "the minute moves on");
+
+    let signed_in = rig(
+        CONTOSO,
+        Cred::Secret(SECRET),
+        "[invitations]\npolicy = \"signed-in\"\nsigned_in_rate_limit_per_minute = 1\n",
+    )
+    .await;
+    let adele = session_of(&signed_in, CONTOSO, ADELE).await;
+    assert_eq!(invite_as(&signed_in, &adele, json!({"email": "a@example.org"})).await.0, 200);
+    let other_session = session_of(&signed_in, CONTOSO, ADELE).await;
+    limited(invite_as(&signed_in, &other_session, json!({"email": "b@example.org"})).await);
+
+    let anonymous = rig(
+        CONTOSO,
+        Cred::Secret(SECRET),
+        "[invitations]\npolicy = \"self-service\"\nallowed_domains = [\"example.org\"]\nstatus_rate_limit_per_minute = 2\n",
+    )
+    .await;
+    for _ in 0..2 {
+        assert_eq!(anonymous.get("/api/invitations/status?email=a@example.org", None).await.0, 200);
+    }
+    let (status, err) = anonymous.get("/api/invitations/status?email=b@example.org", None).await;
+    limited((status, err));
+    let _ = std::fs::remove_file(keys);
 }

@@ -208,20 +208,29 @@ impl Rig {
         let (url, pending) = request.build().unwrap();
         let query = url.split_once('?').unwrap().1.to_owned();
         let action = format!("{}/{}/oauth2/v2.0/authorize", self.emu.base_url(), tenant.as_str());
-        let post = |step: &'static str| {
+        let post = |step: &'static str, account: String| {
             let (http, action, query) = (self.emu_http.clone(), action.clone(), query.clone());
             async move {
                 http.post(action)
                     .header("content-type", "application/x-www-form-urlencoded")
-                    .body(form_encode([("q", query.as_str()), ("account", account), ("step", step)]))
+                    .body(form_encode([("q", query.as_str()), ("account", account.as_str()), ("step", step)]))
                     .send()
                     .await
                     .unwrap()
             }
         };
-        let mut res = post("select").await;
+        let mut res = post("select", account.to_owned()).await;
         if res.status() == 200 {
-            res = post("accept").await;
+            // The consent page names the user object that consents (a guest's own object, not
+            // its home account's).
+            let page = res.text().await.unwrap();
+            let consenting = page
+                .split("name=\"account\" value=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or(account)
+                .to_owned();
+            res = post("accept", consenting).await;
         }
         let location = res.headers().get("location").expect("a redirect").to_str().unwrap().to_owned();
         let response = graphgate_core::parse_redirect(graphgate_core::redirect_params(&location, None)).unwrap();
