@@ -68,6 +68,10 @@ error_codes! {
     InvalidScope = "invalid_scope",
     /// A scope asked of the proxy is not among its allowed scopes.
     ScopeNotAllowed = "scope_not_allowed",
+    /// An administration route was called without one of the proxy's API keys.
+    AdminKeyRequired = "admin_key_required",
+    /// A query string lacks a parameter or carries one that is not valid.
+    InvalidQuery = "invalid_query",
     /// An email address is malformed or uses a forbidden character.
     InvalidEmail = "invalid_email",
     /// An invitation request is invalid.

@@ -1,7 +1,10 @@
 //! The bearer API keys of the `admin` invitation policy: read once from their secret source,
 //! compared in constant time, never shown.
 
+use std::fmt::Write as _;
+
 use graphgate_core::secret::constant_time_eq;
+use sha2::{Digest as _, Sha256};
 
 use crate::config::SecretSource;
 
@@ -40,6 +43,25 @@ impl ApiKeys {
         found
     }
 
+    /// Which key `presented` is, for an audit line: `sha256:` and the first 8 hex digits of the
+    /// key's SHA-256 (enough to tell the keys apart, nothing to guess one from); `None` when it is
+    /// none of them. Every key is compared, in constant time.
+    pub(crate) fn identify(&self, presented: &str) -> Option<String> {
+        let presented = presented.trim().as_bytes();
+        let mut found = None;
+        for k in &self.0 {
+            if constant_time_eq(k.as_bytes(), presented) && found.is_none() {
+                found = Some(k);
+            }
+        }
+        let digest = Sha256::digest(found?.as_bytes());
+        let mut label = String::from("sha256:");
+        for byte in digest.iter().take(4) {
+            let _ = write!(label, "{byte:02x}");
+        }
+        Some(label)
+    }
+
     /// How many keys there are.
     pub(crate) fn len(&self) -> usize {
         self.0.len()
@@ -67,6 +89,10 @@ mod tests {
         assert_eq!((keys.position("key-two"), keys.position(" key-one ")), (Some(1), Some(0)));
         assert_eq!((keys.position("key"), keys.position("")), (None, None));
         assert_eq!(format!("{keys:?}"), "ApiKeys(2 <redacted>)");
+        let one = keys.identify("key-one").expect("known");
+        assert!(one.starts_with("sha256:") && one.len() == 15 && !one.contains("key-one"), "{one}");
+        assert_ne!(keys.identify(" key-two "), Some(one));
+        assert_eq!(keys.identify("key-three"), None);
         assert_eq!(ApiKeys::read(None).expect("none").len(), 0);
         let missing = SecretSource { env: Some(var.into()), file: None };
         assert!(ApiKeys::read(Some(&missing)).expect_err("unset").contains(var));

@@ -45,6 +45,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/config", get(api::auth::config))
         .route("/api/auth/session", get(api::auth::session))
         .route("/api/invitations/status", get(api::invitations::status))
+        // Bearer-key calls from the site's backend: no cookie, so no CSRF check.
+        .route("/api/admin/sessions", get(api::admin::list).delete(api::admin::revoke))
         .route("/api/explain", get(api::ops::explain))
         .route("/healthz", get(api::ops::healthz))
         .route("/readyz", get(api::ops::readyz))

@@ -6,7 +6,8 @@
 //!
 //! - the configuration itself (every validation problem);
 //! - the client credential (the secret or certificate can be read);
-//! - the session key and store (the store is opened and pinged, as start-up would);
+//! - the session keys and store (the store is opened and pinged, and the keys are tried on up to
+//!   20 stored sessions, as start-up does);
 //! - the invitation and keep-alive settings;
 //! - the sign-in service (the authority's discovery document);
 //! - an app-only token from `entra.app_tenant` (client credentials) and its roles:
@@ -26,7 +27,7 @@ use crate::clock::now_secs;
 use crate::config::{InvitePolicy, Settings, StoreKind};
 use crate::credential::Credential;
 use crate::metrics::Metrics;
-use crate::session::{Cipher, SessionStore, SqliteStore};
+use crate::session::{SessionManager, SessionStore, SqliteStore};
 use crate::upstream::Upstream;
 
 mod texts;
@@ -222,18 +223,24 @@ fn credential(s: &Settings, r: &mut CheckReport, secrets: &mut Vec<String>) -> O
 
 async fn sessions(s: &Settings, r: &mut CheckReport, secrets: &mut Vec<String>) {
     let cfg = &s.session;
-    match cfg.key.read("session.key") {
-        Err(e) => r.problem(texts::SESSION_KEY_UNREADABLE.fill(&[("error", &e)])),
-        Ok(key) => {
-            let valid = Cipher::from_base64(&key).is_ok();
-            secrets.push(key);
-            if valid {
-                r.pass(Severity::Problem, texts::SESSION_KEY_VALID.plain());
-            } else {
-                r.problem(texts::SESSION_KEY_INVALID.plain());
+    let keys = match cfg.keyring() {
+        Err(e) => {
+            // Whatever was read stays out of the report.
+            for (id, source) in &cfg.keys {
+                if let Ok(text) = source.read(&cfg.key_name(id)) {
+                    secrets.push(text);
+                }
             }
+            r.problem(texts::SESSION_KEY_UNREADABLE.fill(&[("error", &e)]));
+            None
         }
-    }
+        Ok((keys, texts)) => {
+            secrets.extend(texts);
+            let sealing = keys.sealing().id().to_owned();
+            r.pass(Severity::Problem, texts::SESSION_KEY_VALID.fill(&[("n", &cfg.keys.len()), ("id", &sealing)]));
+            Some(keys)
+        }
+    };
     let path = match &cfg.store {
         StoreKind::Memory => {
             r.warning(texts::MEMORY_STORE.plain());
@@ -241,9 +248,10 @@ async fn sessions(s: &Settings, r: &mut CheckReport, secrets: &mut Vec<String>) 
         }
         StoreKind::Sqlite(path) => path,
     };
-    let answer = match SqliteStore::open(path) {
+    let opened = SqliteStore::open(path);
+    let answer = match &opened {
         Ok(store) => store.ping().await,
-        Err(e) => Err(e),
+        Err(e) => Err(e.clone()),
     };
     let shown = path.display();
     match answer {
@@ -252,7 +260,20 @@ async fn sessions(s: &Settings, r: &mut CheckReport, secrets: &mut Vec<String>) 
             let fix = ErrorCode::StoreUnavailable.entry().fix;
             let fix = Bilingual { en: fix.en.to_owned(), zh: fix.zh.to_owned() };
             r.problem(texts::STORE_UNUSABLE.fill_parts(&[("path", &shown), ("error", &e)], &[("fix", &fix)]));
+            return;
         }
+    }
+    let (Ok(store), Some(keys)) = (opened, keys) else { return };
+    let manager = SessionManager::new(Arc::new(store), keys, cfg.absolute_lifetime, cfg.idle_timeout);
+    match manager.check_keys(now_secs()).await {
+        Ok(found) if found.none_open() => r.problem(texts::KEYS_OPEN_NONE.fill(&[("n", &found.sampled)])),
+        Ok(found) => {
+            r.pass(Severity::Problem, texts::KEYS_OPEN.fill(&[("opened", &found.opened), ("n", &found.sampled)]))
+        }
+        Err(e) => r.problem(texts::STORE_UNUSABLE.fill_parts(
+            &[("path", &shown), ("error", &e)],
+            &[("fix", &Bilingual { en: String::new(), zh: String::new() })],
+        )),
     }
 }
 

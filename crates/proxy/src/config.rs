@@ -239,9 +239,13 @@ pub(crate) struct SessionConfig {
     /// The SQLite file. Default `graphgate-sessions.db`.
     #[serde(default = "default_sqlite_path")]
     pub(crate) sqlite_path: PathBuf,
-    /// The AES-256-GCM key encrypting refresh tokens at rest: 32 bytes, base64.
+    /// One AES-256-GCM key sealing session records at rest: 32 bytes, base64 (the key ID
+    /// `"0"`). Give this or [`Self::keys`].
     #[serde(default)]
     pub(crate) key: SecretSource,
+    /// The session keys, each with an ID: the first seals, every one opens (key rotation).
+    #[serde(default)]
+    pub(crate) keys: Option<Vec<SessionKeyConfig>>,
     /// Absolute lifetime of a session, hours. Default 720 (30 days).
     #[serde(default = "default_absolute_hours")]
     pub(crate) absolute_lifetime_hours: u64,
@@ -258,6 +262,28 @@ pub(crate) struct SessionConfig {
     /// Sign-ins a client address may begin per minute. Default 60.
     #[serde(default = "default_sign_ins_per_minute")]
     pub(crate) sign_ins_per_minute: u32,
+}
+
+/// One entry of `session.keys`: an ID and where the key comes from.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SessionKeyConfig {
+    /// 1 to 32 characters of `A-Z a-z 0-9 . _ -`, unique; written into every record it seals.
+    #[serde(default)]
+    pub(crate) id: String,
+    /// The environment variable holding the key.
+    #[serde(default)]
+    pub(crate) env: Option<String>,
+    /// The file holding the key.
+    #[serde(default)]
+    pub(crate) file: Option<PathBuf>,
+}
+
+impl SessionKeyConfig {
+    /// Where the key comes from.
+    pub(crate) fn source(&self) -> SecretSource {
+        SecretSource { env: self.env.clone(), file: self.file.clone() }
+    }
 }
 
 fn default_store() -> String {
@@ -288,6 +314,7 @@ impl Default for SessionConfig {
             store: default_store(),
             sqlite_path: default_sqlite_path(),
             key: SecretSource::default(),
+            keys: None,
             absolute_lifetime_hours: default_absolute_hours(),
             idle_timeout_hours: default_idle_hours(),
             touch_interval_minutes: default_touch_minutes(),
@@ -523,7 +550,8 @@ const ENV_SESSION_KEY: &str = "GRAPHGATE_SESSION_KEY";
 
 /// Keys that say where a secret comes from (`{ env = … }` or `{ file = … }`); see
 /// [`Config::from_toml_and_env`].
-const SECRET_KEYS: [(&str, &str); 3] = [("session", "key"), ("invitations", "api_keys"), ("entra", "credential")];
+const SECRET_KEYS: [(&str, &str); 4] =
+    [("session", "key"), ("session", "keys"), ("invitations", "api_keys"), ("entra", "credential")];
 
 /// An override's value, typed by its key: lists split at commas, else a boolean, an integer or text.
 fn env_value(key: &str, v: &str) -> toml::Value {
@@ -718,6 +746,68 @@ mod tests {
             assert!(problems.iter().any(|p| p.starts_with(field)), "{field} not reported in {problems:#?}");
         }
         assert!(Config::from_toml_and_env("[entra]\ncolour = 1", []).is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn session_keys_are_a_list_with_ids_or_one_key() {
+        let with = |session: &str| {
+            let toml = GOOD.replace("key = { env = \"GRAPHGATE_TEST_KEY\" }", session);
+            Config::from_toml_and_env(&toml, []).expect("parses").validate()
+        };
+        let s = with(r#"keys = [ { id = "2026-12", env = "A" }, { id = "2026-06", file = "/run/old.key" } ]"#)
+            .expect("valid");
+        let ids: Vec<&str> = s.session.keys.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["2026-12", "2026-06"]);
+        assert_eq!(s.session.keys[1].1.file.as_deref(), Some(std::path::Path::new("/run/old.key")));
+        assert_eq!(s.session.key_name("2026-12"), "session.keys[2026-12]");
+        let s = with(r#"key = { env = "A" }"#).expect("valid");
+        assert_eq!(s.session.keys.len(), 1);
+        assert_eq!((s.session.keys[0].0.as_str(), s.session.key_name("0")), ("0", "session.key".to_owned()));
+
+        for (session, expected) in [
+            (
+                r#"key = { env = "A" }
+                keys = [ { id = "a", env = "B" } ]"#,
+                "not both",
+            ),
+            ("", "session.key"),
+            ("keys = []", "at least one"),
+            (r#"keys = [ { id = "a", env = "A" }, { id = "a", env = "B" } ]"#, "twice"),
+            (r#"keys = [ { id = "", env = "A" } ]"#, "1 to 32"),
+            (r#"keys = [ { id = "has space", env = "A" } ]"#, "1 to 32"),
+            (r#"keys = [ { id = "a" } ]"#, "session.keys[a]"),
+        ] {
+            let problems = with(session).expect_err(session);
+            assert!(
+                problems.iter().any(|p| p.starts_with("session.key") && p.contains(expected)),
+                "{session}: {problems:?}"
+            );
+        }
+        let toml =
+            GOOD.replace("key = { env = \"GRAPHGATE_TEST_KEY\" }", r#"keys = [ { id = "a", env = "A", colour = 1 } ]"#);
+        assert!(Config::from_toml_and_env(&toml, []).is_err(), "unknown keys in an entry are refused");
+        // An override never says where a key comes from.
+        let env = [("GRAPHGATE_SESSION_KEYS".to_owned(), "x".to_owned())];
+        let c = Config::from_toml_and_env(GOOD, env).expect("parses");
+        assert!(c.session.keys.is_none());
+    }
+
+    #[test]
+    fn the_keyring_reads_every_key_and_names_the_failing_one() {
+        let dir = std::env::temp_dir().join(format!("graphgate-keyring-{}", std::process::id()));
+        std::fs::write(&dir, "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n").expect("write");
+        let toml = GOOD.replace(
+            "key = { env = \"GRAPHGATE_TEST_KEY\" }",
+            &format!("keys = [ {{ id = \"new\", file = {dir:?} }}, {{ id = \"old\", file = {dir:?} }} ]"),
+        );
+        let s = Config::from_toml_and_env(&toml, []).expect("parses").validate().expect("valid");
+        let (ring, texts) = s.session.keyring().expect("keys read");
+        assert_eq!(ring.sealing().id(), "new");
+        assert_eq!(texts.len(), 2);
+        std::fs::write(&dir, "too short").expect("write");
+        let err = s.session.keyring().expect_err("not a key");
+        assert!(err.starts_with("session.keys[new]: ") && !err.contains("too short"), "{err}");
+        std::fs::remove_file(&dir).expect("cleanup");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! How a pass works:
 //!
 //! - It lists the live sessions by `SessionKey` (`SessionManager::scan`); it never knows a
-//!   session ID, and it never logs keys or tokens, only counts and error codes.
+//!   session ID, and it never logs keys or tokens, only counts and error codes. A record no
+//!   session key opens is skipped and kept (only its expiry time removes it).
 //! - Each due session is refreshed while its token slot is locked: the browser's
 //!   `/api/auth/token` takes the same lock, so a session is never refreshed twice at once. Under
 //!   the lock the session is read again, so a refresh the browser made meanwhile is seen and the

@@ -23,6 +23,7 @@ mod middleware;
 mod rate_limit;
 mod refresh;
 mod session;
+mod signout;
 mod state;
 mod tokens;
 mod upstream;

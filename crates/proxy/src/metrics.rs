@@ -1,5 +1,5 @@
 //! Prometheus text metrics: requests by route and status, upstream latency by call kind,
-//! token-cache hits and misses, and live sessions. No label ever carries a token or an ID.
+//! token-cache hits and misses, live sessions, and session records no key opens. No label ever carries a token or an ID.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -56,8 +56,9 @@ impl Metrics {
         if hit { &self.cache_hits } else { &self.cache_misses }.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition, with the live-session gauge given by the caller.
-    pub(crate) fn render(&self, live_sessions: u64) -> String {
+    /// The Prometheus text exposition, with the live-session gauge and the count of look-ups
+    /// that found a record no session key opens given by the caller.
+    pub(crate) fn render(&self, live_sessions: u64, unopenable: u64) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP graphgate_requests_total Requests answered, by route and status.");
         let _ = writeln!(out, "# TYPE graphgate_requests_total counter");
@@ -101,6 +102,12 @@ impl Metrics {
         let _ = writeln!(out, "# HELP graphgate_sessions Live sessions in the store.");
         let _ = writeln!(out, "# TYPE graphgate_sessions gauge");
         let _ = writeln!(out, "graphgate_sessions {live_sessions}");
+        let _ = writeln!(
+            out,
+            "# HELP graphgate_sessions_unopenable_total Session look-ups that found a record none of session.keys opens (kept)."
+        );
+        let _ = writeln!(out, "# TYPE graphgate_sessions_unopenable_total counter");
+        let _ = writeln!(out, "graphgate_sessions_unopenable_total {unopenable}");
         out
     }
 }
@@ -116,11 +123,12 @@ mod tests {
         m.request("/api/auth/token", 200);
         m.upstream("token", Duration::from_millis(3), 200);
         m.token_cache(true);
-        let text = m.render(7);
+        let text = m.render(7, 2);
         assert!(text.contains("graphgate_requests_total{route=\"/api/auth/token\",status=\"200\"} 2"), "{text}");
         assert!(text.contains("graphgate_upstream_seconds_bucket{kind=\"token\",le=\"0.005\"} 1"));
         assert!(text.contains("graphgate_upstream_seconds_bucket{kind=\"token\",le=\"0.0025\"} 0"));
         assert!(text.contains("graphgate_token_cache_total{result=\"hit\"} 1"));
         assert!(text.contains("graphgate_sessions 7"));
+        assert!(text.contains("graphgate_sessions_unopenable_total 2"));
     }
 }

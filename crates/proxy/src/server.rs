@@ -7,27 +7,29 @@ use tokio::net::TcpListener;
 
 use crate::api_keys::ApiKeys;
 use crate::app::router;
+use crate::clock::now_secs;
 use crate::config::{Settings, StoreKind};
 use crate::credential::Credential;
 use crate::metrics::Metrics;
-use crate::session::{Cipher, MemoryStore, SessionManager, SessionStore, SqliteStore};
+use crate::session::{MemoryStore, SessionManager, SessionStore, SqliteStore};
 use crate::state::AppState;
 use crate::tokens::TokenCache;
 use crate::upstream::Upstream;
 
-/// Builds the state from checked settings: reads the credential and the session key, opens the
-/// session store and pings it (a bad store fails here, before any user arrives).
+/// Builds the state from checked settings: reads the credential and the session keys, opens the
+/// session store and pings it, and tries the keys on stored sessions (a bad store, or keys that
+/// open none of the stored sessions, fail here, before any user arrives).
 pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, String> {
     let credential = Credential::load(&settings.credential)?;
     let session = &settings.session;
-    let key = session.key.read("session.key")?;
-    let cipher = Cipher::from_base64(&key).map_err(|e| format!("session.key: {e}"))?;
+    let (keys, _) = session.keyring()?;
     let store: Arc<dyn SessionStore> = match &session.store {
         StoreKind::Memory => Arc::new(MemoryStore::new()),
         StoreKind::Sqlite(path) => Arc::new(SqliteStore::open(path).map_err(|e| format!("session.sqlite_path: {e}"))?),
     };
     store.ping().await.map_err(|e| format!("the session store does not answer: {e}"))?;
-    let sessions = SessionManager::new(store, cipher, session.absolute_lifetime, session.idle_timeout);
+    let sessions = SessionManager::new(store, keys, session.absolute_lifetime, session.idle_timeout);
+    check_keys(&sessions).await?;
     let metrics = Arc::new(Metrics::default());
     let upstream = Upstream::new(settings.entra.clone(), metrics.clone())?;
     let api_keys = ApiKeys::read(settings.invitations.api_keys.as_ref())?;
@@ -44,6 +46,21 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, String> {
         rate: Default::default(),
         sign_ins: Default::default(),
     }))
+}
+
+/// Refuses to start when the store holds live sessions and none of a sample opens with the
+/// configured keys: the key is wrong, and starting would sign everyone out. Nothing is changed.
+async fn check_keys(sessions: &SessionManager) -> Result<(), String> {
+    let found = sessions.check_keys(now_secs()).await.map_err(|e| format!("the session store cannot be read: {e}"))?;
+    if found.none_open() {
+        return Err(format!(
+            "session.keys: the session key is wrong: none of the {} stored sessions tried opens with any configured key. \
+             Nothing in the store was changed. Configure the key that sealed them (to rotate, list the new key first \
+             and the old one after it in session.keys) and start again.",
+            found.sampled
+        ));
+    }
+    Ok(())
 }
 
 /// Serves until `shutdown` resolves, then lets requests in flight finish.

@@ -1652,6 +1652,38 @@ pub static ENTRIES: &[Entry] = &[
         },
     },
     Entry {
+        code: Code::Graphgate("admin_key_required"),
+        slug: "admin-key-required",
+        oauth_error: "",
+        status: 401,
+        retryable: false,
+        message: "This administration route needs one of the proxy's API keys.",
+        cause: Text {
+            en: "The request to `/api/admin/*` carried no `Authorization: Bearer …` header, or a key that is not one of the proxy's `invitations.api_keys`. Only the site's own backend may list or revoke users' sessions.",
+            zh: "对 `/api/admin/*` 的请求没有携带 `Authorization: Bearer …` 请求头，或携带的密钥不在代理的 `invitations.api_keys` 中。只有站点自己的后端才能列出或撤销用户的会话。",
+        },
+        fix: Text {
+            en: "Call the route from your backend with `Authorization: Bearer <key>`, using a key listed in `invitations.api_keys`; never send the key from a browser.",
+            zh: "请从后端调用该路由，并带上 `Authorization: Bearer <密钥>`，密钥须列在 `invitations.api_keys` 中；切勿从浏览器发送该密钥。",
+        },
+    },
+    Entry {
+        code: Code::Graphgate("invalid_query"),
+        slug: "invalid-query",
+        oauth_error: "",
+        status: 400,
+        retryable: false,
+        message: "The query string lacks a parameter or carries one that is not valid.",
+        cause: Text {
+            en: "A route that reads its parameters from the query string was called without one it needs (such as `tenantId` and `objectId` on `/api/admin/sessions`), or with a value that is too long or malformed.",
+            zh: "从查询字符串读取参数的路由在调用时缺少必需的参数（例如 `/api/admin/sessions` 的 `tenantId` 和 `objectId`），或参数值过长、格式不正确。",
+        },
+        fix: Text {
+            en: "Send every parameter the route documents, URL-encoded, with the values as Entra ID gives them (the account's `tenantId` and `objectId`).",
+            zh: "按路由文档发送所有参数并进行 URL 编码，参数值使用 Entra ID 提供的原值（账户的 `tenantId` 和 `objectId`）。",
+        },
+    },
+    Entry {
         code: Code::Graphgate("invalid_email"),
         slug: "invalid-email-address",
         oauth_error: "",

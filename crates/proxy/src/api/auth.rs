@@ -1,7 +1,7 @@
 //! Sign-in endpoints: `/api/config`, `/api/auth/begin` (a sign-in's PKCE verifier, state and
 //! nonce, kept here for the browser that asked), `/api/auth/exchange` (code → session),
 //! `/api/auth/token` (an access token from the stored refresh token), `/api/auth/session` and
-//! `/api/auth/logout`.
+//! `/api/auth/logout` (this session, or with `everywhere` every session of the account).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use super::claims;
 use crate::error::ApiError;
 use crate::refresh::{Caller, RefreshError, Refreshed, Request, refresh_session};
 use crate::session::{PENDING_LIFETIME, PendingSignIn, Session, SessionKey};
+use crate::signout;
 use crate::state::AppState;
 use crate::tokens::{CachedToken, resource_of};
 
@@ -307,20 +308,37 @@ pub(crate) async fn session(State(state): State<Arc<AppState>>, headers: HeaderM
     Ok(Json(json!({"account": s.account, "scopes": s.scopes.split(' ').collect::<Vec<_>>()})))
 }
 
-/// `POST /api/auth/logout`: deletes the session, clears the cookie, answers Entra's logout URL.
-pub(crate) async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+/// The body of `/api/auth/logout` (an empty body is `{}`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LogoutBody {
+    /// End every session of the signed-in account (by tenant ID and object ID), not just this one.
+    #[serde(default)]
+    everywhere: bool,
+}
+
+/// `POST /api/auth/logout [{everywhere}]`: deletes the session (with `everywhere`, every session
+/// of its account, and says how many ended), clears the cookie, answers Entra's logout URL.
+pub(crate) async fn logout(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, ApiError> {
+    let body: LogoutBody = if body.trim().is_empty() { LogoutBody::default() } else { parse_body(&body)? };
+    let mut ended = 0;
     if let Some(key) = state.settings.cookie.session_key(&headers) {
-        // Under the session's token slot, so a use being recorded meanwhile cannot write it back.
-        let slot = state.tokens.slot(&key, state.clock.now());
-        let mut held = slot.lock().await;
-        held.clear();
-        state.sessions.delete(&key).await?;
-        drop(held);
-        state.tokens.remove(&key);
+        let now = state.clock.now();
+        let account = if body.everywhere { state.sessions.load(&key, now).await?.map(|s| s.account) } else { None };
+        signout::end(&state, &key).await?;
+        if let Some(account) = account {
+            let others = state.sessions.keys_of(&account.tenant_id, &account.object_id, now).await?;
+            ended = 1 + signout::end_all(&state, &others).await?;
+        }
     }
     let s = &state.settings.entra;
     let post_logout = s.redirect_uris.first().map(RedirectUri::as_str);
     let url = s.endpoints.logout_url(&s.tenant, post_logout);
     let clear = state.settings.cookie.clear();
-    Ok(([(header::SET_COOKIE, clear)], Json(json!({"logoutUrl": url}))).into_response())
+    let answer = if body.everywhere { json!({"logoutUrl": url, "ended": ended}) } else { json!({"logoutUrl": url}) };
+    Ok(([(header::SET_COOKIE, clear)], Json(answer)).into_response())
 }

@@ -31,7 +31,11 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 /// Prometheus text.
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let live = state.sessions.live_sessions(state.clock.now()).await.unwrap_or(0);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(live)).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(live, state.sessions.unopenable_total()),
+    )
+        .into_response()
 }
 
 /// `GET /api/explain?code=…`: the catalogue's explanation of an error code — `AADSTS50020`,

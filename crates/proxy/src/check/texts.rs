@@ -104,11 +104,16 @@ texts! {
     CERTIFICATE: "a certificate, client assertions signed with {alg}", "证书，客户端断言使用 {alg} 签名";
     CREDENTIAL_READ: "the client credential was read: {kind}", "已读取客户端凭据：{kind}";
     CREDENTIAL_UNREADABLE: "the client credential cannot be read: {error}", "无法读取客户端凭据：{error}";
-    SESSION_KEY_UNREADABLE: "the session encryption key cannot be read: {error}", "无法读取会话加密密钥：{error}";
-    SESSION_KEY_VALID: "the session encryption key is a valid 32-byte key", "会话加密密钥有效（32 字节）";
-    SESSION_KEY_INVALID:
-        "session.key: the session encryption key must be 32 random bytes, base64-encoded (for example the output of `openssl rand -base64 32`)",
-        "session.key：会话加密密钥必须是 32 个随机字节的 base64 编码（例如 `openssl rand -base64 32` 的输出）";
+    SESSION_KEY_UNREADABLE: "the session encryption keys cannot be read: {error}", "无法读取会话加密密钥：{error}";
+    SESSION_KEY_VALID:
+        "the session encryption keys are valid 32-byte keys ({n}); new sessions are sealed with the key {id}",
+        "会话加密密钥均为有效的 32 字节密钥（{n} 个）；新会话使用密钥 {id} 加密";
+    KEYS_OPEN:
+        "the session keys open {opened} of the {n} stored sessions tried",
+        "会话密钥可以打开所抽查的 {n} 个已存储会话中的 {opened} 个";
+    KEYS_OPEN_NONE:
+        "session.keys: the session key is wrong: none of the {n} stored sessions tried opens with any configured key, so the proxy would refuse to start (nothing in the store was changed). Configure the key that sealed them; to rotate, list the new key first and the old one after it",
+        "session.keys：会话密钥不正确：所抽查的 {n} 个已存储会话没有一个能用已配置的密钥打开，因此代理将拒绝启动（存储中的内容未作任何更改）。请配置加密这些会话的密钥；轮换密钥时，把新密钥列在最前，旧密钥列在其后";
     CROSS_SITE_PAGE:
         "{origin} is on another site than the proxy ({public}): Safari and Firefox block third-party cookies, so pages there will not send the session cookie and every call after sign-in fails with not_signed_in. Serve the proxy on the page's own site, under a path (https://app.example.com/api) or a subdomain (https://auth.example.com)",
         "{origin} 与代理（{public}）不在同一站点：Safari 和 Firefox 会阻止第三方 Cookie，那里的页面不会发送会话 Cookie，登录之后的每次调用都会以 not_signed_in 失败。请把代理部署在页面自己的站点下，使用路径（https://app.example.com/api）或子域名（https://auth.example.com）";

@@ -10,8 +10,9 @@ use graphgate_core::assertion::AssertionAlg;
 use graphgate_core::{AuthorizeRequest, BaseUrl, ClientId, Cloud, Endpoints, RedirectUri, Scope, Scopes, Tenant};
 use tokio::sync::Semaphore;
 
-use super::{Config, KeepaliveConfig, SecretSource};
+use super::{Config, KeepaliveConfig, SecretSource, SessionConfig};
 use crate::cookie::SessionCookie;
+use crate::session::{Keyring, LEGACY_KEY_ID, decode_key, is_valid_key_id};
 
 /// The largest random delay the keep-alive waits before one session's refresh.
 const MAX_JITTER: Duration = Duration::from_secs(30);
@@ -128,8 +129,9 @@ pub(crate) enum StoreKind {
 #[derive(Debug, Clone)]
 pub(crate) struct SessionSettings {
     pub(crate) store: StoreKind,
-    /// The AES-256-GCM key's source.
-    pub(crate) key: SecretSource,
+    /// The session keys' IDs and sources, never empty: the first seals, all open. A lone
+    /// `session.key` is the one key [`LEGACY_KEY_ID`].
+    pub(crate) keys: Vec<(String, SecretSource)>,
     pub(crate) absolute_lifetime: Duration,
     pub(crate) idle_timeout: Duration,
     /// Use of a session is recorded at most this often (shorter than the idle timeout).
@@ -138,6 +140,71 @@ pub(crate) struct SessionSettings {
     pub(crate) force_refresh_interval: Duration,
     /// Sign-ins one client address may begin per minute.
     pub(crate) sign_ins_per_minute: u32,
+}
+
+impl SessionSettings {
+    /// What names the key with this ID in messages: `session.key` for a lone key, else
+    /// `session.keys[ID]`.
+    pub(crate) fn key_name(&self, id: &str) -> String {
+        if self.keys.len() == 1 && id == LEGACY_KEY_ID {
+            "session.key".to_owned()
+        } else {
+            format!("session.keys[{id}]")
+        }
+    }
+
+    /// Reads every key and builds the keyring; the texts read come back too (to scrub them from
+    /// reports). Errors name the key, never its value.
+    pub(crate) fn keyring(&self) -> Result<(Keyring, Vec<String>), String> {
+        let mut keys = Vec::with_capacity(self.keys.len());
+        let mut texts = Vec::with_capacity(self.keys.len());
+        for (id, source) in &self.keys {
+            let name = self.key_name(id);
+            let text = source.read(&name)?;
+            let key = decode_key(&text).map_err(|e| format!("{name}: {e}"));
+            texts.push(text);
+            keys.push((id.clone(), key?));
+        }
+        Ok((Keyring::new(keys).map_err(|e| format!("session.keys: {e}"))?, texts))
+    }
+}
+
+/// `session.key` or `session.keys`, checked: the IDs and sources, or the problems.
+fn session_keys(cfg: &SessionConfig) -> Result<Vec<(String, SecretSource)>, Vec<String>> {
+    match (&cfg.keys, cfg.key.is_set()) {
+        (Some(_), true) => Err(vec!["session.keys: give session.key or session.keys, not both".into()]),
+        (None, false) => Err(vec![
+            "session.key: set the session encryption key (32 bytes, base64) with key.env or key.file, or list keys with IDs in session.keys"
+                .into(),
+        ]),
+        (None, true) => Ok(vec![(LEGACY_KEY_ID.to_owned(), cfg.key.clone())]),
+        (Some(list), false) => {
+            let mut problems = Vec::new();
+            if list.is_empty() {
+                problems.push("session.keys: give at least one key".into());
+            }
+            let mut ids: Vec<&str> = Vec::new();
+            for entry in list {
+                if !is_valid_key_id(&entry.id) {
+                    problems.push(format!(
+                        "session.keys: the key ID {:?} is not 1 to 32 characters of A-Z a-z 0-9 . _ -",
+                        entry.id
+                    ));
+                } else if ids.contains(&entry.id.as_str()) {
+                    problems.push(format!("session.keys: the key ID {:?} is given twice", entry.id));
+                }
+                ids.push(&entry.id);
+                if !entry.source().is_set() {
+                    problems.push(format!("session.keys[{}]: set env = \"VAR\" or file = \"path\"", entry.id));
+                }
+            }
+            if problems.is_empty() {
+                Ok(list.iter().map(|e| (e.id.clone(), e.source())).collect())
+            } else {
+                Err(problems)
+            }
+        }
+    }
 }
 
 /// How invitations are authorised.
@@ -325,11 +392,12 @@ impl Config {
                 StoreKind::Memory
             }
         };
-        if !self.session.key.is_set() {
-            note(Err(
-                "session.key: set the refresh-token encryption key (32 bytes, base64) with key.env or key.file".into()
-            ));
-        }
+        let keys = session_keys(&self.session).unwrap_or_else(|found| {
+            for p in found {
+                note(Err(p));
+            }
+            Vec::new()
+        });
         let (idle, absolute) = (self.session.idle_timeout_hours, self.session.absolute_lifetime_hours);
         if !(1..=24 * 3650).contains(&idle) || !(1..=24 * 3650).contains(&absolute) {
             note(Err("session: lifetimes must be between one hour and ten years".into()));
@@ -419,7 +487,7 @@ impl Config {
             credential,
             session: SessionSettings {
                 store,
-                key: self.session.key.clone(),
+                keys,
                 absolute_lifetime: hours(absolute),
                 idle_timeout: hours(idle),
                 touch_interval: Duration::from_secs(touch.saturating_mul(60)),

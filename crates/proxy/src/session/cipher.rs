@@ -58,14 +58,9 @@ impl Cipher {
 
     /// A cipher from a base64-encoded 256-bit key (standard or URL-safe alphabet, padded or not;
     /// surrounding whitespace, such as a key file's final newline, is ignored).
+    #[cfg(test)]
     pub(crate) fn from_base64(text: &str) -> Result<Self, CipherError> {
-        let text = text.trim();
-        let bytes = [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD]
-            .into_iter()
-            .find_map(|engine| engine.decode(text).ok())
-            .ok_or(CipherError::InvalidKey)?;
-        let key: [u8; 32] = bytes.try_into().map_err(|_| CipherError::InvalidKey)?;
-        Ok(Self::new(key))
+        decode_key(text).map(Self::new)
     }
 
     /// Encrypts `plaintext` and authenticates it together with `aad`, which must be presented
@@ -96,6 +91,17 @@ impl Cipher {
     pub(crate) const fn sealed_len(plaintext_len: usize) -> usize {
         NONCE_LEN + plaintext_len + TAG_LEN
     }
+}
+
+/// The 256-bit key in `text`: base64 in the standard or URL-safe alphabet, padded or not;
+/// surrounding whitespace, such as a key file's final newline, is ignored.
+pub(crate) fn decode_key(text: &str) -> Result<[u8; 32], CipherError> {
+    let text = text.trim();
+    let bytes = [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD]
+        .into_iter()
+        .find_map(|engine| engine.decode(text).ok())
+        .ok_or(CipherError::InvalidKey)?;
+    bytes.try_into().map_err(|_| CipherError::InvalidKey)
 }
 
 impl fmt::Debug for Cipher {

@@ -1,28 +1,27 @@
-//! The session manager: issues session IDs, seals refresh tokens, applies the absolute lifetime
-//! and the idle timeout, and reads and writes [`Session`] records through any [`SessionStore`].
+//! The session manager: issues session IDs, seals records, applies the absolute lifetime and the
+//! idle timeout, and reads and writes [`Session`] records through any [`SessionStore`].
 //!
-//! A record is stored as compact JSON under [`SessionKey::of`] its ID. The refresh token inside
-//! is replaced by the base64 of [`Cipher::seal`] with the record's key as associated data, so a
-//! sealed token copied to another record does not open. A record that cannot be read back (bad
-//! JSON, another format version, a token sealed under another key) counts as absent and is
-//! deleted: a damaged record signs its user out, it never fails the request.
+//! A record is sealed whole ([`record`](super::record): format 2) under the keyring's first key,
+//! bound to [`SessionKey::of`] its ID, with the account index beside it. A record in format 1, or
+//! sealed under another configured key, is sealed again the first time it is loaded (only if it
+//! is still exactly the record read, so no concurrent write is undone). A record that no key
+//! opens (altered, sealed under a key no longer configured, an unknown format) is reported as
+//! unopenable and kept: a wrong key must not wipe the store. It answers as no session.
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD_NO_PAD;
 use graphgate_core::{Account, RefreshToken, SessionId, random_token};
-use serde::{Deserialize, Serialize};
 
-use super::{Cipher, SessionKey, SessionStore, StoreError};
-
-/// The version of the stored record layout.
-const FORMAT: u8 = 1;
+use super::{Keyring, Record, SessionKey, SessionStore, StoreError, record};
 
 /// Random bytes in a session ID (256 bits).
 const SESSION_ID_BYTES: usize = 32;
+
+/// How many records the start-up check tries to open.
+const KEY_CHECK_SAMPLE: usize = 20;
 
 /// A signed-in browser session, as the proxy keeps it server-side.
 ///
@@ -31,7 +30,7 @@ const SESSION_ID_BYTES: usize = 32;
 pub struct Session {
     /// Who signed in.
     pub(crate) account: Account,
-    /// The refresh token (sealed whenever the session is stored).
+    /// The refresh token (sealed with the rest whenever the session is stored).
     pub(crate) refresh_token: RefreshToken,
     /// The granted scopes, space-separated.
     pub(crate) scopes: String,
@@ -45,50 +44,62 @@ pub struct Session {
     pub refreshed_at: u64,
 }
 
-/// The stored form of a [`Session`], as written.
-#[derive(Serialize)]
-struct StoredRef<'a> {
-    v: u8,
-    a: &'a Account,
-    /// Base64 (no padding) of the sealed refresh token.
-    rt: String,
-    s: &'a str,
-    t: &'a str,
-    c: u64,
-    l: u64,
-    r: u64,
+/// What a look-up of a store key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// A live session.
+    Live(Box<Session>),
+    /// No record, or one that has ended (deleted).
+    Absent,
+    /// A record no configured key opens (kept, counted).
+    Unopenable,
 }
 
-/// The stored form of a [`Session`], as read back.
-#[derive(Deserialize)]
-struct Stored {
-    v: u8,
-    a: Account,
-    rt: String,
-    s: String,
-    t: String,
-    c: u64,
-    l: u64,
-    r: u64,
+/// What the start-up check of the keys found in a sample of the store's live records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeyCheck {
+    /// Records tried.
+    pub(crate) sampled: usize,
+    /// Records that opened with a configured key.
+    pub(crate) opened: usize,
 }
 
-/// Reads and writes sessions through a [`SessionStore`], sealing refresh tokens with a
-/// [`Cipher`] and enforcing the lifetimes.
+impl KeyCheck {
+    /// Whether records exist and none of those tried opens: the keys are wrong.
+    pub(crate) fn none_open(&self) -> bool {
+        self.sampled > 0 && self.opened == 0
+    }
+}
+
+/// How a record is written.
+enum Write {
+    /// A new session: created, replacing anything under its key.
+    New,
+    /// An existing session: only if its record still exists.
+    Existing,
+    /// An existing session, only if its record is still exactly this blob.
+    Replacing(Vec<u8>),
+}
+
+/// Reads and writes sessions through a [`SessionStore`], sealing them with a [`Keyring`] and
+/// enforcing the lifetimes.
 ///
 /// A session ends at the earlier of `created_at + absolute_lifetime` and
 /// `last_seen + idle_timeout`; the store's own expiry time is set to that moment.
 #[derive(Clone)]
 pub struct SessionManager {
     store: Arc<dyn SessionStore>,
-    cipher: Cipher,
+    keys: Keyring,
     absolute_lifetime: Duration,
     idle_timeout: Duration,
+    /// Records a look-up found that no key opens, since start-up (for metrics).
+    unopenable: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for SessionManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionManager")
-            .field("cipher", &self.cipher)
+            .field("keys", &self.keys)
             .field("absolute_lifetime", &self.absolute_lifetime)
             .field("idle_timeout", &self.idle_timeout)
             .finish_non_exhaustive()
@@ -96,14 +107,14 @@ impl fmt::Debug for SessionManager {
 }
 
 impl SessionManager {
-    /// A manager over `store`, sealing with `cipher`.
+    /// A manager over `store`, sealing with the first of `keys` and opening with any.
     pub(crate) fn new(
         store: Arc<dyn SessionStore>,
-        cipher: Cipher,
+        keys: Keyring,
         absolute_lifetime: Duration,
         idle_timeout: Duration,
     ) -> Self {
-        Self { store, cipher, absolute_lifetime, idle_timeout }
+        Self { store, keys, absolute_lifetime, idle_timeout, unopenable: Arc::default() }
     }
 
     /// When `session` ends (Unix seconds), unless it is used again before then; for example, for
@@ -130,17 +141,41 @@ impl SessionManager {
         );
         session.created_at = now;
         session.last_seen = now;
-        self.write(&SessionKey::of(&id), &session, now).await?;
+        self.write(&SessionKey::of(&id), &session, now, Write::New).await?;
         Ok(id)
     }
 
-    /// The session stored under `key`, or `None` when there is none, it has ended, or its record
-    /// cannot be read back (ended and unreadable records are deleted). Does not count as use.
-    pub(crate) async fn load(&self, key: &SessionKey, now: u64) -> Result<Option<Session>, StoreError> {
+    /// What is stored under `key` at `now`: a live session, nothing (an ended record is deleted),
+    /// or a record no configured key opens (kept, and counted). A record in format 1 or sealed
+    /// under an older key is sealed again under the first key. Does not count as use.
+    pub(crate) async fn lookup(&self, key: &SessionKey, now: u64) -> Result<Lookup, StoreError> {
         let Some(blob) = self.store.load(key, now).await? else {
-            return Ok(None);
+            return Ok(Lookup::Absent);
         };
-        self.check(key, &blob, now).await
+        let Some(opened) = record::open(&self.keys, key, &blob) else {
+            self.unopenable.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("a session record opens with none of session.keys: it is kept, and answered as no session");
+            return Ok(Lookup::Unopenable);
+        };
+        let session = opened.session;
+        if self.is_expired(&session, now) {
+            self.store.delete(key).await?;
+            return Ok(Lookup::Absent);
+        }
+        if opened.stale {
+            // Only if the record is still the one read: a refresh meanwhile is not undone.
+            self.write(key, &session, now, Write::Replacing(blob)).await?;
+        }
+        Ok(Lookup::Live(Box::new(session)))
+    }
+
+    /// The live session stored under `key`, or `None` when there is none, it has ended, or no
+    /// configured key opens its record (see [`lookup`](Self::lookup)).
+    pub(crate) async fn load(&self, key: &SessionKey, now: u64) -> Result<Option<Session>, StoreError> {
+        Ok(match self.lookup(key, now).await? {
+            Lookup::Live(session) => Some(*session),
+            Lookup::Absent | Lookup::Unopenable => None,
+        })
     }
 
     /// Records a successful upstream refresh at `now` on the session stored under `key`, in one
@@ -149,7 +184,9 @@ impl SessionManager {
     /// the keep-alive, so background refreshes do not keep an idle session alive).
     ///
     /// Returns the session as stored, or `None` when it no longer exists or has ended at `now`
-    /// (then its record is deleted). Callers serialise refreshes of one session themselves.
+    /// (then its record is deleted). The write only replaces a record that still exists, so a
+    /// session deleted meanwhile (sign-out, revocation) is never written back. Callers serialise
+    /// refreshes of one session themselves.
     pub(crate) async fn record_refresh(
         &self,
         key: &SessionKey,
@@ -166,7 +203,7 @@ impl SessionManager {
             last_seen: if used { now } else { session.last_seen },
             ..session
         };
-        Ok(self.write(key, &session, now).await?.then_some(session))
+        Ok(self.write(key, &session, now, Write::Existing).await?.then_some(session))
     }
 
     /// Records use of `session` (stored under `key`, just loaded) at `now`: `last_seen` is
@@ -183,7 +220,7 @@ impl SessionManager {
             return Ok(());
         }
         let touched = Session { last_seen: now, ..session.clone() };
-        self.write(key, &touched, now).await.map(|_| ())
+        self.write(key, &touched, now, Write::Existing).await.map(|_| ())
     }
 
     /// Whether [`touch`](Self::touch) would write `session` at `now`.
@@ -196,22 +233,58 @@ impl SessionManager {
         self.store.delete(key).await
     }
 
+    /// The keys of the live sessions of the account (`tenant_id`, `object_id`), found by its
+    /// index under every configured key.
+    pub(crate) async fn keys_of(
+        &self,
+        tenant_id: &str,
+        object_id: &str,
+        now: u64,
+    ) -> Result<Vec<SessionKey>, StoreError> {
+        let mut keys = Vec::new();
+        for index in self.keys.account_indexes(tenant_id, object_id) {
+            for key in self.store.keys_with_index(&index, now).await? {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
     /// How many sessions are live at `now`, by the store's expiry times (for metrics).
     pub(crate) async fn live_sessions(&self, now: u64) -> Result<u64, StoreError> {
         self.store.count(now).await
     }
 
+    /// How many look-ups found a record no configured key opens, since start-up.
+    pub(crate) fn unopenable_total(&self) -> u64 {
+        self.unopenable.load(Ordering::Relaxed)
+    }
+
     /// Every live session with the key it is stored under, for the keep-alive task (which
-    /// records their refreshes with [`record_refresh`](Self::record_refresh)). Ended and
-    /// unreadable records are deleted and left out.
+    /// records their refreshes with [`record_refresh`](Self::record_refresh)). Ended records are
+    /// deleted and left out; records no key opens are left out and kept.
     pub async fn scan(&self, now: u64) -> Result<Vec<(SessionKey, Session)>, StoreError> {
         let mut live = Vec::new();
         for (key, blob) in self.store.scan(now).await? {
-            if let Some(session) = self.check(&key, &blob, now).await? {
-                live.push((key, session));
+            let Some(opened) = record::open(&self.keys, &key, &blob) else { continue };
+            if self.is_expired(&opened.session, now) {
+                self.store.delete(&key).await?;
+                continue;
             }
+            live.push((key, opened.session));
         }
         Ok(live)
+    }
+
+    /// Tries to open up to 20 of the store's live records with the configured keys, changing
+    /// nothing (the start-up check: a wrong key must not look like an empty store).
+    pub(crate) async fn check_keys(&self, now: u64) -> Result<KeyCheck, StoreError> {
+        let sample = self.store.sample(now, KEY_CHECK_SAMPLE).await?;
+        let opened = sample.iter().filter(|(key, blob)| record::open(&self.keys, key, blob).is_some()).count();
+        Ok(KeyCheck { sampled: sample.len(), opened })
     }
 
     /// Removes the records whose lifetime ended at or before `now` (the keep-alive's every pass:
@@ -225,9 +298,9 @@ impl SessionManager {
         self.store.as_ref()
     }
 
-    /// The cipher records are sealed with.
-    pub(super) fn cipher(&self) -> &Cipher {
-        &self.cipher
+    /// The keys records are sealed and opened with.
+    pub(super) fn keys(&self) -> &Keyring {
+        &self.keys
     }
 
     /// Checks that the store answers.
@@ -235,65 +308,21 @@ impl SessionManager {
         self.store.ping().await
     }
 
-    /// Decodes a stored record and applies the lifetimes; deletes it when unreadable or ended.
-    async fn check(&self, key: &SessionKey, blob: &[u8], now: u64) -> Result<Option<Session>, StoreError> {
-        let Some(session) = self.decode(key, blob) else {
-            tracing::warn!("discarded a session record that could not be decrypted or parsed");
-            self.store.delete(key).await?;
-            return Ok(None);
-        };
-        if self.is_expired(&session, now) {
-            self.store.delete(key).await?;
-            return Ok(None);
-        }
-        Ok(Some(session))
-    }
-
-    /// Stores `session` under `key` with its expiry time, or deletes it if it has ended at `now`.
-    async fn write(&self, key: &SessionKey, session: &Session, now: u64) -> Result<bool, StoreError> {
+    /// Seals `session` and stores it under `key` with its expiry time and account index (or
+    /// deletes it if it has ended at `now`). Returns whether it was written.
+    async fn write(&self, key: &SessionKey, session: &Session, now: u64, how: Write) -> Result<bool, StoreError> {
         let expires_at = self.expires_at(session);
         if expires_at <= now {
             self.store.delete(key).await?;
             return Ok(false);
         }
-        let blob = self.encode(key, session)?;
-        self.store.save(key, blob, expires_at).await?;
-        Ok(true)
-    }
-
-    fn encode(&self, key: &SessionKey, session: &Session) -> Result<Vec<u8>, StoreError> {
-        let sealed = self
-            .cipher
-            .seal(session.refresh_token.expose_secret().as_bytes(), key.as_bytes())
-            .map_err(|_| StoreError::Unavailable("could not encrypt a refresh token".into()))?;
-        let stored = StoredRef {
-            v: FORMAT,
-            a: &session.account,
-            rt: STANDARD_NO_PAD.encode(sealed),
-            s: &session.scopes,
-            t: &session.tenant,
-            c: session.created_at,
-            l: session.last_seen,
-            r: session.refreshed_at,
-        };
-        serde_json::to_vec(&stored).map_err(|_| StoreError::Corrupt("could not serialise a session".into()))
-    }
-
-    fn decode(&self, key: &SessionKey, blob: &[u8]) -> Option<Session> {
-        let stored: Stored = serde_json::from_slice(blob).ok()?;
-        if stored.v != FORMAT {
-            return None;
+        let blob = record::seal(&self.keys, key, session)?;
+        let index = self.keys.sealing().account_index(&session.account.tenant_id, &session.account.object_id);
+        let record = Record { blob, index, expires_at };
+        match how {
+            Write::New => self.store.save(key, record).await.map(|()| true),
+            Write::Existing => self.store.update(key, record, None).await,
+            Write::Replacing(old) => self.store.update(key, record, Some(old)).await,
         }
-        let sealed = STANDARD_NO_PAD.decode(stored.rt.as_bytes()).ok()?;
-        let refresh_token = String::from_utf8(self.cipher.open(&sealed, key.as_bytes()).ok()?).ok()?;
-        Some(Session {
-            account: stored.a,
-            refresh_token: RefreshToken::new(refresh_token),
-            scopes: stored.s,
-            tenant: stored.t,
-            created_at: stored.c,
-            last_seen: stored.l,
-            refreshed_at: stored.r,
-        })
     }
 }

@@ -5,19 +5,13 @@ use std::collections::HashMap;
 use std::future::ready;
 use std::sync::{Mutex, MutexGuard};
 
-use super::{SessionKey, SessionStore, StoreFuture};
+use super::{Record, SessionKey, SessionStore, StoreFuture};
 
 /// A [`SessionStore`] held in memory.
 #[derive(Debug, Default)]
 pub(crate) struct MemoryStore {
     records: Mutex<HashMap<SessionKey, Record>>,
     pending: Mutex<HashMap<SessionKey, Record>>,
-}
-
-#[derive(Debug)]
-struct Record {
-    blob: Vec<u8>,
-    expires_at: u64,
 }
 
 impl MemoryStore {
@@ -42,9 +36,21 @@ impl SessionStore for MemoryStore {
         Box::pin(ready(Ok(blob)))
     }
 
-    fn save(&self, key: &SessionKey, blob: Vec<u8>, expires_at: u64) -> StoreFuture<'_, ()> {
-        self.records().insert(key.clone(), Record { blob, expires_at });
+    fn save(&self, key: &SessionKey, record: Record) -> StoreFuture<'_, ()> {
+        self.records().insert(key.clone(), record);
         Box::pin(ready(Ok(())))
+    }
+
+    fn update(&self, key: &SessionKey, record: Record, only_if: Option<Vec<u8>>) -> StoreFuture<'_, bool> {
+        let mut records = self.records();
+        let written = match records.get_mut(key) {
+            Some(old) if only_if.as_ref().is_none_or(|blob| *blob == old.blob) => {
+                *old = record;
+                true
+            }
+            _ => false,
+        };
+        Box::pin(ready(Ok(written)))
     }
 
     fn delete(&self, key: &SessionKey) -> StoreFuture<'_, ()> {
@@ -71,6 +77,27 @@ impl SessionStore for MemoryStore {
         Box::pin(ready(Ok(live)))
     }
 
+    fn sample(&self, now: u64, limit: usize) -> StoreFuture<'_, Vec<(SessionKey, Vec<u8>)>> {
+        let some = self
+            .records()
+            .iter()
+            .filter(|(_, r)| r.expires_at > now)
+            .take(limit)
+            .map(|(key, r)| (key.clone(), r.blob.clone()))
+            .collect();
+        Box::pin(ready(Ok(some)))
+    }
+
+    fn keys_with_index(&self, index: &str, now: u64) -> StoreFuture<'_, Vec<SessionKey>> {
+        let keys = self
+            .records()
+            .iter()
+            .filter(|(_, r)| r.expires_at > now && r.index == index)
+            .map(|(k, _)| k.clone())
+            .collect();
+        Box::pin(ready(Ok(keys)))
+    }
+
     fn purge_expired(&self, now: u64) -> StoreFuture<'_, u64> {
         let mut purged = 0;
         for mut map in [self.records(), self.pending()] {
@@ -82,7 +109,7 @@ impl SessionStore for MemoryStore {
     }
 
     fn put_pending(&self, key: &SessionKey, blob: Vec<u8>, expires_at: u64) -> StoreFuture<'_, ()> {
-        self.pending().insert(key.clone(), Record { blob, expires_at });
+        self.pending().insert(key.clone(), Record { blob, index: String::new(), expires_at });
         Box::pin(ready(Ok(())))
     }
 

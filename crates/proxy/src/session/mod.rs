@@ -1,15 +1,15 @@
-//! Server-side sessions: a byte-level store contract, its backends, and the manager that encrypts
-//! refresh tokens and applies lifetimes on top of any backend.
+//! Server-side sessions: a byte-level store contract, its backends, and the manager that seals
+//! records and applies lifetimes on top of any backend.
 //!
 //! The design has two layers:
 //!
-//! - [`SessionStore`] is a tiny key-value contract with an expiry time per record. A backend only
-//!   stores opaque bytes under opaque keys ([`MemoryStore`] for tests, [`SqliteStore`] by default;
-//!   a networked store such as Redis needs nothing more).
+//! - [`SessionStore`] is a tiny key-value contract with an expiry time and an account index per
+//!   record. A backend only stores opaque bytes under opaque keys ([`MemoryStore`] for tests,
+//!   [`SqliteStore`] by default; a networked store such as Redis needs nothing more).
 //! - [`SessionManager`] does everything else once: it issues session IDs, derives the store key
 //!   from them ([`SessionKey`]: the SHA-256 of the ID, so the ID itself is never stored), seals the
-//!   refresh token with AES-256-GCM ([`Cipher`]) bound to that key, and enforces the absolute
-//!   lifetime and the idle timeout.
+//!   whole record with AES-256-GCM ([`Cipher`], the keys of a [`Keyring`]) bound to that key,
+//!   computes the account index, and enforces the absolute lifetime and the idle timeout.
 //!
 //! Time is always passed in as Unix seconds (`now`); no store reads the clock, so expiry is
 //! testable without sleeping.
@@ -24,12 +24,15 @@ use sha2::{Digest as _, Sha256};
 mod cipher;
 #[cfg(test)]
 mod conformance;
+mod keyring;
 mod manager;
 mod memory;
 mod pending;
+mod record;
 mod sqlite;
 
-pub(crate) use cipher::Cipher;
+pub(crate) use cipher::{Cipher, decode_key};
+pub(crate) use keyring::{Keyring, LEGACY_KEY_ID, is_valid_key_id};
 pub(crate) use manager::{Session, SessionManager};
 pub(crate) use memory::MemoryStore;
 pub(crate) use pending::{PENDING_LIFETIME, PendingSignIn};
@@ -38,18 +41,33 @@ pub(crate) use sqlite::SqliteStore;
 /// The future every [`SessionStore`] operation returns: boxed so the trait stays object-safe.
 pub(crate) type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-/// A byte-level session backend: opaque blobs under opaque keys, each with an expiry time.
+/// One stored record: the sealed blob, the account index (which the manager computes; the
+/// backend only compares it) and the expiry time (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub(crate) blob: Vec<u8>,
+    pub(crate) index: String,
+    pub(crate) expires_at: u64,
+}
+
+/// A byte-level session backend: opaque blobs under opaque keys, each with an expiry time and an
+/// account index.
 ///
 /// A record whose `expires_at` is at or before `now` is dead: [`load`](Self::load),
-/// [`count`](Self::count) and [`scan`](Self::scan) treat it as absent, and
+/// [`count`](Self::count), [`scan`](Self::scan), [`sample`](Self::sample) and
+/// [`keys_with_index`](Self::keys_with_index) treat it as absent, and
 /// [`purge_expired`](Self::purge_expired) removes it. Backends never read the clock.
 pub(crate) trait SessionStore: Send + Sync + 'static {
     /// The blob stored under `key`, or `None` when there is none or it expired at or before `now`.
     fn load(&self, key: &SessionKey, now: u64) -> StoreFuture<'_, Option<Vec<u8>>>;
 
-    /// Stores `blob` under `key` until `expires_at` (Unix seconds), atomically replacing any
-    /// previous record.
-    fn save(&self, key: &SessionKey, blob: Vec<u8>, expires_at: u64) -> StoreFuture<'_, ()>;
+    /// Stores `record` under `key`, atomically replacing any previous record (a new session).
+    fn save(&self, key: &SessionKey, record: Record) -> StoreFuture<'_, ()>;
+
+    /// Replaces the record under `key` with `record`, only if there is one and, when `only_if`
+    /// is given, only if it still holds exactly that blob. Never creates a record: a session
+    /// deleted meanwhile stays deleted. Returns whether it was written.
+    fn update(&self, key: &SessionKey, record: Record, only_if: Option<Vec<u8>>) -> StoreFuture<'_, bool>;
 
     /// Removes the record under `key`, if any.
     fn delete(&self, key: &SessionKey) -> StoreFuture<'_, ()>;
@@ -62,6 +80,12 @@ pub(crate) trait SessionStore: Send + Sync + 'static {
 
     /// Every record live at `now`, in no particular order (for the keep-alive task).
     fn scan(&self, now: u64) -> StoreFuture<'_, Vec<(SessionKey, Vec<u8>)>>;
+
+    /// At most `limit` records live at `now`, any of them (for the start-up check of the keys).
+    fn sample(&self, now: u64, limit: usize) -> StoreFuture<'_, Vec<(SessionKey, Vec<u8>)>>;
+
+    /// The keys of the records live at `now` whose account index is `index`.
+    fn keys_with_index(&self, index: &str, now: u64) -> StoreFuture<'_, Vec<SessionKey>>;
 
     /// Removes every record (sessions and pending sign-ins) that expired at or before `now`;
     /// returns how many were removed.
@@ -88,13 +112,7 @@ impl SessionKey {
 
     /// The key of the session with this ID.
     pub(crate) fn of(id: &SessionId) -> Self {
-        let digest = Sha256::digest(id.expose_secret().as_bytes());
-        let mut hex = String::with_capacity(Self::LEN);
-        for byte in digest.iter() {
-            hex.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
-            hex.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
-        }
-        Self(hex)
+        Self(hex(&Sha256::digest(id.expose_secret().as_bytes())))
     }
 
     /// Accepts a key read back from a backend: exactly 64 lowercase hex digits.
@@ -108,13 +126,31 @@ impl SessionKey {
         &self.0
     }
 
-    /// The key as bytes (also the associated data that binds a sealed token to its record).
+    /// A short handle for the record, safe to show an operator: the key's first 16 hex digits.
+    pub(crate) fn handle(&self) -> &str {
+        self.0.get(..HANDLE_LEN).unwrap_or(&self.0)
+    }
+
+    /// The key as bytes (also part of the associated data that binds a sealed record to its key).
     pub(crate) fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
 }
 
+/// The length of a [`SessionKey::handle`].
+pub(crate) const HANDLE_LEN: usize = 16;
+
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Lowercase hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
+    }
+    out
+}
 
 impl fmt::Display for SessionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -153,6 +189,7 @@ mod tests {
         assert_eq!(key.as_str(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(SessionKey::parse(key.as_str()), Some(key.clone()));
         assert_eq!(key.to_string(), key.as_str());
+        assert_eq!(key.handle(), "ba7816bf8f01cfea");
     }
 
     #[test]

@@ -89,6 +89,8 @@ impl SessionManager {
         let json =
             serde_json::to_vec(&stored).map_err(|_| StoreError::Corrupt("could not serialise a sign-in".into()))?;
         let sealed = self
+            .keys()
+            .sealing()
             .cipher()
             .seal(&json, key.as_bytes())
             .map_err(|_| StoreError::Unavailable("could not encrypt a pending sign-in".into()))?;
@@ -111,7 +113,8 @@ impl SessionManager {
         };
         let open = || -> Option<PendingSignIn> {
             let sealed = STANDARD_NO_PAD.decode(&blob).ok()?;
-            let json = self.cipher().open(&sealed, key.as_bytes()).ok()?;
+            // Sealed by the first key when it was begun; opened by any (the keys may have turned).
+            let json = self.keys().all().find_map(|k| k.cipher().open(&sealed, key.as_bytes()).ok())?;
             let stored: Stored = serde_json::from_slice(&json).ok()?;
             (stored.v == FORMAT).then_some(())?;
             Some(PendingSignIn {
@@ -130,13 +133,13 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::session::{Cipher, MemoryStore, SessionStore};
+    use crate::session::{Keyring, MemoryStore, SessionStore};
 
     const T0: u64 = 1_700_000_000;
 
     fn manager(store: Arc<MemoryStore>, key: u8) -> SessionManager {
         let day = Duration::from_secs(86_400);
-        SessionManager::new(store, Cipher::new([key; 32]), day, day)
+        SessionManager::new(store, Keyring::single([key; 32]), day, day)
     }
 
     fn pending() -> PendingSignIn {

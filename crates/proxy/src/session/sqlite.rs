@@ -2,8 +2,11 @@
 //!
 //! rusqlite is synchronous, so every operation runs on tokio's blocking pool against a single
 //! connection behind a mutex. One row per session:
-//! `sessions(key TEXT PRIMARY KEY, blob BLOB NOT NULL, expires_at INTEGER NOT NULL)`, and one
-//! per pending sign-in in `pending`, of the same shape.
+//! `sessions(key TEXT PRIMARY KEY, blob BLOB NOT NULL, expires_at INTEGER NOT NULL, account TEXT)`,
+//! indexed on `expires_at` and `account` (the account index; `NULL` in rows written before it
+//! existed). A database made before the `account` column gains it when opened.
+//! One row per pending sign-in in `pending(key TEXT PRIMARY KEY, blob BLOB NOT NULL, expires_at
+//! INTEGER NOT NULL)`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -12,7 +15,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 
-use super::{SessionKey, SessionStore, StoreError, StoreFuture};
+use super::{Record, SessionKey, SessionStore, StoreError, StoreFuture};
 
 /// How long an operation waits for another process holding the database lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -21,7 +24,8 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS sessions (
         key TEXT PRIMARY KEY,
         blob BLOB NOT NULL,
-        expires_at INTEGER NOT NULL
+        expires_at INTEGER NOT NULL,
+        account TEXT
     );
     CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at);
     CREATE TABLE IF NOT EXISTS pending (
@@ -30,6 +34,9 @@ const SCHEMA: &str = "
         expires_at INTEGER NOT NULL
     );
 ";
+
+/// The account index's lookup, made once the column exists (in new and migrated databases).
+const ACCOUNT_INDEX: &str = "CREATE INDEX IF NOT EXISTS sessions_account ON sessions (account);";
 
 /// A [`SessionStore`] in a SQLite database.
 #[derive(Clone)]
@@ -63,6 +70,8 @@ impl SqliteStore {
     fn init(conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| unavailable("could not set the busy timeout", &e))?;
         conn.execute_batch(SCHEMA).map_err(|e| unavailable("could not create the sessions table", &e))?;
+        migrate(&conn)?;
+        conn.execute_batch(ACCOUNT_INDEX).map_err(|e| unavailable("could not index the sessions table", &e))?;
         Ok(Self { conn: Arc::new(Mutex::new(conn)), path })
     }
 
@@ -96,6 +105,22 @@ impl fmt::Debug for SqliteStore {
     }
 }
 
+/// Adds the `account` column to a table made before it existed (its rows keep `NULL`).
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let read = |e: rusqlite::Error| unavailable("could not read the sessions table's columns", &e);
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('sessions')").map_err(read)?;
+    let columns = stmt.query_map([], |row| row.get::<_, String>(0)).map_err(read)?;
+    let mut has_account = false;
+    for column in columns {
+        has_account |= column.map_err(read)? == "account";
+    }
+    if !has_account {
+        conn.execute_batch("ALTER TABLE sessions ADD COLUMN account TEXT;")
+            .map_err(|e| unavailable("could not add the account column", &e))?;
+    }
+    Ok(())
+}
+
 /// The message of a database error. SQLite's messages name tables and columns, never the bound
 /// values, so no key or blob can appear in them.
 fn unavailable(what: &str, error: &rusqlite::Error) -> StoreError {
@@ -126,18 +151,6 @@ fn count_of(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// Writes `blob` under `key` in `table` (`sessions` or `pending`), replacing any row there.
-fn upsert(conn: &Connection, table: &str, key: &SessionKey, blob: Vec<u8>, expires_at: u64) -> Result<(), StoreError> {
-    let sql = format!(
-        "INSERT INTO {table} (key, blob, expires_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (key) DO UPDATE SET blob = excluded.blob, expires_at = excluded.expires_at"
-    );
-    conn.prepare_cached(&sql)
-        .and_then(|mut stmt| stmt.execute(params![key.as_str(), blob, to_sql_time(expires_at)]))
-        .map(drop)
-        .map_err(|e| unavailable(&format!("could not write to {table}"), &e))
-}
-
 impl SessionStore for SqliteStore {
     fn load(&self, key: &SessionKey, now: u64) -> StoreFuture<'_, Option<Vec<u8>>> {
         let key = key.clone();
@@ -150,9 +163,40 @@ impl SessionStore for SqliteStore {
         })
     }
 
-    fn save(&self, key: &SessionKey, blob: Vec<u8>, expires_at: u64) -> StoreFuture<'_, ()> {
+    fn save(&self, key: &SessionKey, record: Record) -> StoreFuture<'_, ()> {
         let key = key.clone();
-        self.run(move |conn| upsert(conn, "sessions", &key, blob, expires_at))
+        self.run(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO sessions (key, blob, expires_at, account) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (key) DO UPDATE SET blob = excluded.blob, expires_at = excluded.expires_at,
+                 account = excluded.account",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![key.as_str(), record.blob, to_sql_time(record.expires_at), record.index])
+            })
+            .map(drop)
+            .map_err(|e| unavailable("could not write a session", &e))
+        })
+    }
+
+    fn update(&self, key: &SessionKey, record: Record, only_if: Option<Vec<u8>>) -> StoreFuture<'_, bool> {
+        let key = key.clone();
+        self.run(move |conn| {
+            let expires_at = to_sql_time(record.expires_at);
+            let changed = match only_if {
+                None => conn
+                    .prepare_cached("UPDATE sessions SET blob = ?2, expires_at = ?3, account = ?4 WHERE key = ?1")
+                    .and_then(|mut stmt| stmt.execute(params![key.as_str(), record.blob, expires_at, record.index])),
+                Some(old) => conn
+                    .prepare_cached(
+                        "UPDATE sessions SET blob = ?2, expires_at = ?3, account = ?4 WHERE key = ?1 AND blob = ?5",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![key.as_str(), record.blob, expires_at, record.index, old])
+                    }),
+            };
+            changed.map(|n| n > 0).map_err(|e| unavailable("could not write a session", &e))
+        })
     }
 
     fn delete(&self, key: &SessionKey) -> StoreFuture<'_, ()> {
@@ -201,6 +245,45 @@ impl SessionStore for SqliteStore {
         })
     }
 
+    fn sample(&self, now: u64, limit: usize) -> StoreFuture<'_, Vec<(SessionKey, Vec<u8>)>> {
+        self.run(move |conn| {
+            let read = |e: rusqlite::Error| unavailable("could not list sessions", &e);
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let mut stmt =
+                conn.prepare_cached("SELECT key, blob FROM sessions WHERE expires_at > ?1 LIMIT ?2").map_err(read)?;
+            let rows = stmt
+                .query_map(params![to_sql_time(now), limit], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?))
+                })
+                .map_err(read)?;
+            let mut some = Vec::new();
+            for row in rows {
+                let (key, blob) = row.map_err(read)?;
+                if let Some(key) = SessionKey::parse(&key) {
+                    some.push((key, blob));
+                }
+            }
+            Ok(some)
+        })
+    }
+
+    fn keys_with_index(&self, index: &str, now: u64) -> StoreFuture<'_, Vec<SessionKey>> {
+        let index = index.to_owned();
+        self.run(move |conn| {
+            let read = |e: rusqlite::Error| unavailable("could not look up an account's sessions", &e);
+            let mut stmt =
+                conn.prepare_cached("SELECT key FROM sessions WHERE account = ?1 AND expires_at > ?2").map_err(read)?;
+            let rows = stmt.query_map(params![index, to_sql_time(now)], |row| row.get::<_, String>(0)).map_err(read)?;
+            let mut keys = Vec::new();
+            for row in rows {
+                if let Some(key) = SessionKey::parse(&row.map_err(read)?) {
+                    keys.push(key);
+                }
+            }
+            Ok(keys)
+        })
+    }
+
     fn purge_expired(&self, now: u64) -> StoreFuture<'_, u64> {
         self.run(move |conn| {
             let mut purged = 0;
@@ -216,7 +299,15 @@ impl SessionStore for SqliteStore {
 
     fn put_pending(&self, key: &SessionKey, blob: Vec<u8>, expires_at: u64) -> StoreFuture<'_, ()> {
         let key = key.clone();
-        self.run(move |conn| upsert(conn, "pending", &key, blob, expires_at))
+        self.run(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO pending (key, blob, expires_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET blob = excluded.blob, expires_at = excluded.expires_at",
+            )
+            .and_then(|mut stmt| stmt.execute(params![key.as_str(), blob, to_sql_time(expires_at)]))
+            .map(drop)
+            .map_err(|e| unavailable("could not keep a pending sign-in", &e))
+        })
     }
 
     fn take_pending(&self, key: &SessionKey, now: u64) -> StoreFuture<'_, Option<Vec<u8>>> {
@@ -242,7 +333,7 @@ mod tests {
 
     use super::*;
     use crate::session::conformance::run_conformance;
-    use crate::session::{Cipher, Session, SessionManager};
+    use crate::session::{Keyring, Session, SessionManager};
 
     /// A fresh path in the temp directory, removed (with its WAL files) on drop.
     struct TempDb(PathBuf);
@@ -297,7 +388,7 @@ mod tests {
     async fn sessions_survive_a_restart() {
         let db = TempDb::new("restart");
         let now = 1_700_000_000;
-        let cipher = Cipher::new([3; 32]);
+        let cipher = Keyring::single([3; 32]);
         let lifetime = Duration::from_secs(30 * 24 * 3600);
         let idle = Duration::from_secs(7 * 24 * 3600);
         let account = Account {
@@ -338,6 +429,44 @@ mod tests {
         let loaded = manager.load(&SessionKey::of(&id), now + 60).await.expect("load").expect("the session survived");
         assert_eq!(loaded, session);
         assert_eq!(manager.live_sessions(now + 60).await.expect("count"), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_database_without_the_account_column_is_migrated_at_open() {
+        let db = TempDb::new("migrate");
+        {
+            let conn = Connection::open(&db.0).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE sessions (key TEXT PRIMARY KEY, blob BLOB NOT NULL, expires_at INTEGER NOT NULL);
+                 CREATE INDEX sessions_expires_at ON sessions (expires_at);",
+            )
+            .expect("the earlier schema");
+            conn.execute(
+                "INSERT INTO sessions (key, blob, expires_at) VALUES (?1, ?2, ?3)",
+                params!["a".repeat(64), b"old".to_vec(), 100],
+            )
+            .expect("an earlier row");
+        }
+        let store = SqliteStore::open(&db.0).expect("migrated");
+        let key = SessionKey::parse(&"a".repeat(64)).expect("key");
+        assert_eq!(store.load(&key, 50).await.expect("load"), Some(b"old".to_vec()), "the row survives");
+        assert!(store.keys_with_index("i", 50).await.expect("index").is_empty(), "its index is NULL");
+        let record = Record { blob: b"new".to_vec(), index: "i".into(), expires_at: 100 };
+        assert!(store.update(&key, record, None).await.expect("update"));
+        assert_eq!(store.keys_with_index("i", 50).await.expect("index"), vec![key.clone()]);
+        drop(store);
+        // Opening again changes nothing.
+        let store = SqliteStore::open(&db.0).expect("reopened");
+        assert_eq!(store.load(&key, 50).await.expect("load"), Some(b"new".to_vec()));
+        let conn = Connection::open(&db.0).expect("open");
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'sessions_account'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("indexes");
+        assert_eq!(indexes, 1);
     }
 
     #[tokio::test]

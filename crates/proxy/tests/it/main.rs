@@ -10,6 +10,7 @@ mod claims;
 mod cli;
 mod doc_lines;
 mod invitations;
+mod keys;
 mod module_cycles;
 mod ops;
 mod scopes;
