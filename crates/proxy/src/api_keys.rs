@@ -29,20 +29,6 @@ impl ApiKeys {
         Ok(Self(text.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect()))
     }
 
-    /// Which key `presented` (surrounding whitespace ignored) is: its place in the source, from
-    /// 0; `None` when it is none of them. Every key is compared, in constant time, so the time
-    /// taken does not tell which one matched.
-    pub(crate) fn position(&self, presented: &str) -> Option<usize> {
-        let presented = presented.trim().as_bytes();
-        let mut found = None;
-        for (i, k) in self.0.iter().enumerate() {
-            if constant_time_eq(k.as_bytes(), presented) && found.is_none() {
-                found = Some(i);
-            }
-        }
-        found
-    }
-
     /// Which key `presented` is, for an audit line: `sha256:` and the first 8 hex digits of the
     /// key's SHA-256 (enough to tell the keys apart, nothing to guess one from); `None` when it is
     /// none of them. Every key is compared, in constant time.
@@ -86,8 +72,8 @@ mod tests {
         let keys = ApiKeys::read(Some(&source)).expect("read");
         std::fs::remove_file(&file).expect("cleanup");
         assert_eq!(keys.len(), 2);
-        assert_eq!((keys.position("key-two"), keys.position(" key-one ")), (Some(1), Some(0)));
-        assert_eq!((keys.position("key"), keys.position("")), (None, None));
+        assert!(keys.identify("key-two").is_some() && keys.identify(" key-one ").is_some());
+        assert_eq!((keys.identify("key"), keys.identify("")), (None, None));
         assert_eq!(format!("{keys:?}"), "ApiKeys(2 <redacted>)");
         let one = keys.identify("key-one").expect("known");
         assert!(one.starts_with("sha256:") && one.len() == 15 && !one.contains("key-one"), "{one}");

@@ -98,12 +98,12 @@ async fn no_secret_or_token_reaches_a_log_line() {
     );
 
     let log = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
-    // One audit line per invitation request: who (an API key by its place), whom, when, the outcome.
+    // One audit line per invitation request: who (an API key by its label), whom, when, the outcome.
     let audit: Vec<&str> = log.lines().filter(|l| l.contains("graphgate::audit")).collect();
     let expected = [
-        ("who=api-key#1", "whom=\"bob@fabrikam.onmicrosoft.com\"", "outcome=\"invited\""),
+        ("who=api-key:sha256:", "whom=\"bob@fabrikam.onmicrosoft.com\"", "outcome=\"invited\""),
         ("who=client:", "whom=\"x@example.org\"", "outcome=\"refused\""),
-        ("who=api-key#1", "whom=\"megan@contoso.onmicrosoft.com\"", "outcome=\"member\""),
+        ("who=api-key:sha256:", "whom=\"megan@contoso.onmicrosoft.com\"", "outcome=\"member\""),
         ("who=client:", "whom=\"-\"", "outcome=\"invalid\""),
     ];
     assert_eq!(audit.len(), expected.len(), "{audit:#?}");

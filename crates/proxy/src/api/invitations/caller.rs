@@ -16,8 +16,8 @@ use crate::state::AppState;
 /// A caller the policy let in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Caller {
-    /// The site's backend, by the place of its API key in the key source (never the key).
-    Admin { key: usize },
+    /// The site's backend, by its API key's label (`sha256:` and 8 hex digits; never the key).
+    Admin { key: String },
     /// A signed-in account: its tenant ID and object ID.
     Account { tenant: String, object: String },
     /// Anyone (`self-service`), by client address.
@@ -40,12 +40,12 @@ impl Caller {
     }
 }
 
-/// How the audit line names the caller: `api-key#1` (the first key of the source),
-/// `account:{tid}/{oid}` or `client:{address}`.
+/// How the audit line names the caller: `api-key:sha256:…` (the key's label, as the admin API's
+/// audit lines name it), `account:{tid}/{oid}` or `client:{address}`.
 impl fmt::Display for Caller {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Admin { key } => write!(f, "api-key#{}", key + 1),
+            Self::Admin { key } => write!(f, "api-key:{key}"),
             Self::Account { tenant, object } => write!(f, "account:{tenant}/{object}"),
             Self::Anonymous { client } => write!(f, "client:{client}"),
         }
@@ -78,7 +78,7 @@ pub(crate) async fn authorize(
                         "invitations need the site's API key (Authorization: Bearer …)",
                     )
                 })?;
-            match state.api_keys.position(presented) {
+            match state.api_keys.identify(presented) {
                 Some(key) => Ok(Caller::Admin { key }),
                 None => Err(ApiError::new(ErrorCode::InviteForbidden, "the API key is not one of this proxy's")),
             }
@@ -228,8 +228,8 @@ mod tests {
     }
 
     #[test]
-    fn the_audit_names_a_key_by_its_place_only() {
-        assert_eq!(Caller::Admin { key: 0 }.to_string(), "api-key#1");
+    fn the_audit_names_a_key_by_its_label_only() {
+        assert_eq!(Caller::Admin { key: "sha256:0a1b2c3d".into() }.to_string(), "api-key:sha256:0a1b2c3d");
         let a = Caller::Account { tenant: HOME.into(), object: "o".into() };
         assert_eq!(a.to_string(), format!("account:{HOME}/o"));
         assert_eq!(Caller::Anonymous { client: client(None) }.to_string(), "client:unknown");
