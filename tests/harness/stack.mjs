@@ -31,23 +31,28 @@ export function freePort() {
 
 export function binary(name) {
   const dir = process.env.CARGO_TARGET_DIR ?? join(root, 'target');
-  return join(dir, 'debug', name);
+  return join(dir, process.env.GRAPHGATE_PROFILE ?? 'debug', name);
 }
 
 // Spawns `cmd`, resolves the first stdout match of `pattern` (its first group), fails on exit.
-function startProcess(cmd, args, pattern, what, env = {}) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+// Its standard error goes to ours, or to the file descriptor `stderr`.
+function startProcess(cmd, args, pattern, what, env = {}, stderr = 'inherit') {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', stderr], env: { ...process.env, ...env } });
   const found = new Promise((ok, fail) => {
     let out = '';
     const timer = setTimeout(() => fail(new Error(`${what} did not start: ${out}`)), 60_000);
-    child.stdout.on('data', (chunk) => {
+    const read = (chunk) => {
       out += chunk;
       const m = out.match(pattern);
       if (m) {
         clearTimeout(timer);
+        // From here on its output (the log) is drained and dropped, so it never waits on us.
+        child.stdout.off('data', read);
+        child.stdout.resume();
         ok(m[1]);
       }
-    });
+    };
+    child.stdout.on('data', read);
     child.on('exit', (code) => {
       clearTimeout(timer);
       fail(new Error(`${what} exited (${code}): ${out}`));
@@ -60,18 +65,20 @@ function startProcess(cmd, args, pattern, what, env = {}) {
       await exited;
     }
   };
-  return { found, stop };
+  return { found, stop, pid: child.pid };
 }
 
 /**
  * Starts the emulator with its control API; resolves to { base, caFile, stop }. `http: true` serves
  * plain HTTP (for browsers that do not trust its CA); otherwise HTTPS with the CA written to caFile.
- * `listen` fixes the address (default: a free port).
+ * `listen` fixes the address (default: a free port); `seed` names a seed file to start from instead
+ * of the sandbox.
  */
-export async function startEmulator({ http = false, listen = '127.0.0.1:0' } = {}) {
+export async function startEmulator({ http = false, listen = '127.0.0.1:0', seed } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'graphgate-emu-'));
   const caFile = http ? null : join(dir, 'ca.pem');
   const args = ['--listen', listen, '--control', ...(http ? ['--http'] : ['--ca-out', caFile])];
+  if (seed) args.push('--seed', seed);
   const p = startProcess(binary('graphgate-emulator'), args, /listening on (https?:\/\/\S+)/, 'the emulator');
   const base = await p.found.catch(async (e) => {
     await p.stop();
@@ -81,7 +88,7 @@ export async function startEmulator({ http = false, listen = '127.0.0.1:0' } = {
     await p.stop();
     rmSync(dir, { recursive: true, force: true });
   };
-  return { base, caFile, stop };
+  return { base, caFile, stop, pid: p.pid };
 }
 
 /**
@@ -90,7 +97,8 @@ export async function startEmulator({ http = false, listen = '127.0.0.1:0' } = {
  * { base, dir, stop }. `origins` may call it with credentials (the first is its public origin);
  * `redirectUris` are the pages signing in; `listen` fixes the address (a restart keeps the page's
  * origin); `staticDir` is served at `/`; `capabilities` are the client capabilities declared on
- * token requests (`['cp1']` for claims challenges); `extra` is appended to the TOML (after `[session]`).
+ * token requests (`['cp1']` for claims challenges); `extra` is appended to the TOML (after `[session]`);
+ * `stderr` is a file descriptor for its log (default: ours).
  */
 export async function startProxy(
   emulator,
@@ -104,6 +112,7 @@ export async function startProxy(
     staticDir,
     capabilities = [],
     extra = '',
+    stderr = 'inherit',
   } = {},
 ) {
   const dir = keep ?? mkdtempSync(join(tmpdir(), 'graphgate-proxy-'));
@@ -142,6 +151,7 @@ ${extra}
     /listening on (http:\/\/\S+)/,
     'the proxy',
     { RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+    stderr,
   );
   const base = await p.found.catch(async (e) => {
     await p.stop();
@@ -151,5 +161,5 @@ ${extra}
     await p.stop();
     if (!keepDir) rmSync(dir, { recursive: true, force: true });
   };
-  return { base, dir, stop };
+  return { base, dir, stop, pid: p.pid };
 }

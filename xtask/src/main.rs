@@ -8,6 +8,8 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod bench;
+
 type Result<T = ()> = std::result::Result<T, String>;
 
 const TASKS: &str = "\
@@ -21,6 +23,9 @@ tasks:
   demo            build everything and run the demo: emulator + proxy serving www/ on
                   http://localhost:8080 (Ctrl-C stops); `demo --config FILE` uses a real tenant,
                   `demo --env` one configured by GRAPHGATE_* environment variables
+  bench           graphgate beside the incumbents in one run (release builds; about 10 minutes):
+                  writes target/bench/report.md and chart.svg, and docs/benchmarks.md
+  bench --quick   the same as a smoke test (2 s per figure, debug builds): fails on errors only
   setup           install what a fresh machine lacks (wasm32 target, the tests' npm packages)
                   (`test` also installs Chromium, ChromeDriver and wasm-bindgen-cli when missing)
 ";
@@ -32,7 +37,9 @@ fn main() -> ExitCode {
         ["codegen"] => codegen(false),
         ["codegen", "--check"] => codegen(true),
         ["demo", rest @ ..] => demo(rest),
-        ["wasm"] => setup().and_then(|()| setup_wasm_bindgen()).and_then(|()| wasm_and_compare(false)),
+        ["wasm"] => setup().and_then(|()| setup_wasm_bindgen()).and_then(|()| wasm_and_compare(false).map(drop)),
+        ["bench"] => bench::bench(false),
+        ["bench", "--quick"] => bench::bench(true),
         ["setup"] => setup(),
         [] | ["help"] | ["--help"] | ["-h"] => {
             print!("{TASKS}");
@@ -172,7 +179,8 @@ fn test() -> Result {
     // The demo page in headless Chromium against the emulator over HTTPS (screenshots in target/e2e).
     assemble_site()?;
     run(Command::new("node").args(["--test", "--test-concurrency=1", "e2e/"]).current_dir(&tests))?;
-    Ok(())
+    // The bench as a smoke test: graphgate-proxy and the msal-node peer answer every figure.
+    bench::bench(true)
 }
 
 fn codegen(check: bool) -> Result {
@@ -519,11 +527,17 @@ const MINIFIED_BUNDLE: [&str; 6] =
 /// same run: msal-browser with the Graph SDK's client (what a page ships today to sign in and
 /// call Graph; graphgate's goal is at most half of it) and msal-browser alone. With `enforce`
 /// (the test run), a package over the budget of `wasm-pack.toml` fails the run.
-fn wasm_and_compare(enforce: bool) -> Result {
+fn wasm_and_compare(enforce: bool) -> Result<String> {
     let report = wasm()?;
     let ratio = wasm_pack()?.budget.max_ratio_to_msal_browser;
     let Some(msal) = incumbent_size("msal-browser-entry.mjs", "@azure/msal-browser PublicClientApplication")? else {
-        return Ok(());
+        return Ok(String::new());
+    };
+    let mut lines = String::new();
+    let mut say = |line: String| {
+        println!("{line}");
+        lines.push_str(&line);
+        lines.push('\n');
     };
     let pair = incumbent_size(
         "msal-graph-entry.mjs",
@@ -534,17 +548,17 @@ fn wasm_and_compare(enforce: bool) -> Result {
     for (target, sizes) in &report {
         let ours = sizes.wasm_gz + sizes.js_min_gz.unwrap_or(sizes.js_gz);
         if let Some(pair) = pair {
-            println!(
+            say(format!(
                 "{target:8} graphgate {ours} B vs msal-browser + Graph client {pair} B gzip -9: {:.2}x (goal <= 0.50x, {} B)",
                 ours as f64 / pair as f64,
                 pair / 2
-            );
+            ));
         }
-        println!(
+        say(format!(
             "{target:8} graphgate {ours} B vs msal-browser alone {msal} B gzip -9: {:.2}x (budget <= {ratio:.2}x, {budget} B){}",
             ours as f64 / msal as f64,
             if ours <= budget { "" } else { "  OVER BUDGET" }
-        );
+        ));
         if ours > budget {
             over = Some(format!(
                 "the npm package's {target} build is {ours} B gzip -9, over its budget of {budget} B ({ratio}x @azure/msal-browser)"
@@ -553,7 +567,7 @@ fn wasm_and_compare(enforce: bool) -> Result {
     }
     match over {
         Some(why) if enforce => Err(why),
-        _ => Ok(()),
+        _ => Ok(lines),
     }
 }
 

@@ -1,0 +1,140 @@
+// Renders a bench run (bench/run.mjs's report object) as Markdown — the figures side by side,
+// the targets met or not, the settings, the machine and the load — and as an SVG bar chart of
+// the same request rates.
+
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+const ms = (us) => (us / 1000).toFixed(us < 10_000 ? 2 : 1);
+const mib = (kib) => (kib / 1024).toFixed(1);
+
+/** The figure of `server` named `path`. */
+const find = (report, server, path) => report.figures.find((f) => f.server === server && f.path === path);
+
+/** The targets, each with its measured value and whether it is met. */
+function targets(report) {
+  const n = report.settings.users;
+  const g = (path) => find(report, 'graphgate', path);
+  const healthz = g('/healthz');
+  const one = g('token, 1 session');
+  const many = g(`token, ${n} sessions`);
+  const oneOfMany = g(`token, 1 session of ${n}`);
+  const peerOne = find(report, 'msal-node', 'token, 1 session');
+  const forced = g('forced refresh, 64 sessions');
+  const emulator = find(report, 'emulator', 'refresh grant');
+  const m = report.memory;
+  const perSession = ((m.graphgateSignedInKib - m.graphgateIdleKib) * 1024) / n;
+  const rows = [
+    ['cached token, 1 session ≥ 0.8× /healthz', one.rps / healthz.rps, 0.8],
+    [`cached token, ${n} sessions ≥ 0.8× /healthz`, many.rps / healthz.rps, 0.8],
+    ['cached token, 1 session ≥ 20× the msal-node peer', one.rps / peerOne.rps, 20],
+    [`1 session (of ${n} signed in) ≥ 0.9× ${n} sessions`, oneOfMany.rps / many.rps, 0.9],
+    ['cached token p99 ≤ 1.5× /healthz p99 (64 sessions)', g('token, 64 sessions').p99_us / healthz.p99_us, 1.5, true],
+    ['forced refresh ≥ 0.9× the emulator’s own refresh rate', forced.rps / emulator.rps, 0.9],
+  ].map(([what, value, bound, atMost]) => ({
+    what,
+    value: Number.isFinite(value) ? `${value.toFixed(2)}×` : '–',
+    met: Number.isFinite(value) && (atMost ? value <= bound : value >= bound),
+  }));
+  rows.push(
+    { what: 'idle RSS ≤ 20 MiB', value: `${mib(m.graphgateIdleKib)} MiB`, met: m.graphgateIdleKib <= 20 * 1024 },
+    { what: 'RSS per signed-in session ≤ 4 KiB', value: `${(perSession / 1024).toFixed(2)} KiB`, met: perSession <= 4096 },
+    {
+      what: '1 upstream refresh per 1,000 parallel token requests of a session (cold cache)',
+      value: `${report.upstream.perThousandTokenRequests} (${report.upstream.tokenAnswers} answered 200)`,
+      met: report.upstream.perThousandTokenRequests === 1,
+    },
+    {
+      what: '1 app-only token per 1,000 invitations (cold cache)',
+      value: `${report.upstream.appTokensPerThousandInvitations} (${report.upstream.invitationAnswers} answered 200)`,
+      met: report.upstream.appTokensPerThousandInvitations === 1,
+    },
+  );
+  return rows;
+}
+
+/** The report as Markdown. */
+function markdown(report) {
+  const n = report.settings.users;
+  const paths = [
+    '/healthz',
+    '/healthz, logging off',
+    'token, 1 session',
+    'token, 64 sessions',
+    `token, ${n} sessions`,
+    `token, 1 session of ${n}`,
+    'forced refresh, 64 sessions',
+  ];
+  const cell = (f) => (f ? `${fmt(f.rps)} | ${ms(f.p50_us)} | ${ms(f.p99_us)}` : '– | – | –');
+  const lines = [
+    `# graphgate bench${report.quick ? ' (quick smoke run: the numbers mean little)' : ''}`,
+    '',
+    `${report.date} · ${report.machine} · load average before ${report.loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${report.loadAfter.map((l) => l.toFixed(2)).join(' ')}`,
+    '',
+    `wrk, ${report.settings.connections} connections, 2 threads, ${report.settings.seconds} s per figure after a ${report.settings.warmup} s warm-up; graphgate-proxy (SQLite store, log at info), the msal-node peer (Express 5, express-session, @azure/msal-node) and graphgate-emulator on the same machine, in the same run.`,
+    '',
+    '| figure | graphgate req/s | p50 ms | p99 ms | msal-node req/s | p50 ms | p99 ms | graphgate ÷ msal-node |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const path of paths) {
+    const g = find(report, 'graphgate', path);
+    const p = find(report, 'msal-node', path);
+    const ratio = g && p && p.rps > 0 ? `${(g.rps / p.rps).toFixed(1)}×` : '–';
+    lines.push(`| ${path} | ${cell(g)} | ${cell(p)} | ${ratio} |`);
+  }
+  const e = find(report, 'emulator', 'refresh grant');
+  lines.push(`| the emulator's refresh grant, asked directly | ${cell(e)} | | | | |`);
+  const m = report.memory;
+  lines.push(
+    '',
+    '| memory (RSS) | graphgate | msal-node |',
+    '| --- | ---: | ---: |',
+    `| idle | ${mib(m.graphgateIdleKib)} MiB | ${mib(m.peerIdleKib)} MiB |`,
+    `| after ${n} sign-ins | ${mib(m.graphgateSignedInKib)} MiB | ${mib(m.peerSignedInKib)} MiB |`,
+    `| per session | ${(((m.graphgateSignedInKib - m.graphgateIdleKib) / n)).toFixed(2)} KiB | ${(((m.peerSignedInKib - m.peerIdleKib) / n)).toFixed(2)} KiB |`,
+    '',
+    `Upstream: ${report.upstream.forcedRefreshes} refreshes reached the emulator for the forced-refresh figure.`,
+    '',
+    '## Targets',
+    '',
+    '| target | measured | met |',
+    '| --- | ---: | :---: |',
+    ...targets(report).map((t) => `| ${t.what} | ${t.value} | ${t.met ? 'yes' : 'no'} |`),
+    '',
+    '## Settings',
+    '',
+    `graphgate-proxy ran with these settings added, so that the bench measures the proxy and not a limiter: \`${report.settings.graphgate.join('; ')}\`. ${n} users were signed in to each server without a browser (bench/sign-in.mjs).`,
+    '',
+  );
+  return lines.join('\n');
+}
+
+/** The request rates as a horizontal bar chart. */
+function svg(report) {
+  const rows = report.figures.filter((f) => f.rps > 0);
+  const max = Math.max(...rows.map((f) => f.rps));
+  const width = 860;
+  const label = 300;
+  const bar = 22;
+  const height = 40 + rows.length * (bar + 8);
+  const colour = { graphgate: '#2b6cb0', 'msal-node': '#c05621', emulator: '#718096' };
+  const esc = (t) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<text x="8" y="20" font-size="14">Requests per second (${esc(report.date)})</text>`,
+  ];
+  rows.forEach((f, i) => {
+    const y = 36 + i * (bar + 8);
+    const w = Math.max(1, ((width - label - 90) * f.rps) / max);
+    parts.push(
+      `<text x="8" y="${y + 15}">${esc(`${f.server}: ${f.path}`)}</text>`,
+      `<rect x="${label}" y="${y}" width="${w.toFixed(1)}" height="${bar}" fill="${colour[f.server] ?? '#999'}"/>`,
+      `<text x="${(label + w + 6).toFixed(1)}" y="${y + 15}">${fmt(f.rps)}</text>`,
+    );
+  });
+  parts.push('</svg>', '');
+  return parts.join('\n');
+}
+
+/** Both renderings of `report`. */
+export function renderReport(report) {
+  return { markdown: markdown(report), svg: svg(report) };
+}
