@@ -262,6 +262,9 @@ pub(crate) struct SessionConfig {
     /// Sign-ins a client address may begin per minute. Default 60.
     #[serde(default = "default_sign_ins_per_minute")]
     pub(crate) sign_ins_per_minute: u32,
+    /// The most sessions whose tokens are kept in memory. Default 100,000.
+    #[serde(default = "default_token_cache_sessions")]
+    pub(crate) token_cache_sessions: usize,
 }
 
 /// One entry of `session.keys`: an ID and where the key comes from.
@@ -307,6 +310,9 @@ fn default_force_refresh_secs() -> u64 {
 fn default_sign_ins_per_minute() -> u32 {
     60
 }
+fn default_token_cache_sessions() -> usize {
+    crate::tokens::DEFAULT_MAX_SESSIONS
+}
 
 impl Default for SessionConfig {
     fn default() -> Self {
@@ -320,6 +326,7 @@ impl Default for SessionConfig {
             touch_interval_minutes: default_touch_minutes(),
             force_refresh_interval_secs: default_force_refresh_secs(),
             sign_ins_per_minute: default_sign_ins_per_minute(),
+            token_cache_sessions: default_token_cache_sessions(),
         }
     }
 }

@@ -13,9 +13,11 @@
 
 use graphgate_core::{Account, EntraError, Error as CoreError, Grant, Scopes, Tenant, TokenResponse};
 
+use std::sync::Arc;
+
 use crate::session::{Session, SessionKey, StoreError};
 use crate::state::AppState;
-use crate::tokens::{CachedToken, resource_of};
+use crate::tokens::{CachedToken, Tokens, View, resource_of};
 
 /// Who asks for the refresh.
 ///
@@ -48,7 +50,7 @@ pub(crate) struct Request<'a> {
 #[derive(Debug)]
 pub(crate) enum Refreshed {
     /// An access token (from the cache or just redeemed) for the session's account, as of `now`.
-    Token { token: CachedToken, account: Box<Account>, now: u64 },
+    Token { token: Arc<CachedToken>, account: Box<Account>, now: u64 },
     /// The keep-alive found the session refreshed recently: nothing was done.
     NotDue,
 }
@@ -118,7 +120,11 @@ pub(crate) async fn refresh_session(
                 state.metrics.token_cache(true);
                 let token = token.clone();
                 // Serving a cached token is use of the session.
-                state.sessions.touch(key, &session, now, session_settings.touch_interval).await?;
+                let every = session_settings.touch_interval;
+                let touched = state.sessions.touch_due(&session, now, every);
+                state.sessions.touch(key, &session, now, every).await?;
+                let session = if touched { Session { last_seen: now, ..session } } else { session };
+                publish(state, key, &session, &guard);
                 return Ok(Refreshed::Token { token, account: Box::new(session.account), now });
             }
             state.metrics.token_cache(false);
@@ -159,8 +165,23 @@ pub(crate) async fn refresh_session(
         state.tokens.remove(key);
         return Err(RefreshError::NoSession);
     };
+    let token = Arc::new(token);
     guard.insert(resource, token.clone());
+    publish(state, key, &stored, &guard);
     Ok(Refreshed::Token { token, account: Box::new(stored.account), now })
+}
+
+/// Publishes what the slot's holder knows of `session` (as stored) and its `tokens`, so the next
+/// cached token is answered without the slot's lock or the store.
+pub(crate) fn publish(state: &AppState, key: &SessionKey, session: &Session, tokens: &Tokens) {
+    let touch_at = session.last_seen.saturating_add(state.settings.session.touch_interval.as_secs());
+    let view = View {
+        account: session.account.clone(),
+        tokens: tokens.clone(),
+        ends_at: state.sessions.expires_at(session),
+        touch_at,
+    };
+    state.tokens.publish(key, view);
 }
 
 /// Whether `scopes` ask for nothing beyond the session's `own` (granted) ones: every resource

@@ -33,12 +33,13 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, String> {
     let metrics = Arc::new(Metrics::default());
     let upstream = Upstream::new(settings.entra.clone(), metrics.clone())?;
     let api_keys = ApiKeys::read(settings.invitations.api_keys.as_ref())?;
+    let tokens = TokenCache::new(settings.session.token_cache_sessions);
     Ok(Arc::new(AppState {
         settings,
         upstream,
         credential,
         sessions,
-        tokens: TokenCache::default(),
+        tokens,
         metrics,
         clock: Default::default(),
         app_token: Default::default(),

@@ -3,12 +3,20 @@
 //! result. A token is kept under the resource it is for (core's `Scopes::resource`: Graph for
 //! `User.Read`, `api://x` for `api://x/Read`), so a token for one resource is never handed out
 //! for another.
+//!
+//! Beside each slot sits its [`View`]: what the last visit under the slot's lock learnt (the
+//! account, the tokens, until when the session lives and until when its use need not be written).
+//! A cached token is answered from the view alone ([`TokenCache::serve`]): no lock waited on, no
+//! store read. Whatever ends a session removes its slot and view with it ([`TokenCache::remove`]),
+//! and a view never outlives the session's idle or absolute end, so the fast answer is refused
+//! exactly when the slow one would be. At most `session.token_cache_sessions` slots are kept; past
+//! that, the ones used longest ago (and not held) are dropped.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 
-use graphgate_core::{AccessToken, Scopes, TokenResponse};
+use graphgate_core::{AccessToken, Account, Scopes, TokenResponse};
 
 use crate::clock::{expiry, is_fresh};
 use crate::session::SessionKey;
@@ -57,45 +65,125 @@ pub(crate) fn resource_of(scopes: &Scopes) -> String {
 }
 
 /// A session's tokens, one per resource.
-pub(crate) type Tokens = HashMap<String, CachedToken>;
+pub(crate) type Tokens = HashMap<String, Arc<CachedToken>>;
 
 /// One slot per session; holding its lock is holding the right to refresh (the refresh token is
 /// one for every resource).
 pub(crate) type Slot = Arc<tokio::sync::Mutex<Tokens>>;
 
+/// What the last visit under a slot's lock learnt of its session, for answering cached tokens
+/// without the lock or the store.
+#[derive(Debug)]
+pub(crate) struct View {
+    /// The session's account.
+    pub(crate) account: Account,
+    /// Its tokens, as the slot held them.
+    pub(crate) tokens: Tokens,
+    /// When the session ends unless used again (the earlier of its idle and absolute end).
+    pub(crate) ends_at: u64,
+    /// From when its use must be written to the store again (its touch interval).
+    pub(crate) touch_at: u64,
+}
+
+/// A slot, its view and when it was last used.
+#[derive(Debug)]
+struct Entry {
+    slot: Slot,
+    view: Option<Arc<View>>,
+    used: AtomicU64,
+}
+
 /// Every this many new slots, the slots of sessions that ended quietly are dropped.
 const PURGE_EVERY: usize = 256;
 
 /// The cache.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TokenCache {
-    slots: Mutex<HashMap<SessionKey, Slot>>,
+    entries: RwLock<HashMap<SessionKey, Entry>>,
     created: AtomicUsize,
+    /// The most sessions kept.
+    max: usize,
 }
 
+impl Default for TokenCache {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_SESSIONS)
+    }
+}
+
+/// `session.token_cache_sessions`'s default.
+pub(crate) const DEFAULT_MAX_SESSIONS: usize = 100_000;
+
 impl TokenCache {
-    /// The slot of a session (created empty on first use). Creating slots now and then drops the
-    /// ones nobody holds whose token expired by `now` or that never got one (sessions that idled
-    /// out, cookies that named no session), so the cache does not grow without bound.
-    pub(crate) fn slot(&self, key: &SessionKey, now: u64) -> Slot {
-        let mut slots = crate::lock(&self.slots);
-        if let Some(slot) = slots.get(key) {
-            return slot.clone();
-        }
-        if self.created.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
-            slots.retain(|_, slot| !unused(slot, now));
-        }
-        slots.entry(key.clone()).or_default().clone()
+    /// A cache keeping at most `max` sessions' slots (at least one).
+    pub(crate) fn new(max: usize) -> Self {
+        Self { entries: RwLock::default(), created: AtomicUsize::new(0), max: max.max(1) }
     }
 
-    /// Forgets a session's token (sign-out, failed refresh).
+    /// The cached token for `resource` that serves `wanted` at `now`, with the account, when the
+    /// session's view has one and the session lives and needs no use written: answered under a
+    /// shared read lock, without the slot's lock or the store.
+    pub(crate) fn serve(
+        &self,
+        key: &SessionKey,
+        resource: &str,
+        wanted: &[String],
+        now: u64,
+    ) -> Option<(Arc<CachedToken>, Arc<View>)> {
+        let entries = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = entries.get(key)?;
+        let view = entry.view.as_ref()?;
+        if now >= view.ends_at || now >= view.touch_at {
+            return None;
+        }
+        let token = view.tokens.get(resource).filter(|t| t.serves(now, wanted))?.clone();
+        entry.used.store(now, Ordering::Relaxed);
+        Some((token, view.clone()))
+    }
+
+    /// Records what the holder of `key`'s slot learnt: the session's account, its tokens, when it
+    /// ends and when its use is next to be written. Only the slot's holder calls this.
+    pub(crate) fn publish(&self, key: &SessionKey, view: View) {
+        let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(entry) = entries.get_mut(key) {
+            entry.view = Some(Arc::new(view));
+        }
+    }
+
+    /// The slot of a session (created empty on first use). Creating slots now and then drops the
+    /// ones nobody holds whose token expired by `now` or that never got one (sessions that idled
+    /// out, cookies that named no session), and past the bound the ones used longest ago, so the
+    /// cache does not grow without bound.
+    pub(crate) fn slot(&self, key: &SessionKey, now: u64) -> Slot {
+        if let Some(entry) = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(key) {
+            entry.used.store(now, Ordering::Relaxed);
+            return entry.slot.clone();
+        }
+        let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(entry) = entries.get(key) {
+            return entry.slot.clone();
+        }
+        if self.created.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
+            entries.retain(|_, e| !unused(&e.slot, now));
+        }
+        if entries.len() >= self.max {
+            evict_least_recently_used(&mut entries, self.max);
+        }
+        let entry = Entry { slot: Slot::default(), view: None, used: AtomicU64::new(now) };
+        let slot = entry.slot.clone();
+        entries.insert(key.clone(), entry);
+        slot
+    }
+
+    /// Forgets a session's tokens and view (sign-out, a refresh that found no session, a grant
+    /// Entra refused).
     pub(crate) fn remove(&self, key: &SessionKey) {
-        crate::lock(&self.slots).remove(key);
+        self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
     }
 
     /// How many sessions have a slot.
     pub fn len(&self) -> usize {
-        crate::lock(&self.slots).len()
+        self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner).len()
     }
 
     /// Whether no session has a slot.
@@ -107,6 +195,22 @@ impl TokenCache {
 /// A slot no request holds or waits on, with no token still valid at `now`.
 fn unused(slot: &Slot, now: u64) -> bool {
     Arc::strong_count(slot) == 1 && slot.try_lock().is_ok_and(|t| t.values().all(|t| t.expires_at <= now))
+}
+
+/// Drops the slots used longest ago that nobody holds, down to seven eighths of `max` (so the next
+/// eviction is `max / 8` new sessions away: the scan's cost is shared among them).
+fn evict_least_recently_used(entries: &mut HashMap<SessionKey, Entry>, max: usize) {
+    let keep = max - max / 8;
+    let mut idle: Vec<(u64, SessionKey)> = entries
+        .iter()
+        .filter(|(_, e)| Arc::strong_count(&e.slot) == 1)
+        .map(|(k, e)| (e.used.load(Ordering::Relaxed), k.clone()))
+        .collect();
+    idle.sort_unstable();
+    let excess = entries.len().saturating_sub(keep).max(1);
+    for (_, key) in idle.into_iter().take(excess) {
+        entries.remove(&key);
+    }
 }
 
 #[cfg(test)]
@@ -163,8 +267,8 @@ mod tests {
         };
         // A session in use (its slot held), one with a valid token, one whose token expired.
         let held = cache.slot(&key(0), 0);
-        cache.slot(&key(1), 0).try_lock().expect("free").insert("r".into(), token(5_000));
-        cache.slot(&key(2), 0).try_lock().expect("free").insert("r".into(), token(500));
+        cache.slot(&key(1), 0).try_lock().expect("free").insert("r".into(), Arc::new(token(5_000)));
+        cache.slot(&key(2), 0).try_lock().expect("free").insert("r".into(), Arc::new(token(500)));
         // Cookies that named no session leave empty slots behind.
         for n in 3..PURGE_EVERY - 1 {
             cache.slot(&key(n), 1_000);
@@ -179,5 +283,69 @@ mod tests {
             cache.slot(&key(n), 1_000);
         }
         assert!(cache.len() <= PURGE_EVERY + 2, "bounded: {}", cache.len());
+    }
+
+    fn account() -> Account {
+        Account {
+            home_account_id: "o.t".into(),
+            tenant_id: "t".into(),
+            object_id: "o".into(),
+            username: "ada@contoso.com".into(),
+            name: None,
+            email: None,
+            account_type: graphgate_core::AccountType::Member,
+            idp: None,
+        }
+    }
+
+    #[test]
+    fn a_view_serves_until_the_session_ends_or_its_use_is_due() {
+        let cache = TokenCache::default();
+        let token = Arc::new(CachedToken {
+            access_token: AccessToken::new("x"),
+            expires_at: 10_000,
+            scopes: "User.Read".into(),
+            forced_at: None,
+        });
+        let k = key(1);
+        let resource = "https://graph.microsoft.com";
+        assert!(cache.serve(&k, resource, &[], 100).is_none(), "no slot");
+        let _ = cache.slot(&k, 100);
+        assert!(cache.serve(&k, resource, &[], 100).is_none(), "no view yet");
+        let tokens: Tokens = [(resource.to_owned(), token)].into_iter().collect();
+        cache.publish(&k, View { account: account(), tokens, ends_at: 2_000, touch_at: 1_000 });
+        let (served, view) = cache.serve(&k, resource, &["user.read".into()], 500).expect("served");
+        assert_eq!((served.access_token.expose_secret(), view.account.object_id.as_str()), ("x", "o"));
+        assert!(cache.serve(&k, resource, &["Mail.Send".into()], 500).is_none(), "another scope");
+        assert!(cache.serve(&k, "api://x", &[], 500).is_none(), "another resource");
+        assert!(cache.serve(&k, resource, &[], 1_000).is_none(), "its use is due");
+        cache.publish(&k, View { account: account(), tokens: Tokens::new(), ends_at: 900, touch_at: 5_000 });
+        assert!(cache.serve(&k, resource, &[], 950).is_none(), "the session ended");
+        cache.remove(&k);
+        assert!(cache.serve(&k, resource, &[], 500).is_none(), "removed with the slot");
+        cache.publish(&k, View { account: account(), tokens: Tokens::new(), ends_at: 9_000, touch_at: 9_000 });
+        assert!(cache.is_empty(), "no view without a slot");
+    }
+
+    #[test]
+    fn past_the_bound_the_sessions_used_longest_ago_go_first() {
+        let cache = TokenCache::new(16);
+        let held = cache.slot(&key(0), 0);
+        for n in 1..16 {
+            let _ = cache.slot(&key(n), n as u64);
+        }
+        let _ = cache.slot(&key(1), 100);
+        let _ = cache.slot(&key(16), 200);
+        assert!(cache.len() <= 16, "bounded: {}", cache.len());
+        let present = |n: usize| cache.entries.read().expect("lock").contains_key(&key(n));
+        assert!(present(0), "a held slot stays");
+        assert!(present(1), "used again lately");
+        assert!(present(16), "the new one");
+        assert!(!present(2), "the one used longest ago went");
+        for n in 17..1_000 {
+            let _ = cache.slot(&key(n), n as u64);
+        }
+        assert!(cache.len() <= 16);
+        drop(held);
     }
 }

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::claims;
 use crate::error::ApiError;
-use crate::refresh::{Caller, RefreshError, Refreshed, Request, refresh_session};
+use crate::refresh::{Caller, RefreshError, Refreshed, Request, publish, refresh_session};
 use crate::session::{PENDING_LIFETIME, PendingSignIn, Session, SessionKey};
 use crate::signout;
 use crate::state::AppState;
@@ -197,8 +197,14 @@ pub(crate) async fn exchange(
         last_seen: now,
         refreshed_at: now,
     };
+    let key_session = session.clone();
     let id = state.sessions.create(session, now).await?;
-    state.tokens.slot(&SessionKey::of(&id), now).lock().await.insert(resource_of(&scopes), token.clone());
+    let key = SessionKey::of(&id);
+    let slot = state.tokens.slot(&key, now);
+    let mut tokens = slot.lock().await;
+    tokens.insert(resource_of(&scopes), std::sync::Arc::new(token.clone()));
+    publish(&state, &key, &key_session, &tokens);
+    drop(tokens);
     let lifetime = i64::try_from(state.settings.session.absolute_lifetime.as_secs()).unwrap_or(i64::MAX);
     let cookie = state.settings.cookie.set(id, lifetime);
     Ok((
@@ -248,6 +254,14 @@ pub(crate) async fn token(
         .session_key(&headers)
         .ok_or_else(|| ApiError::new(ErrorCode::NotSignedIn, "no session cookie").interaction_required())?;
     let scopes = if wanted_scopes.is_empty() { state.settings.entra.scopes.clone() } else { wanted_scopes };
+    if !body.force_refresh && challenge.is_none() {
+        // A cached token the session's view holds: answered without its lock or the store.
+        let now = state.clock.now();
+        if let Some((token, view)) = state.tokens.serve(&key, &resource_of(&scopes), &wanted, now) {
+            state.metrics.token_cache(true);
+            return Ok(Json(token_answer(&token, &view.account, now)).into_response());
+        }
+    }
     let request = Request {
         caller: Caller::Page { wanted: &wanted, force: body.force_refresh },
         scopes: Some(scopes),
@@ -293,7 +307,12 @@ pub(crate) async fn session(State(state): State<Arc<AppState>>, headers: HeaderM
         .cookie
         .session_key(&headers)
         .ok_or_else(|| ApiError::new(ErrorCode::NotSignedIn, "no session cookie"))?;
-    let gone = || ApiError::new(ErrorCode::NotSignedIn, "the session is unknown or expired");
+    // A session the store no longer gives (ended, signed out elsewhere, unopenable) takes its
+    // cached tokens with it, so they are not answered from memory either.
+    let gone = || {
+        state.tokens.remove(&key);
+        ApiError::new(ErrorCode::NotSignedIn, "the session is unknown or expired")
+    };
     let now = state.clock.now();
     let mut s = state.sessions.load(&key, now).await?.ok_or_else(gone)?;
     // Reading the session is use of it: recorded under the session's token slot, as a refresh is.

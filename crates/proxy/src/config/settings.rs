@@ -140,6 +140,8 @@ pub(crate) struct SessionSettings {
     pub(crate) force_refresh_interval: Duration,
     /// Sign-ins one client address may begin per minute.
     pub(crate) sign_ins_per_minute: u32,
+    /// The most sessions whose tokens are kept in memory.
+    pub(crate) token_cache_sessions: usize,
 }
 
 impl SessionSettings {
@@ -414,6 +416,9 @@ impl Config {
         if self.session.sign_ins_per_minute == 0 {
             note(Err("session.sign_ins_per_minute: at least 1".into()));
         }
+        if self.session.token_cache_sessions == 0 {
+            note(Err("session.token_cache_sessions: at least 1".into()));
+        }
         if self.keepalive.interval_minutes == 0 || self.keepalive.concurrency == 0 {
             note(Err("keepalive: interval_minutes and concurrency must be at least 1".into()));
         }
@@ -493,6 +498,7 @@ impl Config {
                 touch_interval: Duration::from_secs(touch.saturating_mul(60)),
                 force_refresh_interval: Duration::from_secs(self.session.force_refresh_interval_secs),
                 sign_ins_per_minute: self.session.sign_ins_per_minute,
+                token_cache_sessions: self.session.token_cache_sessions,
             },
             invitations: InvitationSettings {
                 policy,

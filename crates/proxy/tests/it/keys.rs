@@ -205,6 +205,9 @@ async fn logout_everywhere_ends_every_session_of_the_account_and_no_other() {
     let there = signed_in_as(&rig, ADELE).await;
     let megan = signed_in_as(&rig, MEGAN).await;
     let megan_too = signed_in_as(&rig, MEGAN).await;
+    // Their tokens are cached, and answered from memory.
+    assert_eq!(rig.token(&there).await.0, 200);
+    assert_eq!(rig.token(&megan).await.0, 200);
 
     let res = rig.post("/api/auth/logout", Some(&here), json!({"everywhere": true})).send().await.unwrap();
     assert_eq!(res.status(), 200);
@@ -214,6 +217,8 @@ async fn logout_everywhere_ends_every_session_of_the_account_and_no_other() {
     assert_eq!(rig.get("/api/auth/session", Some(&here)).await.0, 401);
     assert_eq!(rig.get("/api/auth/session", Some(&there)).await.0, 401, "the other session of the account ended");
     assert_eq!(rig.get("/api/auth/session", Some(&megan)).await.0, 200, "another account's session stays");
+    assert_eq!(rig.token(&there).await.0, 401, "no token from memory for an ended session");
+    assert_eq!(rig.token(&megan).await.0, 200);
     assert_eq!(rows(&rig).len(), 2);
 
     // An empty body is a plain sign-out of this session only.
