@@ -118,6 +118,8 @@ error_codes! {
     EmailDomainNotAllowed = "email_domain_not_allowed",
     /// Too many requests from this client or for this address.
     RateLimited = "rate_limited",
+    /// The proxy holds as many connections as it allows (in all, or from this address).
+    TooManyConnections = "too_many_connections",
     /// An anonymous (self-service) invitation set a field only the configuration may set.
     InvitationFieldNotAllowed = "invitation_field_not_allowed",
     /// The login or Graph host could not be reached.

@@ -13,7 +13,7 @@ pub use settings::Settings;
 pub(crate) use settings::{CredentialSettings, EntraSettings, InvitePolicy, StoreKind};
 
 /// The sections a `GRAPHGATE_<SECTION>_<KEY>` variable may address.
-const SECTIONS: [&str; 6] = ["server", "entra", "session", "invitations", "keepalive", "log"];
+const SECTIONS: [&str; 7] = ["server", "entra", "session", "invitations", "keepalive", "limits", "log"];
 
 /// The whole configuration, as read.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -33,6 +33,9 @@ pub struct Config {
     /// The background refresh of idle sessions.
     #[serde(default)]
     pub(crate) keepalive: KeepaliveConfig,
+    /// Per-client-address limits on the routes that spend an upstream call or a store write.
+    #[serde(default)]
+    pub(crate) limits: LimitsConfig,
     /// The log's format and level.
     #[serde(default)]
     pub log: LogConfig,
@@ -61,6 +64,30 @@ pub(crate) struct ServerConfig {
     /// Per-request timeout, seconds. Default 30.
     #[serde(default = "default_request_timeout")]
     pub(crate) request_timeout_secs: u64,
+    /// A client must send a request's line and headers within this many seconds of starting it
+    /// (or of connecting). Default 10.
+    #[serde(default = "default_header_read_timeout")]
+    pub(crate) header_read_timeout_secs: u64,
+    /// A kept-alive connection with no request for this many seconds is closed. Default 60.
+    #[serde(default = "default_idle_timeout")]
+    pub(crate) idle_timeout_secs: u64,
+    /// Open connections per listener; past it a new connection is refused. Default 10000.
+    #[serde(default = "default_max_connections")]
+    pub(crate) max_connections: usize,
+    /// Open connections per client address (an IPv6 /64 counts as one). Default 256.
+    #[serde(default = "default_max_connections_per_ip")]
+    pub(crate) max_connections_per_ip: usize,
+    /// A second address serving only `/metrics`, `/healthz` and `/readyz` (then gone from
+    /// `listen`). Default none.
+    #[serde(default)]
+    pub(crate) ops_listen: Option<SocketAddr>,
+    /// Addresses or CIDR blocks of reverse proxies whose `X-Forwarded-For` is believed. Default none.
+    #[serde(default)]
+    pub(crate) trusted_proxies: Vec<String>,
+    /// The `Content-Security-Policy` of the `static_dir` files. Default: built from the
+    /// configuration (calls to the proxy and Graph).
+    #[serde(default)]
+    pub(crate) static_csp: Option<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -75,6 +102,18 @@ fn default_body_limit() -> usize {
 fn default_request_timeout() -> u64 {
     30
 }
+fn default_header_read_timeout() -> u64 {
+    10
+}
+fn default_idle_timeout() -> u64 {
+    60
+}
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_max_connections_per_ip() -> usize {
+    256
+}
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -85,6 +124,13 @@ impl Default for ServerConfig {
             static_dir: None,
             body_limit: default_body_limit(),
             request_timeout_secs: default_request_timeout(),
+            header_read_timeout_secs: default_header_read_timeout(),
+            idle_timeout_secs: default_idle_timeout(),
+            max_connections: default_max_connections(),
+            max_connections_per_ip: default_max_connections_per_ip(),
+            ops_listen: None,
+            trusted_proxies: Vec::new(),
+            static_csp: None,
         }
     }
 }
@@ -448,6 +494,41 @@ impl Default for KeepaliveConfig {
     }
 }
 
+/// `[limits]`: per client address and minute (429 `rate_limited` beyond).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitsConfig {
+    /// `/api/auth/exchange` calls. Default 30.
+    #[serde(default = "default_exchanges")]
+    pub(crate) exchanges_per_minute: u32,
+    /// `/api/auth/token` calls with `forceRefresh` or `claims` (they go upstream). Default 60.
+    #[serde(default = "default_token_refreshes")]
+    pub(crate) token_refreshes_per_minute: u32,
+    /// `/api/auth/logout` calls. Default 30.
+    #[serde(default = "default_logouts")]
+    pub(crate) logouts_per_minute: u32,
+}
+
+fn default_exchanges() -> u32 {
+    30
+}
+fn default_token_refreshes() -> u32 {
+    60
+}
+fn default_logouts() -> u32 {
+    30
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            exchanges_per_minute: default_exchanges(),
+            token_refreshes_per_minute: default_token_refreshes(),
+            logouts_per_minute: default_logouts(),
+        }
+    }
+}
+
 /// `[log]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -535,8 +616,9 @@ impl Config {
 }
 
 /// Keys whose value is a list: an override is split at commas (a single item is a list too).
-const LIST_KEYS: [&str; 8] = [
+const LIST_KEYS: [&str; 9] = [
     "redirect_uris",
+    "trusted_proxies",
     "scopes",
     "allowed_scopes",
     "allowed_origins",

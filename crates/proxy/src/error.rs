@@ -104,7 +104,12 @@ impl IntoResponse for ApiError {
         if let (Some(claims), Some(map)) = (&self.claims, body.as_object_mut()) {
             map.insert("claims".to_owned(), claims.clone().into());
         }
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if self.error == ErrorCode::RateLimited.as_str() {
+            // Every per-client limit counts a minute.
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("60"));
+        }
+        response
     }
 }
 

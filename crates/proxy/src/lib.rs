@@ -10,10 +10,12 @@ pub mod config;
 pub mod keepalive;
 pub mod server;
 
+mod accept;
 mod api;
 mod api_keys;
 mod app;
 mod apponly;
+mod client_addr;
 mod clock;
 mod cookie;
 mod credential;

@@ -1,6 +1,7 @@
 //! Sliding-window rate limits: hits per key within a window (a minute for the invitation limits, a
 //! day for re-mailing a pending guest). Memory stays bounded: a key whose hits all left the window
-//! is dropped, and past the key cap the key used longest ago gives way.
+//! is dropped, and past the key cap the keys used longest ago (a tenth of the cap, so a flood of
+//! new keys costs one scan per tenth) give way.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -27,6 +28,24 @@ impl Default for InvitationLimits {
             resend: RateLimiter::new(RESEND_INTERVAL_SECS, 5 * DEFAULT_MAX_KEYS),
         }
     }
+}
+
+/// Counts a hit of `key` on `limiter`: 429 `rate_limited` (naming `what`, never the key) when
+/// `limit` a minute were reached.
+pub(crate) fn check(
+    limiter: &RateLimiter,
+    key: &str,
+    limit: u32,
+    now: u64,
+    what: &str,
+) -> Result<(), crate::error::ApiError> {
+    if limiter.allow(key, limit, now) {
+        return Ok(());
+    }
+    Err(crate::error::ApiError::new(
+        graphgate_core::ErrorCode::RateLimited,
+        format!("at most {limit} {what} a minute from one address; try again in a minute"),
+    ))
 }
 
 /// Hits per key within a sliding window.
@@ -61,9 +80,12 @@ impl RateLimiter {
         if !hits.contains_key(key) && hits.len() >= self.max_keys {
             hits.retain(|_, list| list.iter().any(live));
             if hits.len() >= self.max_keys {
-                let oldest = hits.iter().min_by_key(|(_, list)| list.last().copied()).map(|(k, _)| k.clone());
-                if let Some(k) = oldest {
-                    hits.remove(&k);
+                let evict = (self.max_keys / 10).max(1);
+                let mut last: Vec<(u64, String)> =
+                    hits.iter().map(|(k, list)| (list.last().copied().unwrap_or(0), k.clone())).collect();
+                last.select_nth_unstable_by_key(evict - 1, |(t, _)| *t);
+                for (_, k) in last.iter().take(evict) {
+                    hits.remove(k);
                 }
             }
         }
@@ -120,6 +142,21 @@ mod tests {
             rate.allow(&format!("k{i}"), 1, 600);
         }
         assert_eq!(rate.len(), 3, "never more than the cap");
+    }
+
+    #[test]
+    fn memory_stays_bounded_under_100_000_distinct_keys() {
+        let cap = 1_000;
+        let rate = RateLimiter::new(60, cap);
+        for i in 0..100_000u64 {
+            // All live: nothing leaves the window, so only the cap keeps the map small.
+            assert!(rate.allow(&format!("2001:db8:{i:x}::/64"), 5, 1_000 + i / 1_000));
+            assert!(rate.len() <= cap, "{} keys after {i}", rate.len());
+        }
+        assert!(rate.len() > cap / 2, "eviction takes a tenth at a time, not everything");
+        // The newest keys are still counted.
+        assert!(rate.allow("2001:db8:1869f::/64", 2, 1_100), "the last key has one hit");
+        assert!(!rate.allow("2001:db8:1869f::/64", 2, 1_100), "and now two");
     }
 
     #[test]

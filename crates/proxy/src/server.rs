@@ -1,12 +1,14 @@
-//! Start-up: settings → state (credential, session store, upstream client), serving with
-//! graceful shutdown on SIGTERM or Ctrl-C.
+//! Start-up: settings → state (credential, session store, upstream client), serving (the main
+//! listener and the optional operations listener, `accept.rs`) with graceful shutdown on SIGTERM
+//! or Ctrl-C.
 
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::accept::{self, Rules};
 use crate::api_keys::ApiKeys;
-use crate::app::router;
+use crate::app::{ops_router, router};
 use crate::clock::now_secs;
 use crate::config::{Settings, StoreKind};
 use crate::credential::Credential;
@@ -46,6 +48,7 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, String> {
         api_keys,
         rate: Default::default(),
         sign_ins: Default::default(),
+        limits: Default::default(),
     }))
 }
 
@@ -64,20 +67,51 @@ async fn check_keys(sessions: &SessionManager) -> Result<(), String> {
     Ok(())
 }
 
-/// Serves until `shutdown` resolves, then lets requests in flight finish.
+/// Serves until `shutdown` resolves, then lets requests in flight finish. With
+/// `server.ops_listen`, binds it too and serves the operations routes there.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let ops = match state.settings.server.ops_listen {
+        Some(address) => {
+            let ops = TcpListener::bind(address).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot listen on {address} (server.ops_listen): {e}"))
+            })?;
+            tracing::info!(address = %ops.local_addr()?, "operations routes listening");
+            Some(ops)
+        }
+        None => None,
+    };
+    serve_with_ops(listener, ops, state, shutdown).await
+}
+
+/// [`serve`] on listeners bound already: `ops` serves `/metrics`, `/healthz` and `/readyz` (and
+/// only when `server.ops_listen` is set do they leave `listener`).
+pub async fn serve_with_ops(
+    listener: TcpListener,
+    ops: Option<TcpListener>,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let keepalive = crate::keepalive::spawn(state.clone());
-    let result = axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let rules = Rules::of(&state.settings);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let signal = tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let ops = ops.map(|ops| tokio::spawn(accept::run(ops, ops_router(state.clone()), rules.clone(), stopped.clone())));
+    accept::run(listener, router(state), rules, stopped).await;
+    if let Some(ops) = ops {
+        let _ = ops.await;
+    }
+    signal.abort();
     if let Some(task) = keepalive {
         task.abort();
     }
-    result
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

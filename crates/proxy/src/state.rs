@@ -37,6 +37,9 @@ pub struct AppState {
     pub(crate) rate: InvitationLimits,
     /// Sign-ins begun per client address (`session.sign_ins_per_minute`).
     pub(crate) sign_ins: RateLimiter,
+    /// The `[limits]` per client address (keys: `exchange:`, `refresh:`, `logout:` and the
+    /// address).
+    pub(crate) limits: RateLimiter,
 }
 
 impl std::fmt::Debug for AppState {

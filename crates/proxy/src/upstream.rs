@@ -28,6 +28,9 @@ const MAX_ATTEMPTS: u32 = 3;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// How long the issuer and signing keys are trusted before they are fetched again.
 const KEYS_TTL: Duration = Duration::from_secs(3600);
+
+/// After a failed readiness fetch, how long `/readyz` answers that failure without another call.
+const READY_RETRY: Duration = Duration::from_secs(30);
 /// Clock skew allowed when checking `exp` and `nbf`.
 const SKEW_SECS: u64 = 300;
 
@@ -80,6 +83,8 @@ pub(crate) struct Upstream {
     http: reqwest::Client,
     entra: EntraSettings,
     authority: Mutex<Option<Authority>>,
+    /// Held while `/readyz` fetches (one fetch at a time); the last failed fetch and its error.
+    ready_failed: tokio::sync::Mutex<Option<(Instant, CoreError)>>,
     metrics: std::sync::Arc<Metrics>,
 }
 
@@ -114,7 +119,7 @@ impl Upstream {
             }
         }
         let http = builder.build().map_err(|err| format!("cannot build the HTTP client: {err}"))?;
-        Ok(Self { http, entra, authority: Mutex::new(None), metrics })
+        Ok(Self { http, entra, authority: Mutex::new(None), ready_failed: Default::default(), metrics })
     }
 
     /// The endpoints (cloud plus overrides).
@@ -259,6 +264,26 @@ impl Upstream {
     pub(crate) async fn discovery(&self) -> Result<Discovery, CoreError> {
         let doc = self.get_json(&self.entra.endpoints.discovery_url(&self.entra.tenant), "discovery").await?;
         Discovery::from_document(&doc)
+    }
+
+    /// Readiness (`/readyz`): the authority's issuer and keys, from the cache while it is fresh, so
+    /// at most one fetch per [`KEYS_TTL`] however often it is asked; concurrent callers wait for
+    /// one fetch, and a failed fetch is answered for [`READY_RETRY`] without another call.
+    pub(crate) async fn ready(&self) -> Result<(), CoreError> {
+        let mut failed = self.ready_failed.lock().await;
+        if let Some((_, e)) = failed.as_ref().filter(|(at, _)| at.elapsed() < READY_RETRY) {
+            return Err(e.clone());
+        }
+        match self.authority(false).await {
+            Ok(_) => {
+                *failed = None;
+                Ok(())
+            }
+            Err(e) => {
+                *failed = Some((Instant::now(), e.clone()));
+                Err(e)
+            }
+        }
     }
 
     /// The authority's issuer and keys: cached for [`KEYS_TTL`], fetched again (discovery, then

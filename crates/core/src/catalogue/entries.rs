@@ -2055,6 +2055,22 @@ pub static ENTRIES: &[Entry] = &[
         },
     },
     Entry {
+        code: Code::Graphgate("too_many_connections"),
+        slug: "too-many-connections",
+        oauth_error: "",
+        status: 503,
+        retryable: true,
+        message: "The proxy has as many connections open as it allows; the connection was closed.",
+        cause: Text {
+            en: "The proxy already holds `server.max_connections` open connections, or `server.max_connections_per_ip` from this client address (an IPv6 /64 counts as one address).",
+            zh: "代理已持有 `server.max_connections` 个打开的连接，或来自该客户端地址的连接已达 `server.max_connections_per_ip` 个（一个 IPv6 /64 网段视为一个地址）。",
+        },
+        fix: Text {
+            en: "Retry after a moment, and reuse connections instead of opening many. If many users share one address (a NAT or a reverse proxy), the operator can raise the limit or list the reverse proxy in `server.trusted_proxies`.",
+            zh: "稍候重试，并复用连接而不是打开大量连接。如果许多用户共用一个地址（NAT 或反向代理），运维人员可以调高该上限，或将反向代理列入 `server.trusted_proxies`。",
+        },
+    },
+    Entry {
         code: Code::Graphgate("invitation_field_not_allowed"),
         slug: "invitation-field-not-allowed",
         oauth_error: "",

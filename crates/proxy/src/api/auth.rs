@@ -3,11 +3,10 @@
 //! `/api/auth/token` (an access token from the stored refresh token), `/api/auth/session` and
 //! `/api/auth/logout` (this session, or with `everywhere` every session of the account).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use graphgate_core::{
@@ -18,7 +17,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::claims;
+use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
+use crate::rate_limit::check;
 use crate::refresh::{Caller, RefreshError, Refreshed, Request, publish, refresh_session};
 use crate::session::{PENDING_LIFETIME, PendingSignIn, Session, SessionKey};
 use crate::signout;
@@ -87,15 +88,12 @@ fn token_answer(token: &CachedToken, account: &Account, now: u64) -> Value {
 /// address (`session.sign_ins_per_minute`).
 pub(crate) async fn begin(
     State(state): State<Arc<AppState>>,
-    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let ip = peer.map(|c| c.0.0.ip().to_string()).unwrap_or_else(|| "unknown".to_owned());
-    if !state.sign_ins.allow(&ip, state.settings.session.sign_ins_per_minute, now) {
-        return Err(ApiError::new(ErrorCode::RateLimited, "too many sign-ins begun from this address; wait a minute"));
-    }
+    check(&state.sign_ins, &client.key(), state.settings.session.sign_ins_per_minute, now, "sign-ins begun")?;
     let body: BeginBody = parse_body(&body)?;
     let s = &state.settings.entra;
     let redirect = allowed_redirect(&state, &body.redirect_uri)?;
@@ -148,9 +146,12 @@ fn allowed_redirect(state: &AppState, redirect: &str) -> Result<RedirectUri, Api
 /// stores the refresh token, sets a new session cookie.
 pub(crate) async fn exchange(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, ApiError> {
+    let limit = state.settings.limits.exchanges_per_minute;
+    check(&state.limits, &format!("exchange:{}", client.key()), limit, state.clock.now(), "code exchanges")?;
     let body: ExchangeBody = parse_body(&body)?;
     let s = &state.settings.entra;
     if body.code.is_empty() {
@@ -238,10 +239,17 @@ struct TokenBody {
 /// 403 `consent_required` (with Entra's code) and the session stays.
 pub(crate) async fn token(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, ApiError> {
     let body: TokenBody = if body.trim().is_empty() { TokenBody::default() } else { parse_body(&body)? };
+    if body.force_refresh || body.claims.is_some() {
+        // These go upstream whatever is cached.
+        let limit = state.settings.limits.token_refreshes_per_minute;
+        let key = format!("refresh:{}", client.key());
+        check(&state.limits, &key, limit, state.clock.now(), "forced or claims refreshes")?;
+    }
     let wanted = body.scopes.unwrap_or_default();
     let wanted_scopes = Scopes::parse_all(&wanted)?;
     check_allowed(&state, &wanted_scopes)?;
@@ -340,9 +348,12 @@ struct LogoutBody {
 /// of its account, and says how many ended), clears the cookie, answers Entra's logout URL.
 pub(crate) async fn logout(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, ApiError> {
+    let limit = state.settings.limits.logouts_per_minute;
+    check(&state.limits, &format!("logout:{}", client.key()), limit, state.clock.now(), "sign-outs")?;
     let body: LogoutBody = if body.trim().is_empty() { LogoutBody::default() } else { parse_body(&body)? };
     let mut ended = 0;
     if let Some(key) = state.settings.cookie.session_key(&headers) {

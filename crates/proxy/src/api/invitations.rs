@@ -9,11 +9,10 @@ mod audit;
 mod caller;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use graphgate_core::invitation::{DirectoryUser, Invitation, InvitationRequest, InviteStatus, user_lookup_path};
 use graphgate_core::{AuthorizeRequest, Email, ErrorCode, Method};
@@ -21,6 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::apponly::{AppToken, graph};
+use crate::client_addr::ClientAddr;
 use crate::config::InvitePolicy;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -218,13 +218,12 @@ async fn invite_as(
 /// `POST /api/invitations`: writes one audit line whatever the outcome.
 pub(crate) async fn invite(
     State(state): State<Arc<AppState>>,
-    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: String,
 ) -> Result<Json<Value>, ApiError> {
-    let peer = peer.map(|c| c.0.0);
-    let mut audit = Audit::new(state.settings.invitations.policy, caller::client(peer));
-    let result = invite_checked(&state, peer, &headers, &body, &mut audit).await;
+    let mut audit = Audit::new(state.settings.invitations.policy, client.to_string());
+    let result = invite_checked(&state, client, &headers, &body, &mut audit).await;
     let outcome = result.as_ref().map(|(o, _)| *o).map_err(Clone::clone);
     audit.write(&outcome, state.clock.now());
     result.map(|(_, body)| body)
@@ -232,7 +231,7 @@ pub(crate) async fn invite(
 
 async fn invite_checked(
     state: &AppState,
-    peer: Option<SocketAddr>,
+    client: ClientAddr,
     headers: &HeaderMap,
     body: &str,
     audit: &mut Audit,
@@ -245,7 +244,7 @@ async fn invite_checked(
     })?;
     let email = Email::parse(body.email.trim())?;
     audit.whom = Some(email.as_str().to_owned());
-    let caller = caller::authorize(state, headers, peer, &email).await?;
+    let caller = caller::authorize(state, headers, client, &email).await?;
     audit.caller(&caller);
     let request = invitation_request(state, &caller, body, &email)?;
     caller::limit(state, &caller, &email, false)?;
@@ -258,12 +257,12 @@ async fn invite_checked(
 /// caller can try.
 pub(crate) async fn status(
     State(state): State<Arc<AppState>>,
-    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    client: ClientAddr,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let email = Email::parse(q.get("email").map(|e| e.trim()).unwrap_or_default())?;
-    let caller = caller::authorize(&state, &headers, peer.map(|c| c.0.0), &email).await?;
+    let caller = caller::authorize(&state, &headers, client, &email).await?;
     caller::limit(&state, &caller, &email, true)?;
     Ok(match lookup(&state, &email).await? {
         Some(user) => answer(&caller, user.status(), Some(&user.id), None),

@@ -1,4 +1,5 @@
-//! Operations endpoints: `/healthz`, `/readyz` (store reachable, discovery fetched) and `/metrics`.
+//! Operations endpoints: `/healthz`, `/readyz` (store reachable, the authority's discovery
+//! document and keys fetched — from the cache, at most once an hour) and `/metrics`.
 
 use std::sync::Arc;
 
@@ -15,10 +16,11 @@ pub(crate) async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Ready: the session store answers and the authority's discovery document can be fetched.
+/// Ready: the session store answers and the authority's discovery document and keys were
+/// fetched (the cached ones while fresh: probing `/readyz` never multiplies upstream calls).
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let store = state.sessions.ping().await.map_err(|e| e.to_string());
-    let discovery = state.upstream.discovery().await.map(|_| ()).map_err(|e| e.explain().message);
+    let discovery = state.upstream.ready().await.map_err(|e| e.explain().message);
     let ok = store.is_ok() && discovery.is_ok();
     let body = json!({
         "status": if ok { "ready" } else { "not ready" },

@@ -10,7 +10,8 @@ use graphgate_core::assertion::AssertionAlg;
 use graphgate_core::{AuthorizeRequest, BaseUrl, ClientId, Cloud, Endpoints, RedirectUri, Scope, Scopes, Tenant};
 use tokio::sync::Semaphore;
 
-use super::{Config, KeepaliveConfig, SecretSource, SessionConfig};
+use super::{Config, KeepaliveConfig, LimitsConfig, SecretSource, SessionConfig};
+use crate::client_addr::Cidr;
 use crate::cookie::SessionCookie;
 use crate::session::{Keyring, LEGACY_KEY_ID, decode_key, is_valid_key_id};
 
@@ -42,6 +43,8 @@ pub struct Settings {
     pub(crate) invitations: InvitationSettings,
     /// The background refresh of idle sessions.
     pub(crate) keepalive: KeepaliveSettings,
+    /// Per-client-address limits.
+    pub(crate) limits: LimitsConfig,
 }
 
 impl Settings {
@@ -62,6 +65,22 @@ pub(crate) struct ServerSettings {
     /// Largest request body, bytes.
     pub(crate) body_limit: usize,
     pub(crate) request_timeout: Duration,
+    /// How long a request's line and headers may take.
+    pub(crate) header_read_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request.
+    pub(crate) idle_timeout: Duration,
+    /// Open connections per listener.
+    pub(crate) max_connections: usize,
+    /// Open connections per client address (IPv6: per /64).
+    pub(crate) max_connections_per_ip: usize,
+    /// The operations listener, if any.
+    pub(crate) ops_listen: Option<SocketAddr>,
+    /// Whose `X-Forwarded-For` is believed.
+    pub(crate) trusted_proxies: Vec<Cidr>,
+    /// The public origin is https: answers carry `Strict-Transport-Security`.
+    pub(crate) https: bool,
+    /// The `Content-Security-Policy` of the static files.
+    pub(crate) static_csp: String,
 }
 
 /// `[entra]`, parsed.
@@ -454,6 +473,10 @@ impl Config {
                 self.server.public_origin
             )));
         }
+        let trusted_proxies = serving_rules(&self).unwrap_or_else(|found| {
+            found.into_iter().for_each(|p| note(Err(p)));
+            Vec::new()
+        });
         let (Some(client_id), Some(first_redirect), true) = (client_id, redirect_uris.first(), problems.is_empty())
         else {
             return Err(problems);
@@ -472,6 +495,17 @@ impl Config {
                 static_dir: server.static_dir.clone(),
                 body_limit: server.body_limit,
                 request_timeout: Duration::from_secs(server.request_timeout_secs),
+                header_read_timeout: Duration::from_secs(server.header_read_timeout_secs),
+                idle_timeout: Duration::from_secs(server.idle_timeout_secs),
+                max_connections: server.max_connections,
+                max_connections_per_ip: server.max_connections_per_ip,
+                ops_listen: server.ops_listen,
+                trusted_proxies,
+                https: server.public_origin.starts_with("https://"),
+                static_csp: server
+                    .static_csp
+                    .clone()
+                    .unwrap_or_else(|| default_static_csp(&server.public_origin, &endpoints)),
             },
             cookie: SessionCookie::for_origins(&server.public_origin, &server.allowed_origins),
             entra: EntraSettings {
@@ -513,8 +547,76 @@ impl Config {
                 status_rate_limit_per_minute: self.invitations.status_rate_limit_per_minute,
             },
             keepalive: KeepaliveSettings::of(&self.keepalive),
+            limits: self.limits.clone(),
         })
     }
+}
+
+/// The longest `server.header_read_timeout_secs` and `server.idle_timeout_secs`: an hour.
+const MAX_CONNECTION_TIMEOUT_SECS: u64 = 3600;
+
+/// The `[server]` serving rules and `[limits]`: timeouts of 1 s to an hour, connection caps of at
+/// least one (per address no more than in all), an `ops_listen` apart from `listen`, trusted
+/// proxies as addresses or CIDR blocks (returned), a CSP that fits in a header, no zero limit.
+fn serving_rules(cfg: &Config) -> Result<Vec<Cidr>, Vec<String>> {
+    let server = &cfg.server;
+    let mut problems = Vec::new();
+    for (name, value) in
+        [("header_read_timeout_secs", server.header_read_timeout_secs), ("idle_timeout_secs", server.idle_timeout_secs)]
+    {
+        if !(1..=MAX_CONNECTION_TIMEOUT_SECS).contains(&value) {
+            problems.push(format!("server.{name}: 1 to {MAX_CONNECTION_TIMEOUT_SECS} seconds"));
+        }
+    }
+    if server.max_connections == 0 || server.max_connections_per_ip == 0 {
+        problems.push("server.max_connections and server.max_connections_per_ip: at least 1".to_owned());
+    } else if server.max_connections_per_ip > server.max_connections {
+        problems.push("server.max_connections_per_ip: at most server.max_connections".to_owned());
+    }
+    if server.ops_listen.is_some_and(|ops| ops == server.listen) {
+        problems.push("server.ops_listen: must differ from server.listen".to_owned());
+    }
+    let mut proxies = Vec::with_capacity(server.trusted_proxies.len());
+    for entry in &server.trusted_proxies {
+        match Cidr::parse(entry) {
+            Ok(c) => proxies.push(c),
+            Err(e) => problems.push(format!("server.trusted_proxies: {e}")),
+        }
+    }
+    if let Some(csp) = &server.static_csp {
+        if csp.trim().is_empty() || axum::http::HeaderValue::from_str(csp).is_err() {
+            problems.push("server.static_csp: a policy on one line of visible ASCII, or leave it out".to_owned());
+        }
+    }
+    let limits = &cfg.limits;
+    for (name, value) in [
+        ("exchanges_per_minute", limits.exchanges_per_minute),
+        ("token_refreshes_per_minute", limits.token_refreshes_per_minute),
+        ("logouts_per_minute", limits.logouts_per_minute),
+    ] {
+        if value == 0 {
+            problems.push(format!("limits.{name}: at least 1 (0 would refuse every request)"));
+        }
+    }
+    if problems.is_empty() { Ok(proxies) } else { Err(problems) }
+}
+
+/// The static files' default policy: what the demo page needs and nothing more — scripts and
+/// the wasm module from the proxy's origin, calls to the proxy and Graph (the sign-in host is
+/// navigated to, never fetched), its own styles and images, no framing.
+fn default_static_csp(public_origin: &str, endpoints: &Endpoints) -> String {
+    let origin_of = |url: &str| graphgate_core::HttpUrl::parse(url).map(|u| u.origin().to_owned()).ok();
+    let mut connect = vec!["'self'".to_owned()];
+    for origin in [origin_of(public_origin), origin_of(&endpoints.graph_base())].into_iter().flatten() {
+        if !connect.contains(&origin) {
+            connect.push(origin);
+        }
+    }
+    format!(
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src {}; style-src 'self'; \
+         img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        connect.join(" ")
+    )
 }
 
 /// The longest `invitations.message` (Graph's limit on `customizedMessageBody`).
@@ -672,6 +774,86 @@ mod tests {
         assert!(problems.iter().any(|p| p.starts_with("session.force_refresh_interval_secs")), "{problems:?}");
         let problems = validate(&format!("touch_interval_minutes = {}", i64::MAX)).expect_err("no overflow");
         assert!(problems.iter().any(|p| p.starts_with("session.touch_interval_minutes")), "{problems:?}");
+    }
+
+    fn with_server(server: &str, limits: &str) -> Result<Settings, Vec<String>> {
+        let toml = format!(
+            r#"
+            [server]
+            {server}
+            [entra]
+            client_id = "6731de76-14a6-49ae-97bc-6eba6914391e"
+            redirect_uris = ["https://app.example/"]
+            graph_base = "https://graph.example:8443/v1.0"
+            login_base = "https://login.example"
+            credential = {{ secret = {{ env = "X" }} }}
+            [session]
+            store = "memory"
+            key = {{ env = "Y" }}
+            [limits]
+            {limits}
+        "#
+        );
+        Config::from_toml_and_env(&toml, []).expect("parses").validate()
+    }
+
+    #[test]
+    fn the_serving_rules_default_safely_and_are_checked() {
+        let s = with_server("", "").expect("valid");
+        let server = &s.server;
+        assert_eq!(
+            (server.header_read_timeout, server.idle_timeout),
+            (Duration::from_secs(10), Duration::from_secs(60))
+        );
+        assert_eq!((server.max_connections, server.max_connections_per_ip), (10_000, 256));
+        assert_eq!((server.ops_listen, server.trusted_proxies.len(), server.https), (None, 0, false));
+        assert_eq!(
+            (s.limits.exchanges_per_minute, s.limits.token_refreshes_per_minute, s.limits.logouts_per_minute),
+            (30, 60, 30)
+        );
+        let csp = &server.static_csp;
+        assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval'"), "{csp}");
+        assert!(
+            csp.contains("connect-src 'self' http://localhost:8080 https://graph.example:8443;"),
+            "the proxy and Graph, not the sign-in host: {csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'") && csp.starts_with("default-src 'none'"), "{csp}");
+
+        let s = with_server(
+            "public_origin = \"https://app.example\"\nops_listen = \"127.0.0.1:9100\"\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nstatic_csp = \"default-src 'self'\"",
+            "exchanges_per_minute = 3",
+        )
+        .expect("valid");
+        assert!(s.server.https);
+        assert_eq!(s.server.ops_listen, Some("127.0.0.1:9100".parse().expect("an address")));
+        assert_eq!(
+            s.server.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["10.0.0.0/8", "::1/128"]
+        );
+        assert_eq!(s.server.static_csp, "default-src 'self'");
+        assert_eq!(s.limits.exchanges_per_minute, 3);
+
+        for (server, limits, field) in [
+            ("header_read_timeout_secs = 0", "", "server.header_read_timeout_secs"),
+            ("idle_timeout_secs = 3601", "", "server.idle_timeout_secs"),
+            ("max_connections = 0", "", "server.max_connections"),
+            ("max_connections = 10\nmax_connections_per_ip = 11", "", "server.max_connections_per_ip"),
+            ("ops_listen = \"127.0.0.1:8080\"", "", "server.ops_listen"),
+            ("trusted_proxies = [\"10.0.0.0/33\"]", "", "server.trusted_proxies"),
+            ("trusted_proxies = [\"proxy.example\"]", "", "server.trusted_proxies"),
+            ("static_csp = \"\"", "", "server.static_csp"),
+            ("static_csp = \"a\\nb\"", "", "server.static_csp"),
+            ("", "logouts_per_minute = 0", "limits.logouts_per_minute"),
+        ] {
+            let problems = with_server(server, limits).expect_err(server);
+            assert!(problems.iter().any(|p| p.starts_with(field)), "{server} {limits}: {problems:?}");
+        }
+        let env = [("GRAPHGATE_SERVER_TRUSTED_PROXIES".to_owned(), "10.0.0.1, 192.168.0.0/16".to_owned())];
+        let toml = "[entra]\nclient_id = \"x\"\n";
+        let c = Config::from_toml_and_env(toml, env).expect("parses");
+        assert_eq!(c.server.trusted_proxies, ["10.0.0.1", "192.168.0.0/16"], "a list key");
+        let env = [("GRAPHGATE_LIMITS_EXCHANGES_PER_MINUTE".to_owned(), "7".to_owned())];
+        assert_eq!(Config::from_toml_and_env(toml, env).expect("parses").limits.exchanges_per_minute, 7);
     }
 
     fn cookie_for(public: &str, allowed: &str) -> String {

@@ -28,7 +28,18 @@ async fn the_graph_base_may_be_written_with_its_version() {
 
 #[tokio::test]
 async fn config_health_and_metrics() {
-    let rig = rig("common", Cred::Secret(SECRET), "").await;
+    let mut rig = rig("common", Cred::Secret(SECRET), "").await;
+    // Not ready while the authority's discovery document cannot be fetched (and the failure is
+    // answered again for a while without another call).
+    rig.emu.add_fault(graphgate_emulator::Fault {
+        path: "/common/v2.0/.well-known".into(),
+        method: None,
+        count: 3,
+        kind: graphgate_emulator::FaultKind::Status { status: 500 },
+    });
+    let (status, ready) = rig.get("/readyz", None).await;
+    assert_eq!(status, 503, "{ready}");
+    rig.restart_proxy().await;
     let (status, config) = rig.get("/api/config", None).await;
     assert_eq!(status, 200);
     assert_eq!(config["clientId"], APP);
@@ -40,14 +51,6 @@ async fn config_health_and_metrics() {
     assert_eq!(rig.get("/healthz", None).await.0, 200);
     let (status, ready) = rig.get("/readyz", None).await;
     assert_eq!(status, 200, "{ready}");
-    rig.emu.add_fault(graphgate_emulator::Fault {
-        path: "/common/v2.0/.well-known".into(),
-        method: None,
-        count: 3,
-        kind: graphgate_emulator::FaultKind::Status { status: 500 },
-    });
-    let (status, ready) = rig.get("/readyz", None).await;
-    assert_eq!(status, 503, "{ready}");
     let (status, metrics) = rig.get("/metrics", None).await;
     assert_eq!(status, 200);
     let text = metrics.as_str().unwrap();

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on the first unexpected error")]
 
+mod abuse;
 mod auth;
 mod claims;
 mod cli;
@@ -14,6 +15,7 @@ mod keys;
 mod module_cycles;
 mod ops;
 mod scopes;
+mod serving;
 mod session_rules;
 mod signin;
 mod support;

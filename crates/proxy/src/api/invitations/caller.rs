@@ -4,11 +4,11 @@
 //! limits.
 
 use std::fmt;
-use std::net::SocketAddr;
 
 use axum::http::{HeaderMap, header};
 use graphgate_core::{Account, AccountType, Email, ErrorCode, Tenant};
 
+use crate::client_addr::ClientAddr;
 use crate::config::InvitePolicy;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -20,8 +20,8 @@ pub(crate) enum Caller {
     Admin { key: String },
     /// A signed-in account: its tenant ID and object ID.
     Account { tenant: String, object: String },
-    /// Anyone (`self-service`), by client address.
-    Anonymous { client: String },
+    /// Anyone (`self-service`), by client address (`server.trusted_proxies` decide which).
+    Anonymous { client: ClientAddr },
 }
 
 impl Caller {
@@ -35,7 +35,7 @@ impl Caller {
         match self {
             Self::Admin { key } => format!("key:{key}"),
             Self::Account { tenant, object } => format!("account:{tenant}/{object}"),
-            Self::Anonymous { client } => format!("ip:{client}"),
+            Self::Anonymous { client } => format!("ip:{}", client.key()),
         }
     }
 }
@@ -52,17 +52,12 @@ impl fmt::Display for Caller {
     }
 }
 
-/// The client address as the audit line and the limits name it.
-pub(crate) fn client(peer: Option<SocketAddr>) -> String {
-    peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unknown".to_owned())
-}
-
 /// Checks the caller against the invitation policy; `email` is the address asked about (the
 /// self-service domains apply to it).
 pub(crate) async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
-    peer: Option<SocketAddr>,
+    client: ClientAddr,
     email: &Email,
 ) -> Result<Caller, ApiError> {
     let cfg = &state.settings.invitations;
@@ -91,7 +86,7 @@ pub(crate) async fn authorize(
                     format!("{domain} is not among the domains open to self-service invitations"),
                 ));
             }
-            Ok(Caller::Anonymous { client: client(peer) })
+            Ok(Caller::Anonymous { client })
         }
         InvitePolicy::SignedIn => {
             let key = state
@@ -232,6 +227,10 @@ mod tests {
         assert_eq!(Caller::Admin { key: "sha256:0a1b2c3d".into() }.to_string(), "api-key:sha256:0a1b2c3d");
         let a = Caller::Account { tenant: HOME.into(), object: "o".into() };
         assert_eq!(a.to_string(), format!("account:{HOME}/o"));
-        assert_eq!(Caller::Anonymous { client: client(None) }.to_string(), "client:unknown");
+        assert_eq!(Caller::Anonymous { client: ClientAddr(None) }.to_string(), "client:unknown");
+        let v6 = ClientAddr(Some("2001:db8::7".parse().expect("an address")));
+        let anonymous = Caller::Anonymous { client: v6 };
+        assert_eq!(anonymous.to_string(), "client:2001:db8::7", "the audit names the address");
+        assert_eq!(anonymous.limit_key(), "ip:2001:db8::/64", "the limit counts its /64");
     }
 }
