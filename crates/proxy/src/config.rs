@@ -262,6 +262,10 @@ pub(crate) struct SessionConfig {
     /// Sign-ins a client address may begin per minute. Default 60.
     #[serde(default = "default_sign_ins_per_minute")]
     pub(crate) sign_ins_per_minute: u32,
+    /// For tests only: SQLite's `max_page_count`, the most pages the database may grow to, so a
+    /// test can fill the store without filling a disk. Unset (the default): SQLite's own limit.
+    #[serde(default)]
+    pub(crate) sqlite_max_page_count: Option<u32>,
 }
 
 /// One entry of `session.keys`: an ID and where the key comes from.
@@ -320,6 +324,7 @@ impl Default for SessionConfig {
             touch_interval_minutes: default_touch_minutes(),
             force_refresh_interval_secs: default_force_refresh_secs(),
             sign_ins_per_minute: default_sign_ins_per_minute(),
+            sqlite_max_page_count: None,
         }
     }
 }

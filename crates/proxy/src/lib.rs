@@ -8,6 +8,7 @@
 pub mod check;
 pub mod config;
 pub mod keepalive;
+pub mod reload;
 pub mod server;
 
 mod api;
@@ -25,6 +26,7 @@ mod refresh;
 mod session;
 mod signout;
 mod state;
+mod swap;
 mod tokens;
 mod upstream;
 

@@ -140,6 +140,8 @@ pub(crate) struct SessionSettings {
     pub(crate) force_refresh_interval: Duration,
     /// Sign-ins one client address may begin per minute.
     pub(crate) sign_ins_per_minute: u32,
+    /// SQLite's `max_page_count` for the database (for tests of a full store).
+    pub(crate) sqlite_max_page_count: Option<u32>,
 }
 
 impl SessionSettings {
@@ -493,6 +495,7 @@ impl Config {
                 touch_interval: Duration::from_secs(touch.saturating_mul(60)),
                 force_refresh_interval: Duration::from_secs(self.session.force_refresh_interval_secs),
                 sign_ins_per_minute: self.session.sign_ins_per_minute,
+                sqlite_max_page_count: self.session.sqlite_max_page_count,
             },
             invitations: InvitationSettings {
                 policy,

@@ -8,12 +8,17 @@
 mod auth;
 mod claims;
 mod cli;
+mod crash;
 mod doc_lines;
+mod faults;
 mod invitations;
 mod keys;
 mod module_cycles;
 mod ops;
+mod process;
+mod reload;
 mod scopes;
 mod session_rules;
 mod signin;
+mod store_faults;
 mod support;
