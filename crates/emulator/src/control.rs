@@ -5,8 +5,8 @@
 //! | route | what |
 //! | --- | --- |
 //! | `POST /seed` | TOML seed → 204; replaces the whole world |
-//! | `POST /faults`, `DELETE /faults` | JSON [`Fault`](crate::Fault) (plus `"in_batch": true` for `$batch` sub-requests) → 204; clear every rule → 204 |
-//! | `GET /clock`, `POST /clock` | `{now}`; `{seconds}` moves the clock forward → `{now}` |
+//! | `POST /faults`, `DELETE /faults` | JSON [`Fault`](crate::Fault) (plus `"in_batch": true` for `$batch` sub-requests) → 204, 400 for values out of bounds (`count` 0, a status outside 400–599, a delay over ten minutes, a `Retry-After` over a day); clear every rule → 204 |
+//! | `GET /clock`, `POST /clock` | `{now}`; `{seconds}` moves the clock forward → `{now}` (at most about 100 years past real time in all, else 400) |
 //! | `GET /calls`, `DELETE /calls` | the call counters; reset → 204 |
 //! | `GET /mailboxes/{address}` | `{value: [message…]}`, each with `parentFolder` |
 //! | `GET /invitations` | `{value: [invitation…]}` |
@@ -72,7 +72,7 @@ async fn seed(State(ctx): State<Arc<Ctx>>, body: String) -> Response {
 async fn add_fault(State(ctx): State<Arc<Ctx>>, body: String) -> Response {
     match serde_json::from_str::<FaultRule>(&body).map_err(|e| e.to_string()).and_then(|r| r.check().map(|()| r)) {
         Ok(rule) => {
-            ctx.faults.add_rule(rule);
+            ctx.add_rule(rule);
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => bad(format!("invalid fault: {e}")),
@@ -89,13 +89,23 @@ async fn clock(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Advance {
     seconds: u64,
 }
 
-async fn advance(State(ctx): State<Arc<Ctx>>, Json(a): Json<Advance>) -> Json<Value> {
-    ctx.advance(a.seconds);
-    Json(json!({"now": ctx.now()}))
+/// `POST /clock` `{"seconds": n}`: moves the clock forward by a whole number of seconds, at most
+/// [`MAX_CLOCK_OFFSET_SECS`](crate::MAX_CLOCK_OFFSET_SECS) past real time in all; anything else
+/// is 400 and leaves the clock alone.
+async fn advance(State(ctx): State<Arc<Ctx>>, body: String) -> Response {
+    let seconds = match serde_json::from_str::<Advance>(&body) {
+        Ok(a) => a.seconds,
+        Err(e) => return bad(format!("invalid clock request: {e}")),
+    };
+    match ctx.advance(seconds) {
+        Ok(()) => Json(json!({"now": ctx.now()})).into_response(),
+        Err(e) => bad(e),
+    }
 }
 
 async fn calls(State(ctx): State<Arc<Ctx>>) -> Json<Value> {

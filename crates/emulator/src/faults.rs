@@ -35,6 +35,26 @@ pub enum FaultKind {
         /// Seconds in the `Retry-After` header.
         retry_after: u64,
     },
+    /// Start a 200 answer (its headers and part of its body), then break the connection
+    /// mid-response, as a reset connection does.
+    Reset,
+    /// Fail the TLS handshake of the next new connections (`count` of them), whatever their
+    /// requests: `path` and `method` are not known before the handshake and do not apply. Adding
+    /// one closes the connections open at the time, so clients have to connect afresh. Over
+    /// plain HTTP, the connection is closed before any request is read.
+    Tls,
+}
+
+/// The longest delay a `delay` fault may ask for: ten minutes.
+pub(crate) const MAX_DELAY_MS: u64 = 600_000;
+/// The longest `Retry-After` a `throttle` fault may send: one day.
+pub(crate) const MAX_RETRY_AFTER_SECS: u64 = 86_400;
+
+impl FaultKind {
+    /// Whether the fault acts on a connection rather than on a request.
+    pub(crate) fn is_connection_level(&self) -> bool {
+        matches!(self, FaultKind::Tls)
+    }
 }
 
 /// A fault rule: the next `count` requests whose path starts with `path` (and, if given, whose
@@ -73,11 +93,32 @@ pub(crate) struct FaultRule {
 impl FaultRule {
     /// Refuses what a sub-request cannot do: it has no connection to drop and no body of its
     /// own to garble (a sub-response body is part of the batch's JSON).
+    ///
+    /// Also refuses values no test means: no use at all (`count` 0), a status that is not an
+    /// error status (400 to 599), a delay over [`MAX_DELAY_MS`], a `Retry-After` over
+    /// [`MAX_RETRY_AFTER_SECS`].
     pub(crate) fn check(&self) -> Result<(), String> {
-        if self.in_batch && matches!(self.fault.kind, FaultKind::Drop | FaultKind::MalformedJson) {
+        let f = &self.fault;
+        if self.in_batch
+            && matches!(f.kind, FaultKind::Drop | FaultKind::MalformedJson | FaultKind::Reset | FaultKind::Tls)
+        {
             return Err("in_batch applies to status, throttle and delay faults".to_owned());
         }
-        Ok(())
+        if f.count == 0 {
+            return Err("count must be at least 1".to_owned());
+        }
+        match f.kind {
+            FaultKind::Status { status } if !(400..=599).contains(&status) => {
+                Err(format!("status must be an error status, 400 to 599 (got {status})"))
+            }
+            FaultKind::Delay { ms } if ms > MAX_DELAY_MS => {
+                Err(format!("ms must be at most {MAX_DELAY_MS} (ten minutes; got {ms})"))
+            }
+            FaultKind::Throttle { retry_after } if retry_after > MAX_RETRY_AFTER_SECS => {
+                Err(format!("retry_after must be at most {MAX_RETRY_AFTER_SECS} seconds (a day; got {retry_after})"))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -90,6 +131,7 @@ pub(crate) struct Faults {
 
 impl Faults {
     /// Adds a rule for direct requests.
+    #[cfg(test)]
     pub(crate) fn add(&self, fault: Fault) {
         lock(&self.rules).push(FaultRule { fault, in_batch: false });
     }
@@ -115,15 +157,24 @@ impl Faults {
         self.take_where(true, method, path)
     }
 
+    /// Whether a new connection meets a connection-level fault (`tls`); consumes one use.
+    pub(crate) fn take_connection(&self) -> bool {
+        self.take_matching(|r| r.fault.kind.is_connection_level()).is_some()
+    }
+
     fn take_where(&self, in_batch: bool, method: &str, path: &str) -> Option<FaultKind> {
-        let mut rules = lock(&self.rules);
-        let i = rules.iter().position(|r| {
+        self.take_matching(|r| {
             let f = &r.fault;
             r.in_batch == in_batch
-                && f.count > 0
+                && !f.kind.is_connection_level()
                 && path.starts_with(&f.path)
                 && f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
-        })?;
+        })
+    }
+
+    fn take_matching(&self, matches: impl Fn(&FaultRule) -> bool) -> Option<FaultKind> {
+        let mut rules = lock(&self.rules);
+        let i = rules.iter().position(|r| r.fault.count > 0 && matches(r))?;
         rules[i].fault.count -= 1;
         let kind = rules[i].fault.kind.clone();
         if rules[i].fault.count == 0 {

@@ -68,6 +68,11 @@ impl Default for Config {
     }
 }
 
+/// How far the control API may move the clock past real time: about 100 years, far beyond any
+/// lifetime the emulator models (90 days of refresh-token inactivity), and far from overflowing
+/// the arithmetic done on times.
+pub const MAX_CLOCK_OFFSET_SECS: u64 = 100 * 366 * 24 * 3600;
+
 /// What every request handler shares.
 pub(crate) struct Ctx {
     /// `https://127.0.0.1:PORT`: the base of both the login and the Graph endpoints.
@@ -84,13 +89,15 @@ pub(crate) struct Ctx {
     pub control_api: bool,
     /// The switches of Graph's CORS policy.
     pub cors: cors::Switches,
+    /// Bumped to make every open connection close once its request in flight is answered.
+    pub(crate) recycle: watch::Sender<u64>,
 }
 
 impl Ctx {
     /// The emulator's clock: real time plus the offset set through the control API.
     pub(crate) fn now(&self) -> u64 {
         let real = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        real + self.offset.load(Ordering::Relaxed)
+        real.saturating_add(self.offset.load(Ordering::Relaxed))
     }
 
     /// Locks the world.
@@ -98,9 +105,30 @@ impl Ctx {
         faults::lock(&self.world)
     }
 
-    /// Moves the clock forward.
-    pub(crate) fn advance(&self, secs: u64) {
-        self.offset.fetch_add(secs, Ordering::Relaxed);
+    /// Moves the clock forward by `secs`, unless that would take it more than
+    /// [`MAX_CLOCK_OFFSET_SECS`] past real time (then nothing moves and the error says why).
+    pub(crate) fn advance(&self, secs: u64) -> Result<(), String> {
+        self.offset
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |offset| {
+                offset.checked_add(secs).filter(|o| *o <= MAX_CLOCK_OFFSET_SECS)
+            })
+            .map(drop)
+            .map_err(|offset| {
+                format!(
+                    "the clock may move at most {MAX_CLOCK_OFFSET_SECS} seconds (about 100 years) past real time; \
+                     it is {offset} seconds ahead already"
+                )
+            })
+    }
+
+    /// Adds a fault rule; a connection-level one (`tls`) closes the open connections first, so
+    /// the next request needs a fresh one.
+    pub(crate) fn add_rule(&self, rule: faults::FaultRule) {
+        let recycle = rule.fault.kind.is_connection_level();
+        self.faults.add_rule(rule);
+        if recycle {
+            self.recycle.send_modify(|generation| *generation = generation.wrapping_add(1));
+        }
     }
 
     /// Replaces the world with one built from `seed`.
@@ -144,6 +172,7 @@ pub async fn spawn(config: Config) -> Result<Handle, String> {
         offset: AtomicU64::new(0),
         control_api: config.control_api,
         cors: cors::Switches::default(),
+        recycle: watch::channel(0).0,
     });
     ctx.reseed(&config.seed)?;
     let (ca_pem, ca_file) = match &tls {
@@ -190,8 +219,16 @@ impl Handle {
     }
 
     /// Moves the emulator's clock forward (expiring codes, tokens and refresh tokens).
+    ///
+    /// # Panics
+    ///
+    /// When the clock would end up more than [`MAX_CLOCK_OFFSET_SECS`] past real time (a test's
+    /// mistake; the control API answers 400 instead).
+    #[allow(clippy::panic, reason = "a test helper: an absurd offset is the test's own bug")]
     pub fn advance_clock(&self, secs: u64) {
-        self.ctx.advance(secs);
+        if let Err(e) = self.ctx.advance(secs) {
+            panic!("advance_clock: {e}");
+        }
     }
 
     /// Replaces the whole world with `seed`.
@@ -199,9 +236,24 @@ impl Handle {
         self.ctx.reseed(seed)
     }
 
-    /// Adds a fault rule.
+    /// Adds a fault rule. A `tls` fault also closes the connections open now, so the next
+    /// request opens a fresh one (and meets the fault).
+    ///
+    /// # Panics
+    ///
+    /// When the rule is out of bounds (a test's mistake; the control API answers 400 instead).
+    #[allow(clippy::panic, reason = "a test helper: an invalid rule is the test's own bug")]
     pub fn add_fault(&self, fault: Fault) {
-        self.ctx.faults.add(fault);
+        let rule = faults::FaultRule { fault, in_batch: false };
+        if let Err(e) = rule.check() {
+            panic!("add_fault: {e}");
+        }
+        self.ctx.add_rule(rule);
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        self.ctx.faults.clear();
     }
 
     /// Adds a fault rule for the sub-requests of `$batch` (`"in_batch": true` in the control

@@ -54,7 +54,7 @@ pub(crate) async fn serve(
     ctx: Arc<Ctx>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let app = App::new(ctx);
+    let app = App::new(ctx.clone());
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
         let stream = tokio::select! {
@@ -65,8 +65,13 @@ pub(crate) async fn serve(
             _ = stop.changed() => break,
         };
         let _ = stream.set_nodelay(true);
+        let faulted = ctx.faults.take_connection();
         let (app, acceptor, stop) = (app.clone(), acceptor.clone(), stop.clone());
         tokio::spawn(async move {
+            if faulted {
+                fail_handshake(stream).await;
+                return;
+            }
             match acceptor {
                 Some(acceptor) => {
                     if let Ok(tls) = acceptor.accept(stream).await {
@@ -79,19 +84,36 @@ pub(crate) async fn serve(
     }
 }
 
+/// An injected `tls` fault: the client's hello is read, then answered with bytes that are no TLS
+/// record, and the connection is closed, so the client's handshake fails.
+async fn fail_handshake(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut hello = [0u8; 512];
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut hello)).await;
+    let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n").await;
+    let _ = stream.shutdown().await;
+}
+
 async fn connection<I>(io: I, app: App, mut stop: watch::Receiver<bool>)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let mut recycle = app.ctx.recycle.subscribe();
     let service =
         hyper::service::service_fn(move |req: hyper::Request<Incoming>| handle(app.clone(), req.map(Body::new)));
     let mut builder = Builder::new(TokioExecutor::new());
     builder = builder.http1_only();
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
+    // Stopping the server, or a connection-level fault added, closes the connection once its
+    // request in flight (if any) is answered.
     tokio::select! {
         _ = conn.as_mut() => {}
         _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+        _ = recycle.changed() => {
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
@@ -138,6 +160,9 @@ async fn counted(ctx: Arc<Ctx>, app: Router, req: Request<Body>) -> Result<Respo
             Some(FaultKind::Delay { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
             Some(FaultKind::Status { status }) => return Ok(fault_response(&path, status, None)),
             Some(FaultKind::Throttle { retry_after }) => return Ok(fault_response(&path, 429, Some(retry_after))),
+            Some(FaultKind::Reset) => return Ok(broken_response()),
+            // Connection-level faults are taken at accept, never here.
+            Some(FaultKind::Tls) => {}
             Some(FaultKind::MalformedJson) => {
                 return Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], "{\"error\": {\"code\": ")
                     .into_response());
@@ -147,6 +172,39 @@ async fn counted(ctx: Arc<Ctx>, app: Router, req: Request<Body>) -> Result<Respo
     }
     let response: Result<Response, Infallible> = app.oneshot(req).await;
     Ok(response.unwrap_or_else(|never| match never {}))
+}
+
+/// The answer an injected `reset` fault gives: a 200 whose headers promise a JSON body, of which
+/// a part is sent before the body fails, so the server aborts the connection mid-response.
+fn broken_response() -> Response {
+    let mut response = Response::new(Body::new(BrokenBody { sent: false }));
+    let headers = response.headers_mut();
+    headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    headers.insert(axum::http::header::CONTENT_LENGTH, axum::http::HeaderValue::from_static("4096"));
+    response
+}
+
+/// A body that yields its first bytes, then fails.
+struct BrokenBody {
+    sent: bool,
+}
+
+impl hyper::body::Body for BrokenBody {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        if self.sent {
+            return std::task::Poll::Ready(Some(Err(std::io::Error::other("injected fault: connection reset"))));
+        }
+        self.sent = true;
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(axum::body::Bytes::from_static(
+            b"{\"access_token\": \"",
+        )))))
+    }
 }
 
 /// The answer an injected `status` or `throttle` fault gives: Entra-shaped under `/oauth2/`,

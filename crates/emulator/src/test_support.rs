@@ -28,6 +28,7 @@ pub(crate) fn ctx() -> Arc<Ctx> {
         offset: AtomicU64::new(0),
         control_api: true,
         cors: cors::Switches::default(),
+        recycle: tokio::sync::watch::channel(0).0,
     });
     ctx.reseed(&crate::Seed::sandbox()).expect("sandbox seed");
     ctx

@@ -248,7 +248,7 @@ async fn sessions(s: &Settings, r: &mut CheckReport, secrets: &mut Vec<String>) 
         }
         StoreKind::Sqlite(path) => path,
     };
-    let opened = SqliteStore::open(path);
+    let opened = SqliteStore::open_with(path, cfg.sqlite_max_page_count);
     let answer = match &opened {
         Ok(store) => store.ping().await,
         Err(e) => Err(e.clone()),

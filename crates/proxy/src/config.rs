@@ -311,6 +311,10 @@ pub(crate) struct SessionConfig {
     /// The most sessions whose tokens are kept in memory. Default 100,000.
     #[serde(default = "default_token_cache_sessions")]
     pub(crate) token_cache_sessions: usize,
+    /// For tests only: SQLite's `max_page_count`, the most pages the database may grow to, so a
+    /// test can fill the store without filling a disk. Unset (the default): SQLite's own limit.
+    #[serde(default)]
+    pub(crate) sqlite_max_page_count: Option<u32>,
 }
 
 /// One entry of `session.keys`: an ID and where the key comes from.
@@ -373,6 +377,7 @@ impl Default for SessionConfig {
             force_refresh_interval_secs: default_force_refresh_secs(),
             sign_ins_per_minute: default_sign_ins_per_minute(),
             token_cache_sessions: default_token_cache_sessions(),
+            sqlite_max_page_count: None,
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod check;
 pub mod config;
 pub mod keepalive;
+pub mod reload;
 pub mod server;
 
 mod accept;
@@ -27,6 +28,7 @@ mod refresh;
 mod session;
 mod signout;
 mod state;
+mod swap;
 mod tokens;
 mod upstream;
 

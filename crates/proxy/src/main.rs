@@ -166,6 +166,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    graphgate_proxy::reload::spawn_on_sighup(state.clone());
     tracing::info!(address = %listen, "graphgate-proxy listening");
     println!(
         "graphgate-proxy listening on http://{}",

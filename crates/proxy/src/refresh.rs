@@ -206,7 +206,7 @@ async fn redeem(
 ) -> Result<TokenResponse, CoreError> {
     let tenant = Tenant::parse(&session.tenant)?;
     let grant = Grant::RefreshToken(&session.refresh_token);
-    state.upstream.token_with_claims(&state.credential, &tenant, grant, Some(scopes), claims, now).await
+    state.upstream.token_with_claims(&state.credential.load(), &tenant, grant, Some(scopes), claims, now).await
 }
 
 /// The scopes granted to the session (so the refresh never asks for one the user did not

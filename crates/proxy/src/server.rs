@@ -27,9 +27,16 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, String> {
     let (keys, _) = session.keyring()?;
     let store: Arc<dyn SessionStore> = match &session.store {
         StoreKind::Memory => Arc::new(MemoryStore::new()),
-        StoreKind::Sqlite(path) => Arc::new(SqliteStore::open(path).map_err(|e| format!("session.sqlite_path: {e}"))?),
+        StoreKind::Sqlite(path) => Arc::new(
+            SqliteStore::open_with(path, session.sqlite_max_page_count)
+                .map_err(|e| format!("session.sqlite_path: {}: {e}", path.display()))?,
+        ),
     };
-    store.ping().await.map_err(|e| format!("the session store does not answer: {e}"))?;
+    let store_name = match &session.store {
+        StoreKind::Memory => "the session store".to_owned(),
+        StoreKind::Sqlite(path) => format!("session.sqlite_path: {}", path.display()),
+    };
+    store.ping().await.map_err(|e| format!("{store_name}: the session store does not answer: {e}"))?;
     let sessions = SessionManager::new(store, keys, session.absolute_lifetime, session.idle_timeout);
     check_keys(&sessions).await?;
     let metrics = Arc::new(Metrics::default());
@@ -39,7 +46,7 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, String> {
     Ok(Arc::new(AppState {
         settings,
         upstream,
-        credential,
+        credential: crate::swap::Swap::new(credential),
         sessions,
         tokens,
         metrics,

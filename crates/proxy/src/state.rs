@@ -10,6 +10,7 @@ use crate::credential::Credential;
 use crate::metrics::Metrics;
 use crate::rate_limit::{InvitationLimits, RateLimiter};
 use crate::session::SessionManager;
+use crate::swap::Swap;
 use crate::tokens::TokenCache;
 use crate::upstream::Upstream;
 
@@ -19,8 +20,8 @@ pub struct AppState {
     pub(crate) settings: Settings,
     /// The upstream client.
     pub(crate) upstream: Upstream,
-    /// The client credential.
-    pub(crate) credential: Credential,
+    /// The client credential, replaced whole by a reload (SIGHUP).
+    pub(crate) credential: Swap<Credential>,
     /// Sessions.
     pub sessions: SessionManager,
     /// Access tokens per session, and the single-flight refresh.

@@ -268,7 +268,7 @@ mod tests {
         assert_eq!(graph(&ctx, "GET", "/v1.0/me", &own_base, None).await.0, 200);
 
         assert_eq!(graph(&ctx, "GET", "/v1.0/me", &token, None).await.0, 200);
-        ctx.advance(7200);
+        ctx.advance(7200).expect("a small step");
         let (status, _, body) = graph(&ctx, "GET", "/v1.0/me", &token, None).await;
         assert_eq!(status, 401);
         assert!(body["error"]["message"].as_str().expect("text").contains("expired"));

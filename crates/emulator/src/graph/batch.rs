@@ -178,7 +178,7 @@ async fn execute(ctx: &Arc<Ctx>, auth: Option<&HeaderValue>, item: &Item) -> Res
         Some(FaultKind::Status { status }) => return fault_response(path, status, None),
         Some(FaultKind::Throttle { retry_after }) => return fault_response(path, 429, Some(retry_after)),
         // Refused for sub-requests when the rule is added (`FaultRule::check`).
-        Some(FaultKind::Drop | FaultKind::MalformedJson) | None => {}
+        Some(FaultKind::Drop | FaultKind::MalformedJson | FaultKind::Reset | FaultKind::Tls) | None => {}
     }
     let mut builder = Request::builder().method(item.method.clone()).uri(target.as_str());
     if let Some(auth) = auth {

@@ -394,7 +394,7 @@ mod tests {
         let ctx = ctx();
         let adele = user_id(&ctx, ADELE);
         let send = user_token(&ctx, &adele, CONTOSO, "Mail.Send");
-        ctx.advance(60);
+        ctx.advance(60).expect("a small step");
         assert_eq!(graph(&ctx, "POST", "/v1.0/me/sendMail", &send, Some(hello(ADELE))).await.0, 202);
         let token = user_token(&ctx, &adele, CONTOSO, "Mail.ReadBasic");
         let (_, _, body) = graph(&ctx, "GET", "/v1.0/me/messages", &token, None).await;

@@ -157,6 +157,8 @@ fn authenticate(
         if found.expires_at <= now {
             return Err(fail(401, "invalid_client", 7000222, &[("client_id", &app.seed.client_id)]));
         }
+        // Which secret authenticated, by its ID (never its value): tests of a rotation read it.
+        ctx.faults.count(format!("secret:{}", found.id));
         return Ok(true);
     }
     if let Some(assertion) = form.get("client_assertion") {

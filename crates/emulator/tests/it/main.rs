@@ -7,6 +7,7 @@ mod assertion;
 mod browser;
 mod challenges;
 mod cli;
+mod control;
 mod identity;
 mod spa;
 mod story;

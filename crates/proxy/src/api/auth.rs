@@ -174,7 +174,7 @@ pub(crate) async fn exchange(
     let scopes = Scopes::parse_all(pending.scopes.split_whitespace())?;
     let code = AuthorizationCode::new(body.code);
     let grant = Grant::AuthorizationCode { code: &code, redirect_uri: &redirect, verifier: Some(&pending.verifier) };
-    let tokens = state.upstream.token(&state.credential, &s.tenant, grant, Some(&scopes), now).await?;
+    let tokens = state.upstream.token(&state.credential.load(), &s.tenant, grant, Some(&scopes), now).await?;
     let id_token: &IdToken = tokens.id_token.as_ref().ok_or_else(|| {
         ApiError::new(ErrorCode::MalformedIdToken, "the code redemption returned no ID token: ask for the openid scope")
     })?;

@@ -161,6 +161,8 @@ pub(crate) struct SessionSettings {
     pub(crate) sign_ins_per_minute: u32,
     /// The most sessions whose tokens are kept in memory.
     pub(crate) token_cache_sessions: usize,
+    /// SQLite's `max_page_count` for the database (for tests of a full store).
+    pub(crate) sqlite_max_page_count: Option<u32>,
 }
 
 impl SessionSettings {
@@ -533,6 +535,7 @@ impl Config {
                 force_refresh_interval: Duration::from_secs(self.session.force_refresh_interval_secs),
                 sign_ins_per_minute: self.session.sign_ins_per_minute,
                 token_cache_sessions: self.session.token_cache_sessions,
+                sqlite_max_page_count: self.session.sqlite_max_page_count,
             },
             invitations: InvitationSettings {
                 policy,

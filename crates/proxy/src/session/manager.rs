@@ -16,6 +16,7 @@ use std::time::Duration;
 use graphgate_core::{Account, RefreshToken, SessionId, random_token};
 
 use super::{Keyring, Record, SessionKey, SessionStore, StoreError, record};
+use crate::swap::Swap;
 
 /// Random bytes in a session ID (256 bits).
 const SESSION_ID_BYTES: usize = 32;
@@ -89,7 +90,8 @@ enum Write {
 #[derive(Clone)]
 pub struct SessionManager {
     store: Arc<dyn SessionStore>,
-    keys: Keyring,
+    /// Replaced whole by a reload (SIGHUP); every clone of the manager sees the new keys.
+    keys: Arc<Swap<Keyring>>,
     absolute_lifetime: Duration,
     idle_timeout: Duration,
     /// Records a look-up found that no key opens, since start-up (for metrics).
@@ -114,7 +116,7 @@ impl SessionManager {
         absolute_lifetime: Duration,
         idle_timeout: Duration,
     ) -> Self {
-        Self { store, keys, absolute_lifetime, idle_timeout, unopenable: Arc::default() }
+        Self { store, keys: Arc::new(Swap::new(keys)), absolute_lifetime, idle_timeout, unopenable: Arc::default() }
     }
 
     /// When `session` ends (Unix seconds), unless it is used again before then; for example, for
@@ -152,7 +154,7 @@ impl SessionManager {
         let Some(blob) = self.store.load(key, now).await? else {
             return Ok(Lookup::Absent);
         };
-        let Some(opened) = record::open(&self.keys, key, &blob) else {
+        let Some(opened) = record::open(&self.keys.load(), key, &blob) else {
             self.unopenable.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("a session record opens with none of session.keys: it is kept, and answered as no session");
             return Ok(Lookup::Unopenable);
@@ -242,7 +244,7 @@ impl SessionManager {
         now: u64,
     ) -> Result<Vec<SessionKey>, StoreError> {
         let mut keys = Vec::new();
-        for index in self.keys.account_indexes(tenant_id, object_id) {
+        for index in self.keys.load().account_indexes(tenant_id, object_id) {
             for key in self.store.keys_with_index(&index, now).await? {
                 if !keys.contains(&key) {
                     keys.push(key);
@@ -269,7 +271,7 @@ impl SessionManager {
     pub async fn scan(&self, now: u64) -> Result<Vec<(SessionKey, Session)>, StoreError> {
         let mut live = Vec::new();
         for (key, blob) in self.store.scan(now).await? {
-            let Some(opened) = record::open(&self.keys, &key, &blob) else { continue };
+            let Some(opened) = record::open(&self.keys.load(), &key, &blob) else { continue };
             if self.is_expired(&opened.session, now) {
                 self.store.delete(&key).await?;
                 continue;
@@ -282,9 +284,19 @@ impl SessionManager {
     /// Tries to open up to 20 of the store's live records with the configured keys, changing
     /// nothing (the start-up check: a wrong key must not look like an empty store).
     pub(crate) async fn check_keys(&self, now: u64) -> Result<KeyCheck, StoreError> {
+        self.check_other_keys(&self.keys.load(), now).await
+    }
+
+    /// [`Self::check_keys`] with `keys` instead of the configured ones (a reload's candidates).
+    pub(crate) async fn check_other_keys(&self, keys: &Keyring, now: u64) -> Result<KeyCheck, StoreError> {
         let sample = self.store.sample(now, KEY_CHECK_SAMPLE).await?;
-        let opened = sample.iter().filter(|(key, blob)| record::open(&self.keys, key, blob).is_some()).count();
+        let opened = sample.iter().filter(|(key, blob)| record::open(keys, key, blob).is_some()).count();
         Ok(KeyCheck { sampled: sample.len(), opened })
+    }
+
+    /// Replaces the keys: from now on the first of `keys` seals and all of them open.
+    pub(crate) fn replace_keys(&self, keys: Keyring) {
+        self.keys.store(keys);
     }
 
     /// Removes the records whose lifetime ended at or before `now` (the keep-alive's every pass:
@@ -299,8 +311,8 @@ impl SessionManager {
     }
 
     /// The keys records are sealed and opened with.
-    pub(super) fn keys(&self) -> &Keyring {
-        &self.keys
+    pub(super) fn keys(&self) -> Arc<Keyring> {
+        self.keys.load()
     }
 
     /// Checks that the store answers.
@@ -316,8 +328,9 @@ impl SessionManager {
             self.store.delete(key).await?;
             return Ok(false);
         }
-        let blob = record::seal(&self.keys, key, session)?;
-        let index = self.keys.sealing().account_index(&session.account.tenant_id, &session.account.object_id);
+        let keys = self.keys.load();
+        let blob = record::seal(&keys, key, session)?;
+        let index = keys.sealing().account_index(&session.account.tenant_id, &session.account.object_id);
         let record = Record { blob, index, expires_at };
         match how {
             Write::New => self.store.save(key, record).await.map(|()| true),

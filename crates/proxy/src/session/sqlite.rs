@@ -50,11 +50,25 @@ impl SqliteStore {
     /// Opens (or creates) the database file at `path`, in WAL mode, with the `sessions` table.
     ///
     /// On Unix a new file is created readable by its owner only.
+    #[cfg(test)]
     pub(crate) fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, None)
+    }
+
+    /// [`Self::open`], the database limited to `max_page_count` pages when given (SQLite's
+    /// `max_page_count`: a write that needs more fails as on a full disk).
+    ///
+    /// A file that is not a SQLite database (garbage bytes, a damaged header) fails here, with
+    /// SQLite's "file is not a database".
+    pub(crate) fn open_with(path: impl AsRef<Path>, max_page_count: Option<u32>) -> Result<Self, StoreError> {
         let path = path.as_ref();
         create_private_file(path)?;
         let conn = Connection::open(path).map_err(|e| unavailable("could not open the database file", &e))?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| unavailable("could not enable WAL mode", &e))?;
+        if let Some(pages) = max_page_count {
+            conn.pragma_update(None, "max_page_count", pages)
+                .map_err(|e| unavailable("could not set max_page_count", &e))?;
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| unavailable("could not set the synchronous mode", &e))?;
         Self::init(conn, Some(path.to_owned()))
