@@ -214,9 +214,14 @@ async function startPeer() {
 // in the report.
 const apiKeyFile = join(dir, 'api-keys');
 writeFileSync(apiKeyFile, 'bench-api-key');
+const BENCH_SERVER = ['max_connections_per_ip = 10000'];
 const BENCH_SETTINGS = [
   'force_refresh_interval_secs = 0',
   'sign_ins_per_minute = 1000000',
+  '[limits]',
+  'exchanges_per_minute = 1000000',
+  'token_refreshes_per_minute = 1000000',
+  'logouts_per_minute = 1000000',
   '[invitations]',
   'policy = "admin"',
   `api_keys = { file = ${JSON.stringify(apiKeyFile)} }`,
@@ -228,7 +233,13 @@ const report = {
   quick,
   machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB`,
   loadBefore: loadavg(),
-  settings: { users: USERS, seconds: SECONDS, warmup: WARMUP, connections: CONNECTIONS, graphgate: BENCH_SETTINGS },
+  settings: {
+    users: USERS,
+    seconds: SECONDS,
+    warmup: WARMUP,
+    connections: CONNECTIONS,
+    graphgate: ['[server]', ...BENCH_SERVER, '[session]', ...BENCH_SETTINGS],
+  },
   figures: [],
   memory: {},
   upstream: {},
@@ -256,6 +267,7 @@ const proxyOptions = {
   store: 'sqlite',
   dir: join(dir, 'proxy'),
   listen,
+  server: BENCH_SERVER.join('\n'),
   extra: BENCH_SETTINGS.join('\n'),
   stderr: proxyLog,
 };

@@ -98,7 +98,7 @@ export async function startEmulator({ http = false, listen = '127.0.0.1:0', seed
  * `redirectUris` are the pages signing in; `listen` fixes the address (a restart keeps the page's
  * origin); `staticDir` is served at `/`; `capabilities` are the client capabilities declared on
  * token requests (`['cp1']` for claims challenges); `extra` is appended to the TOML (after `[session]`);
- * `stderr` is a file descriptor for its log (default: ours).
+ * `server` is added to its `[server]` table; `stderr` is a file descriptor for its log (default: ours).
  */
 export async function startProxy(
   emulator,
@@ -112,6 +112,7 @@ export async function startProxy(
     staticDir,
     capabilities = [],
     extra = '',
+    server = '',
     stderr = 'inherit',
   } = {},
 ) {
@@ -126,6 +127,7 @@ listen = "${listen}"
 public_origin = "${origins[0] ?? 'http://127.0.0.1'}"
 allowed_origins = ${JSON.stringify(origins)}
 ${staticDir ? `static_dir = ${JSON.stringify(staticDir)}` : ''}
+${server}
 [entra]
 tenant = "${tenant}"
 app_tenant = "${SANDBOX.contoso}"

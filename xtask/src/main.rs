@@ -26,6 +26,7 @@ tasks:
   bench           graphgate beside the incumbents in one run (release builds; about 10 minutes):
                   writes target/bench/report.md and chart.svg, and docs/benchmarks.md
   bench --quick   the same as a smoke test (2 s per figure, debug builds): fails on errors only
+  stress          the long tests (1,000 slow sockets, ten SIGKILLs under load), release builds
   setup           install what a fresh machine lacks (wasm32 target, the tests' npm packages)
                   (`test` also installs Chromium, ChromeDriver and wasm-bindgen-cli when missing)
 ";
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         ["demo", rest @ ..] => demo(rest),
         ["wasm"] => setup().and_then(|()| setup_wasm_bindgen()).and_then(|()| wasm_and_compare(false).map(drop)),
         ["bench"] => bench::bench(false),
+        ["stress"] => stress(),
         ["bench", "--quick"] => bench::bench(true),
         ["setup"] => setup(),
         [] | ["help"] | ["--help"] | ["-h"] => {
@@ -181,6 +183,12 @@ fn test() -> Result {
     run(Command::new("node").args(["--test", "--test-concurrency=1", "e2e/"]).current_dir(&tests))?;
     // The bench as a smoke test: graphgate-proxy and the msal-node peer answer every figure.
     bench::bench(true)
+}
+
+/// The long tests, kept out of `test` (`#[ignore = "stress"]`): each bounded in time and traffic,
+/// all on loopback.
+fn stress() -> Result {
+    run(cargo().args(["test", "--release", "-p", "graphgate-proxy", "--test", "it", "--", "--ignored"]))
 }
 
 fn codegen(check: bool) -> Result {
