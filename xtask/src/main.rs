@@ -27,6 +27,9 @@ tasks:
                   writes target/bench/report.md and chart.svg, and docs/benchmarks.md
   bench --quick   the same as a smoke test (2 s per figure, debug builds): fails on errors only
   stress          the long tests (1,000 slow sockets, ten SIGKILLs under load), release builds
+  fuzz [--seconds N] [target...]
+                  run the fuzz targets of fuzz/ (all by default) for N seconds each (default 30)
+                  over a copy of their checked-in corpus; fails on a crash (installs cargo-fuzz)
   setup           install what a fresh machine lacks (wasm32 target, the tests' npm packages)
                   (`test` also installs Chromium, ChromeDriver and wasm-bindgen-cli when missing)
 ";
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         ["codegen"] => codegen(false),
         ["codegen", "--check"] => codegen(true),
         ["demo", rest @ ..] => demo(rest),
+        ["fuzz", rest @ ..] => fuzz_args(rest).and_then(|(seconds, targets)| fuzz(seconds, &targets)),
         ["wasm"] => setup().and_then(|()| setup_wasm_bindgen()).and_then(|()| wasm_and_compare(false).map(drop)),
         ["bench"] => bench::bench(false),
         ["stress"] => stress(),
@@ -181,6 +185,8 @@ fn test() -> Result {
     // The demo page in headless Chromium against the emulator over HTTPS (screenshots in target/e2e).
     assemble_site()?;
     run(Command::new("node").args(["--test", "--test-concurrency=1", "e2e/"]).current_dir(&tests))?;
+    // Coverage-guided fuzzing of every parser of untrusted text, briefly.
+    fuzz(FUZZ_SECONDS, &[])?;
     // The bench as a smoke test: graphgate-proxy and the msal-node peer answer every figure.
     bench::bench(true)
 }
@@ -189,6 +195,71 @@ fn test() -> Result {
 /// all on loopback.
 fn stress() -> Result {
     run(cargo().args(["test", "--release", "-p", "graphgate-proxy", "--test", "it", "--", "--ignored"]))
+}
+
+/// The cargo-fuzz version `cargo xtask fuzz` installs.
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
+/// How long each fuzz target runs by default, and in `cargo xtask test`.
+const FUZZ_SECONDS: u64 = 30;
+
+/// `fuzz [--seconds N] [target…]`.
+fn fuzz_args(args: &[&str]) -> Result<(u64, Vec<String>)> {
+    let (mut seconds, mut targets) = (FUZZ_SECONDS, Vec::new());
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match *arg {
+            "--seconds" => {
+                let n = args.next().ok_or("--seconds needs a number")?;
+                seconds = n.parse().ok().filter(|&n| n > 0).ok_or(format!("--seconds {n}: not a number of seconds"))?;
+            }
+            other if other.starts_with('-') => return Err(format!("fuzz: unknown option {other}\n\n{TASKS}")),
+            target => targets.push(target.to_owned()),
+        }
+    }
+    Ok((seconds, targets))
+}
+
+/// Builds the fuzz targets of `fuzz/` (stable Rust: libFuzzer without a sanitizer) and runs each
+/// of `targets` (all when empty) for `seconds` over a temporary copy of its corpus in
+/// `fuzz/corpus/`, so that no new input lands in the repository. A crash fails, leaving its
+/// input in `fuzz/artifacts/` (ignored by git).
+fn fuzz(seconds: u64, targets: &[String]) -> Result {
+    let have = output(cargo().args(["fuzz", "--version"])).unwrap_or_default();
+    if !have.split_whitespace().any(|w| w == CARGO_FUZZ_VERSION) {
+        run(cargo().args(["install", "cargo-fuzz", "--version", CARGO_FUZZ_VERSION, "--locked"]))?;
+    }
+    let fuzz_dir = project_root().join("fuzz");
+    let fuzz_cmd = |sub: &str| {
+        let mut cmd = cargo();
+        cmd.arg("fuzz").arg(sub).arg("--fuzz-dir").arg(&fuzz_dir);
+        cmd
+    };
+    let listed = output(&mut fuzz_cmd("list")).ok_or("cargo fuzz list failed")?;
+    let all: Vec<String> = listed.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    if let Some(unknown) = targets.iter().find(|t| !all.contains(t)) {
+        return Err(format!("no fuzz target {unknown}; the targets are {}", all.join(", ")));
+    }
+    let chosen = if targets.is_empty() { &all[..] } else { targets };
+    run(fuzz_cmd("build").args(["--sanitizer", "none"]))?;
+    let scratch = env::temp_dir().join(format!("graphgate-fuzz-{}", std::process::id()));
+    let result = chosen.iter().try_for_each(|target| {
+        let corpus = scratch.join(target);
+        let seeds = fuzz_dir.join("corpus").join(target);
+        if seeds.is_dir() {
+            copy_tree(&seeds, &corpus)?;
+        } else {
+            std::fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
+        }
+        run(fuzz_cmd("run").args(["--sanitizer", "none", target]).arg(&corpus).args([
+            "--".to_owned(),
+            format!("-max_total_time={seconds}"),
+            "-print_final_stats=1".to_owned(),
+        ]))
+        .map_err(|e| format!("{e}: fuzz target {target} crashed; its input is in fuzz/artifacts/{target}/"))
+    });
+    std::fs::remove_dir_all(&scratch).ok();
+    result
 }
 
 fn codegen(check: bool) -> Result {

@@ -104,6 +104,15 @@ fn fallback_code(status: u16) -> &'static str {
 /// Reads a JSON body that must be an object, mapping failures to `malformed_response`
 /// without echoing the body (it may hold tokens).
 pub(crate) fn parse_json_object<T: serde::de::DeserializeOwned>(body: &str, what: &str) -> Result<T, Error> {
+    let value = parse_json(body, what)?;
+    // serde reads a struct from an array of its fields too; the messages parsed here are objects.
+    if !body.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('{') {
+        return Err(Error::new(ErrorCode::MalformedResponse, format!("{what}: the body is not a JSON object")));
+    }
+    Ok(value)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &str, what: &str) -> Result<T, Error> {
     serde_json::from_str(body).map_err(|e| {
         let why = match e.classify() {
             serde_json::error::Category::Data => {
@@ -177,6 +186,22 @@ mod tests {
         assert_eq!((e.code.as_str(), e.message.as_str()), ("accessDenied", "HTTP 403 without a Graph error body"));
         let e = GraphError::from_body(503, serde_json::from_value(serde_json::json!({"error": {"message": "m"}})).ok());
         assert_eq!((e.code.as_str(), e.message.as_str()), ("serviceNotAvailable", "m"));
+    }
+
+    #[test]
+    fn a_json_array_is_not_an_object() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code, reason = "only deserialized")]
+        struct Two {
+            a: String,
+            b: u32,
+        }
+        let e = parse_json_object::<Two>(r#" ["x", 1] "#, "answer").expect_err("an array");
+        assert_eq!(e.code(), ErrorCode::MalformedResponse);
+        assert_eq!(e.detail(), "answer: the body is not a JSON object");
+        let two = parse_json_object::<Two>("\n {\"a\": \"x\", \"b\": 1}", "answer").expect("an object");
+        assert_eq!((two.a.as_str(), two.b), ("x", 1));
+        assert!(parse_json_object::<Two>("<html>", "answer").expect_err("not JSON").detail().contains("not JSON"));
     }
 
     #[test]

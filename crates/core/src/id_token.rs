@@ -331,4 +331,12 @@ mod tests {
             assert_eq!(err.code(), ErrorCode::MalformedIdToken, "{bad}");
         }
     }
+
+    #[test]
+    fn claims_in_an_array_are_refused() {
+        let t = token(r#"["https://issuer.example.com", "aud", 2000000000, null, null, "sub"]"#);
+        let err = IdTokenClaims::decode_unverified(&t).expect_err("an array");
+        assert_eq!(err.code(), ErrorCode::MalformedIdToken);
+        assert_eq!(err.detail(), "ID token claims: the body is not a JSON object");
+    }
 }

@@ -286,6 +286,12 @@ pub fn parse_token_response(status: u16, body: &str) -> Result<TokenResponse, Er
         return Ok(t);
     }
     let e: TokenErrorBody = parse_json_object(body, &format!("token error (HTTP {status})"))?;
+    if e.error.trim().is_empty() {
+        return Err(Error::new(
+            ErrorCode::MalformedResponse,
+            format!("token error (HTTP {status}): the error field is empty"),
+        ));
+    }
     Err(Error::Entra(Box::new(
         EntraError {
             error: e.error,

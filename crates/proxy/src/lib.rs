@@ -7,6 +7,8 @@
 
 pub mod check;
 pub mod config;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod keepalive;
 pub mod reload;
 pub mod server;

@@ -270,3 +270,21 @@ fn malformed_answers_are_typed_errors_without_the_body() {
         .expect_err("wrong type");
     assert!(!err.to_string().contains("77777"), "{err}");
 }
+
+#[test]
+fn arrays_and_error_answers_without_an_error_are_malformed() {
+    // Found by fuzzing: serde reads a struct from an array of its fields, so `[""]` was an Entra
+    // error with an empty code, and an array of the fields a token.
+    let err = parse_token_response(400, r#" [""  ]"#).expect_err("an array");
+    assert_eq!(err.code(), ErrorCode::MalformedResponse);
+    let err = parse_token_response(200, r#"["Bearer", null, 3600, null, "at-1"]"#).expect_err("an array");
+    assert_eq!(
+        (err.code(), err.detail()),
+        (ErrorCode::MalformedResponse, "token answer: the body is not a JSON object")
+    );
+    for body in [r#"{"error":""}"#, r#"{"error":"  ","error_description":"AADSTS70011: x"}"#] {
+        let err = parse_token_response(400, body).expect_err("no error code");
+        assert_eq!(err.code(), ErrorCode::MalformedResponse, "{body}");
+        assert_eq!(err.detail(), "token error (HTTP 400): the error field is empty");
+    }
+}

@@ -166,3 +166,19 @@ pub(crate) async fn revoke(
         }
     }
 }
+
+/// The query's parsing and checks; `crate::fuzzing` hands them to the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing {
+    use axum::extract::Query;
+    use axum::http::Uri;
+
+    use crate::error::ApiError;
+
+    /// `GET` (`handles` false) or `DELETE` (`handles` true) `/api/admin/sessions?{query}`; a
+    /// query no request line could carry is not checked.
+    pub(crate) fn sessions_query(query: &str, handles: bool) -> Result<(), ApiError> {
+        let Ok(uri) = ["/api/admin/sessions?", query].concat().parse::<Uri>() else { return Ok(()) };
+        super::who(Query::try_from_uri(&uri), handles).map(drop)
+    }
+}

@@ -69,6 +69,11 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ApiError>
     })
 }
 
+/// [`parse_body`] for a route whose body is optional: an empty (or blank) body is `T::default()`.
+fn parse_optional_body<T: serde::de::DeserializeOwned + Default>(body: &str) -> Result<T, ApiError> {
+    if body.trim().is_empty() { Ok(T::default()) } else { parse_body(body) }
+}
+
 /// The answer to the browser: the access token and the account. `expiresIn` (seconds from now)
 /// lets the browser keep time by its own clock; `expiresOn` is the proxy's Unix time.
 fn token_answer(token: &CachedToken, account: &Account, now: u64) -> Value {
@@ -243,7 +248,7 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, ApiError> {
-    let body: TokenBody = if body.trim().is_empty() { TokenBody::default() } else { parse_body(&body)? };
+    let body: TokenBody = parse_optional_body(&body)?;
     if body.force_refresh || body.claims.is_some() {
         // These go upstream whatever is cached.
         let limit = state.settings.limits.token_refreshes_per_minute;
@@ -354,7 +359,7 @@ pub(crate) async fn logout(
 ) -> Result<Response, ApiError> {
     let limit = state.settings.limits.logouts_per_minute;
     check(&state.limits, &format!("logout:{}", client.key()), limit, state.clock.now(), "sign-outs")?;
-    let body: LogoutBody = if body.trim().is_empty() { LogoutBody::default() } else { parse_body(&body)? };
+    let body: LogoutBody = parse_optional_body(&body)?;
     let mut ended = 0;
     if let Some(key) = state.settings.cookie.session_key(&headers) {
         let now = state.clock.now();
@@ -371,4 +376,49 @@ pub(crate) async fn logout(
     let clear = state.settings.cookie.clear();
     let answer = if body.everywhere { json!({"logoutUrl": url, "ended": ended}) } else { json!({"logoutUrl": url}) };
     Ok(([(header::SET_COOKIE, clear)], Json(answer)).into_response())
+}
+
+/// The bodies' parsing and the checks that need no proxy state, in the order the handlers run
+/// them; `crate::fuzzing` hands them to the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing {
+    use graphgate_core::{ErrorCode, RedirectUri, Scopes};
+
+    use super::{BeginBody, ExchangeBody, LogoutBody, TokenBody, claims, parse_body, parse_optional_body};
+    use crate::error::ApiError;
+
+    /// `/api/auth/begin`: the body, its redirect URI and its scopes.
+    pub(crate) fn begin(body: &str) -> Result<(), ApiError> {
+        let body: BeginBody = parse_body(body)?;
+        RedirectUri::parse(&body.redirect_uri)?;
+        if let Some(list) = &body.scopes {
+            let scopes = Scopes::parse_all(list)?;
+            let _resource = scopes.resource_scopes();
+        }
+        Ok(())
+    }
+
+    /// `/api/auth/exchange`: the body and its code.
+    pub(crate) fn exchange(body: &str) -> Result<(), ApiError> {
+        let body: ExchangeBody = parse_body(body)?;
+        if body.code.is_empty() {
+            return Err(ApiError::new(ErrorCode::MissingCode, "the body carries no code"));
+        }
+        Ok(())
+    }
+
+    /// `/api/auth/token`: the (optional) body, its scopes and its claims.
+    pub(crate) fn token(body: &str) -> Result<(), ApiError> {
+        let body: TokenBody = parse_optional_body(body)?;
+        let wanted = Scopes::parse_all(body.scopes.unwrap_or_default())?;
+        let _resource = wanted.resource_scopes();
+        body.claims.as_deref().map(claims::check).transpose()?;
+        Ok(())
+    }
+
+    /// `/api/auth/logout`: the (optional) body.
+    pub(crate) fn logout(body: &str) -> Result<(), ApiError> {
+        let _body: LogoutBody = parse_optional_body(body)?;
+        Ok(())
+    }
 }
