@@ -3,10 +3,20 @@
 
 use std::fmt::Write as _;
 
+use axum::http::{HeaderMap, header};
 use graphgate_core::secret::constant_time_eq;
 use sha2::{Digest as _, Sha256};
 
 use crate::config::SecretSource;
+
+/// Why a request's API key was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyRefused {
+    /// No `Authorization: Bearer …` header.
+    Missing,
+    /// A key that is none of this proxy's.
+    Unknown,
+}
 
 /// The keys a site's backend may present. `Debug` shows how many, never a key.
 #[derive(Default)]
@@ -27,6 +37,17 @@ impl ApiKeys {
         };
         let text = source.read("invitations.api_keys")?;
         Ok(Self(text.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect()))
+    }
+
+    /// The label ([`identify`](Self::identify)) of the key a request presents as
+    /// `Authorization: Bearer …`; why not, when it presents none of this proxy's.
+    pub(crate) fn presented_in(&self, headers: &HeaderMap) -> Result<String, KeyRefused> {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(KeyRefused::Missing)?;
+        self.identify(presented).ok_or(KeyRefused::Unknown)
     }
 
     /// Which key `presented` is, for an audit line: `sha256:` and the first 8 hex digits of the

@@ -11,10 +11,11 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use graphgate_core::ErrorCode;
 use serde_json::{Value, json};
 
+use crate::api_keys::KeyRefused;
 use crate::error::ApiError;
 use crate::session::{HANDLE_LEN, SessionKey};
 use crate::signout;
@@ -34,20 +35,13 @@ struct Who {
 
 /// Checks the bearer key; returns how the audit line names it (never the key itself).
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::AdminKeyRequired,
-                "the administration API needs an API key (Authorization: Bearer …)",
-            )
-        })?;
-    state
-        .api_keys
-        .identify(presented)
-        .ok_or_else(|| ApiError::new(ErrorCode::AdminKeyRequired, "the API key is not one of this proxy's"))
+    state.api_keys.presented_in(headers).map_err(|refused| match refused {
+        KeyRefused::Missing => ApiError::new(
+            ErrorCode::AdminKeyRequired,
+            "the administration API needs an API key (Authorization: Bearer …)",
+        ),
+        KeyRefused::Unknown => ApiError::new(ErrorCode::AdminKeyRequired, "the API key is not one of this proxy's"),
+    })
 }
 
 /// Reads and checks the query: `tenantId` and `objectId`, and `handle` where `handles` allows.

@@ -3,9 +3,6 @@
 //! a tampered record kept and counted, sign-out everywhere, and the administration API with its
 //! audit line.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use aes_gcm::aead::{Aead as _, KeyInit as _, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine as _;
@@ -237,19 +234,6 @@ async fn logout_everywhere_ends_every_session_of_the_account_and_no_other() {
     let res = rig.post("/api/auth/logout", Some(&megan_too), json!({"everywhere": "yes"})).send().await.unwrap();
     assert_eq!(res.status(), 400, "a body of the wrong shape is refused");
     assert_eq!(rig.get("/api/auth/session", Some(&megan_too)).await.0, 200);
-}
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]

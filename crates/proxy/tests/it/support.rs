@@ -4,8 +4,9 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use graphgate_core::{
@@ -314,4 +315,18 @@ pub async fn join_all<F: std::future::Future + Unpin>(mut futures: Vec<F>) -> Ve
     })
     .await;
     results.into_iter().map(|r| r.unwrap()).collect()
+}
+
+/// A log writer keeping everything written to it, for tests that read the log.
+#[derive(Clone, Default)]
+pub struct Capture(pub Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -5,9 +5,10 @@
 
 use std::fmt;
 
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use graphgate_core::{Account, AccountType, Email, ErrorCode, Tenant};
 
+use crate::api_keys::KeyRefused;
 use crate::client_addr::ClientAddr;
 use crate::config::InvitePolicy;
 use crate::error::ApiError;
@@ -62,22 +63,16 @@ pub(crate) async fn authorize(
 ) -> Result<Caller, ApiError> {
     let cfg = &state.settings.invitations;
     match cfg.policy {
-        InvitePolicy::Admin => {
-            let presented = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::InviteForbidden,
-                        "invitations need the site's API key (Authorization: Bearer …)",
-                    )
-                })?;
-            match state.api_keys.identify(presented) {
-                Some(key) => Ok(Caller::Admin { key }),
-                None => Err(ApiError::new(ErrorCode::InviteForbidden, "the API key is not one of this proxy's")),
+        InvitePolicy::Admin => match state.api_keys.presented_in(headers) {
+            Ok(key) => Ok(Caller::Admin { key }),
+            Err(KeyRefused::Missing) => Err(ApiError::new(
+                ErrorCode::InviteForbidden,
+                "invitations need the site's API key (Authorization: Bearer …)",
+            )),
+            Err(KeyRefused::Unknown) => {
+                Err(ApiError::new(ErrorCode::InviteForbidden, "the API key is not one of this proxy's"))
             }
-        }
+        },
         InvitePolicy::SelfService => {
             let domain = email.domain();
             if !cfg.allowed_domains.iter().any(|d| d.eq_ignore_ascii_case(&domain)) {
