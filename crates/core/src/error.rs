@@ -128,6 +128,8 @@ error_codes! {
     UpstreamTimeout = "upstream_timeout",
     /// The session store is not reachable.
     StoreUnavailable = "store_unavailable",
+    /// Another proxy instance held the session's refresh for longer than the proxy waits.
+    SessionBusy = "session_busy",
     /// The configuration is invalid.
     ConfigInvalid = "config_invalid",
     /// The app-only token carries no roles: admin consent is missing.

@@ -9,6 +9,8 @@ use serde_json::Value;
 
 use crate::clock::{Clock, expiry, is_fresh};
 use crate::credential::Credential;
+use crate::session::Keyring;
+use crate::shared::{LeaseError, Shared};
 use crate::upstream::Upstream;
 
 /// Application permissions that allow `POST /invitations` (least privileged first).
@@ -78,34 +80,90 @@ pub(crate) struct AppTokenCache {
 
 impl AppTokenCache {
     /// A valid app-only token from `tenant` (the application's home tenant), fetched with
-    /// `credential` when the cached one is missing or about to expire.
+    /// `credential` when the cached one is missing or about to expire. With a store `shared` by
+    /// several instances, one of them fetches it (under the app token's lease) and the others
+    /// take it from the store, sealed with the session keys of `ring`.
     pub(crate) async fn get(
         &self,
         upstream: &Upstream,
         credential: &Credential,
         tenant: Option<&Tenant>,
         clock: &Clock,
+        shared: Option<(&Shared, &Keyring)>,
     ) -> Result<AppToken, CoreError> {
         let mut slot = self.slot.lock().await;
         let now = clock.now();
         if let Some(t) = slot.as_ref().filter(|t| is_fresh(t.expires_at, now)) {
             return Ok(t.clone());
         }
-        let tenant = tenant.ok_or_else(|| {
-            CoreError::new(
-                ErrorCode::ConfigInvalid,
-                "app-only calls need entra.app_tenant (the application's home tenant ID or domain)",
-            )
+        let Some((shared, ring)) = shared else {
+            let fresh = fetch(upstream, credential, tenant, now).await?;
+            *slot = Some(fresh.clone());
+            return Ok(fresh);
+        };
+        let lease = shared.lease_app().await.map_err(|e| match e {
+            LeaseError::Busy => {
+                CoreError::new(ErrorCode::SessionBusy, "another instance is fetching the app-only token")
+            }
+            LeaseError::Store(e) => CoreError::new(ErrorCode::StoreUnavailable, e.to_string()),
         })?;
-        // Client credentials are safe to repeat: `Upstream::token` retries them on 5xx and 429.
-        let tokens = upstream.token(credential, tenant, Grant::ClientCredentials, None, now).await?;
-        let roles = roles_of(&tokens.access_token);
-        let tenant_id = tenant_of(&tokens.access_token);
-        let expires_at = expiry(now, tokens.expires_in);
-        let fresh = AppToken { token: tokens.access_token, expires_at, roles, tenant_id };
-        *slot = Some(fresh.clone());
-        Ok(fresh)
+        let now = clock.now();
+        let stored = shared
+            .app_token(ring)
+            .await
+            .map_err(|e| CoreError::new(ErrorCode::StoreUnavailable, e.to_string()))?
+            .and_then(|plain| decode_app(&plain))
+            .filter(|t| is_fresh(t.expires_at, now));
+        let token = match stored {
+            Some(t) => t,
+            None => {
+                let fresh = fetch(upstream, credential, tenant, now).await?;
+                let ttl = std::time::Duration::from_secs(fresh.expires_at.saturating_sub(now).max(1));
+                if let Err(e) = shared.put_app_token(ring, &encode_app(&fresh), ttl).await {
+                    tracing::warn!(error = %e, "the app-only token could not be shared; each instance fetches its own");
+                }
+                fresh
+            }
+        };
+        lease.release().await;
+        *slot = Some(token.clone());
+        Ok(token)
     }
+}
+
+/// The app-only token as instances share it: the token and its expiry.
+fn encode_app(token: &AppToken) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({"a": token.token.expose_secret(), "e": token.expires_at}))
+        .unwrap_or_default()
+}
+
+/// The app-only token [`encode_app`] gave (its roles and tenant read from it again).
+fn decode_app(text: &[u8]) -> Option<AppToken> {
+    let value: Value = serde_json::from_slice(text).ok()?;
+    let token = AccessToken::new(value.get("a")?.as_str()?);
+    let expires_at = value.get("e")?.as_u64()?;
+    Some(AppToken { roles: roles_of(&token), tenant_id: tenant_of(&token), token, expires_at })
+}
+
+/// Fetches an app-only token from `tenant` with the client credentials grant.
+async fn fetch(
+    upstream: &Upstream,
+    credential: &Credential,
+    tenant: Option<&Tenant>,
+    now: u64,
+) -> Result<AppToken, CoreError> {
+    let tenant = tenant.ok_or_else(|| {
+        CoreError::new(
+            ErrorCode::ConfigInvalid,
+            "app-only calls need entra.app_tenant (the application's home tenant ID or domain)",
+        )
+    })?;
+    // Client credentials are safe to repeat: `Upstream::token` retries them on 5xx and 429.
+    let tokens = upstream.token(credential, tenant, Grant::ClientCredentials, None, now).await?;
+    let roles = roles_of(&tokens.access_token);
+    let tenant_id = tenant_of(&tokens.access_token);
+    let expires_at = expiry(now, tokens.expires_in);
+    Ok(AppToken { token: tokens.access_token, expires_at, roles, tenant_id })
 }
 
 /// Calls Graph (`{graph}/v1.0{path}`) with a bearer token; a Graph error becomes [`CoreError::Graph`].
@@ -192,7 +250,7 @@ mod tests {
         let credential = Credential::Secret { secret: graphgate_core::ClientSecret::new("s"), basic: false };
         let clock = Clock::default();
         let cache = AppTokenCache::default();
-        let token = cache.get(&upstream, &credential, Some(&tenant), &clock).await.expect("a token");
+        let token = cache.get(&upstream, &credential, Some(&tenant), &clock, None).await.expect("a token");
         let now = clock.now();
         assert!(token.expires_at > now && token.expires_at <= now + 2 * 24 * 3600, "clamped: {}", token.expires_at);
         assert!(is_fresh(token.expires_at, now), "and still usable");

@@ -27,7 +27,7 @@ use crate::clock::now_secs;
 use crate::config::{InvitePolicy, Settings, StoreKind};
 use crate::credential::Credential;
 use crate::metrics::Metrics;
-use crate::session::{SessionManager, SessionStore, SqliteStore};
+use crate::session::{RedisStore, SessionManager, SessionStore, SqliteStore, StoreError};
 use crate::upstream::Upstream;
 
 mod texts;
@@ -241,19 +241,33 @@ async fn sessions(s: &Settings, r: &mut CheckReport, secrets: &mut Vec<String>) 
             Some(keys)
         }
     };
-    let path = match &cfg.store {
+    let (opened, shown): (Result<Arc<dyn SessionStore>, StoreError>, String) = match &cfg.store {
         StoreKind::Memory => {
             r.warning(texts::MEMORY_STORE.plain());
             return;
         }
-        StoreKind::Sqlite(path) => path,
+        StoreKind::Sqlite(path) => (
+            SqliteStore::open_with(path, cfg.sqlite_max_page_count).map(|s| Arc::new(s) as Arc<dyn SessionStore>),
+            path.display().to_string(),
+        ),
+        StoreKind::Redis(redis) => {
+            let password = redis.read_password();
+            if let Ok(Some(password)) = &password {
+                secrets.push(password.clone());
+            }
+            match password.and_then(|p| RedisStore::open(&redis.options, p.as_deref())) {
+                Ok(store) => {
+                    let place = format!("Redis, {}", store.place());
+                    (Ok(Arc::new(store) as Arc<dyn SessionStore>), place)
+                }
+                Err(e) => (Err(StoreError::Unavailable(e)), "Redis".to_owned()),
+            }
+        }
     };
-    let opened = SqliteStore::open_with(path, cfg.sqlite_max_page_count);
     let answer = match &opened {
         Ok(store) => store.ping().await,
         Err(e) => Err(e.clone()),
     };
-    let shown = path.display();
     match answer {
         Ok(()) => r.pass(Severity::Problem, texts::STORE_ANSWERS.fill(&[("path", &shown)])),
         Err(e) => {
@@ -264,7 +278,7 @@ async fn sessions(s: &Settings, r: &mut CheckReport, secrets: &mut Vec<String>) 
         }
     }
     let (Ok(store), Some(keys)) = (opened, keys) else { return };
-    let manager = SessionManager::new(Arc::new(store), keys, cfg.absolute_lifetime, cfg.idle_timeout);
+    let manager = SessionManager::new(store, keys, cfg.absolute_lifetime, cfg.idle_timeout);
     match manager.check_keys(now_secs()).await {
         Ok(found) if found.none_open() => r.problem(texts::KEYS_OPEN_NONE.fill(&[("n", &found.sampled)])),
         Ok(found) => {

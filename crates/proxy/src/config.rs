@@ -207,7 +207,7 @@ fn default_upstream_timeout() -> u64 {
 }
 
 /// Where a secret comes from: an environment variable or a file, never the command line.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SecretSource {
     /// The environment variable holding it.
@@ -279,7 +279,7 @@ impl Default for CredentialConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SessionConfig {
-    /// `sqlite` (default) or `memory`.
+    /// `sqlite` (default), `redis` or `memory`.
     #[serde(default = "default_store")]
     pub(crate) store: String,
     /// The SQLite file. Default `graphgate-sessions.db`.
@@ -315,6 +315,35 @@ pub(crate) struct SessionConfig {
     /// test can fill the store without filling a disk. Unset (the default): SQLite's own limit.
     #[serde(default)]
     pub(crate) sqlite_max_page_count: Option<u32>,
+    /// With `store = "redis"`: the server, `redis://` or `rediss://` (TLS), with the database
+    /// number as its path. Give this or [`Self::sentinels`].
+    #[serde(default)]
+    pub(crate) redis_url: Option<String>,
+    /// The Redis password (AUTH), from an environment variable or a file; unset: none.
+    #[serde(default)]
+    pub(crate) redis_password: SecretSource,
+    /// Put before every key graphgate writes, so instances of several deployments can share one
+    /// Redis. Default `graphgate:`.
+    #[serde(default = "default_redis_key_prefix")]
+    pub(crate) redis_key_prefix: String,
+    /// The longest a Redis command or connection may take, milliseconds. Default 2000.
+    #[serde(default = "default_redis_timeout_ms")]
+    pub(crate) redis_timeout_ms: u64,
+    /// The refresh lease one instance holds while it refreshes a session, milliseconds; renewed
+    /// while the holder works. Default 10000.
+    #[serde(default = "default_redis_lock_ms")]
+    pub(crate) redis_lock_ms: u64,
+    /// The longest a request waits for another instance's refresh of its session, milliseconds.
+    /// Default 10000.
+    #[serde(default = "default_redis_lock_wait_ms")]
+    pub(crate) redis_lock_wait_ms: u64,
+    /// Redis Sentinel instead of `redis_url`: the sentinels' addresses (`redis://host:port`),
+    /// which name the current primary of [`Self::sentinel_primary`].
+    #[serde(default)]
+    pub(crate) sentinels: Vec<String>,
+    /// The name the sentinels monitor the primary under.
+    #[serde(default)]
+    pub(crate) sentinel_primary: Option<String>,
 }
 
 /// One entry of `session.keys`: an ID and where the key comes from.
@@ -360,6 +389,18 @@ fn default_force_refresh_secs() -> u64 {
 fn default_sign_ins_per_minute() -> u32 {
     60
 }
+fn default_redis_key_prefix() -> String {
+    "graphgate:".to_owned()
+}
+fn default_redis_timeout_ms() -> u64 {
+    2000
+}
+fn default_redis_lock_ms() -> u64 {
+    10_000
+}
+fn default_redis_lock_wait_ms() -> u64 {
+    10_000
+}
 fn default_token_cache_sessions() -> usize {
     crate::tokens::DEFAULT_MAX_SESSIONS
 }
@@ -378,6 +419,14 @@ impl Default for SessionConfig {
             sign_ins_per_minute: default_sign_ins_per_minute(),
             token_cache_sessions: default_token_cache_sessions(),
             sqlite_max_page_count: None,
+            redis_url: None,
+            redis_password: SecretSource::default(),
+            redis_key_prefix: default_redis_key_prefix(),
+            redis_timeout_ms: default_redis_timeout_ms(),
+            redis_lock_ms: default_redis_lock_ms(),
+            redis_lock_wait_ms: default_redis_lock_wait_ms(),
+            sentinels: Vec::new(),
+            sentinel_primary: None,
         }
     }
 }

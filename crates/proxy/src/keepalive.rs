@@ -181,6 +181,12 @@ async fn refresh(state: &AppState, key: &SessionKey, refresh_after: u64) -> Outc
             tracing::warn!(code = %code, "keep-alive: a refresh failed; it is tried again next pass");
             Outcome::Failed
         }
+        Err(RefreshError::Busy) => {
+            tracing::info!(
+                "keep-alive: another instance held a session's refresh for long; it is tried again next pass"
+            );
+            Outcome::Failed
+        }
         Err(RefreshError::Store(e)) => {
             tracing::warn!(error = %e, "keep-alive: the session store failed; the session is tried again next pass");
             Outcome::Failed

@@ -5,6 +5,9 @@
 //! The binary uses [`config`], [`server`] and [`check`]; the integration tests also drive
 //! [`keepalive`] and look into [`AppState`].
 
+// The refresh path's futures nest deeply (keep-alive → refresh → lease → store).
+#![recursion_limit = "256"]
+
 pub mod check;
 pub mod config;
 #[cfg(feature = "fuzzing")]
@@ -28,6 +31,7 @@ mod middleware;
 mod rate_limit;
 mod refresh;
 mod session;
+mod shared;
 mod signout;
 mod state;
 mod swap;

@@ -16,6 +16,7 @@ use graphgate_core::{Account, EntraError, Error as CoreError, Grant, Scopes, Ten
 use std::sync::Arc;
 
 use crate::session::{Session, SessionKey, StoreError};
+use crate::shared::{Lease, LeaseError};
 use crate::state::AppState;
 use crate::tokens::{CachedToken, Tokens, View, resource_of};
 
@@ -71,6 +72,8 @@ pub(crate) enum RefreshError {
     Upstream(CoreError),
     /// The session store failed.
     Store(StoreError),
+    /// Another instance held the session's refresh lease for longer than the wait allows.
+    Busy,
 }
 
 impl From<StoreError> for RefreshError {
@@ -84,8 +87,19 @@ pub(crate) fn is_due(session: &Session, refresh_after: u64, now: u64) -> bool {
     session.refreshed_at.saturating_add(refresh_after) <= now
 }
 
+/// What a look under the slot's lock decided.
+enum Decision {
+    /// Answer this cached token (use of the session written when due).
+    Serve(Arc<CachedToken>),
+    /// The keep-alive finds nothing due.
+    NotDue,
+    /// Redeem the refresh token; `used`: the refresh counts as use, `forced`: a forced refresh.
+    Redeem { used: bool, forced: bool },
+}
+
 /// Refreshes the session stored under `key` while holding its token slot (see the module's
-/// documentation).
+/// documentation). With a shared store, the slot's holder also takes the session's lease before
+/// going upstream, and then looks again at what the other instances stored.
 pub(crate) async fn refresh_session(
     state: &AppState,
     key: &SessionKey,
@@ -93,50 +107,48 @@ pub(crate) async fn refresh_session(
 ) -> Result<Refreshed, RefreshError> {
     let slot = state.tokens.slot(key, state.clock.now());
     let mut guard = slot.lock().await;
-    // Read the clock again once the slot is ours: waiting for a refresh under way can take a while.
-    let now = state.clock.now();
-    let Some(session) = state.sessions.load(key, now).await? else {
-        // No slot stays behind for a session that is gone, or a cookie that names none.
-        guard.clear();
-        drop(guard);
-        state.tokens.remove(key);
-        return Err(RefreshError::NoSession);
-    };
-    let session_settings = &state.settings.session;
-    let own = granted_scopes(state, &session);
-    let scopes = request.scopes.unwrap_or_else(|| own.clone());
-    let resource = resource_of(&scopes);
-    let mut forced = false;
-    let used = match request.caller {
-        Caller::Page { wanted, force } => {
-            // Inside the interval after an upstream forced refresh, `force` counts for nothing:
-            // the page gets the token that refresh fetched (when it serves).
-            let interval = session_settings.force_refresh_interval.as_secs();
-            let held_back =
-                guard.get(&resource).and_then(|t| t.forced_at).is_some_and(|at| now < at.saturating_add(interval));
-            let force = force && !held_back;
-            let cached = guard.get(&resource).filter(|t| !force && request.claims.is_none() && t.serves(now, wanted));
-            if let Some(token) = cached {
+    let mut lease: Option<Lease> = None;
+    let (session, scopes, own, resource, used, forced, now) = loop {
+        // Read the clock again once the slot (or the lease) is ours: waiting can take a while.
+        let now = state.clock.now();
+        let Some((session, version)) = state.sessions.load_versioned(key, now).await? else {
+            // No slot stays behind for a session that is gone, or a cookie that names none.
+            guard.clear();
+            drop(guard);
+            state.tokens.remove(key);
+            return Err(RefreshError::NoSession);
+        };
+        let shared_version = adopt_shared(state, key, &mut guard).await?;
+        let own = granted_scopes(state, &session);
+        let scopes = request.scopes.clone().unwrap_or_else(|| own.clone());
+        let resource = resource_of(&scopes);
+        match decide(state, &request, &session, &guard, &resource, now) {
+            Decision::Serve(token) => {
                 state.metrics.token_cache(true);
-                let token = token.clone();
                 // Serving a cached token is use of the session.
-                let every = session_settings.touch_interval;
+                let every = state.settings.session.touch_interval;
                 let touched = state.sessions.touch_due(&session, now, every);
-                state.sessions.touch(key, &session, now, every).await?;
+                state.sessions.touch(key, &session, &version, now, every).await?;
                 let session = if touched { Session { last_seen: now, ..session } } else { session };
-                publish(state, key, &session, &guard);
+                publish(state, key, &session, &guard, shared_version);
                 return Ok(Refreshed::Token { token, account: Box::new(session.account), now });
             }
-            state.metrics.token_cache(false);
-            forced = force && request.claims.is_none();
-            true
-        }
-        Caller::KeepAlive { refresh_after } => {
-            if !is_due(&session, refresh_after, now) {
-                // Refreshed meanwhile (by the page, while this waited for the slot).
-                return Ok(Refreshed::NotDue);
-            }
-            false
+            Decision::NotDue => return Ok(Refreshed::NotDue),
+            Decision::Redeem { used, forced } => match (&state.shared, &lease) {
+                // Another instance may be refreshing: wait for its lease, then look again.
+                (Some(shared), None) => {
+                    lease = Some(shared.lease_session(key).await.map_err(|e| match e {
+                        LeaseError::Busy => RefreshError::Busy,
+                        LeaseError::Store(e) => RefreshError::Store(e),
+                    })?);
+                }
+                _ => {
+                    if matches!(request.caller, Caller::Page { .. }) {
+                        state.metrics.token_cache(false);
+                    }
+                    break (session, scopes, own, resource, used, forced, now);
+                }
+            },
         }
     };
     let tokens = match redeem(state, &session, &scopes, request.claims, now).await {
@@ -158,7 +170,9 @@ pub(crate) async fn refresh_session(
     };
     let mut token = CachedToken::from_answer(&tokens, &scopes, now);
     token.forced_at = if forced { Some(now) } else { guard.get(&resource).and_then(|t| t.forced_at) };
-    let Some(stored) = state.sessions.record_refresh(key, tokens.refresh_token, now, used).await? else {
+    let stored =
+        state.sessions.record_refresh(key, Some(&session.refresh_token), tokens.refresh_token, now, used).await?;
+    let Some(stored) = stored else {
         // Signed out, or at the end of its lifetime, while the refresh was under way.
         guard.clear();
         drop(guard);
@@ -167,19 +181,85 @@ pub(crate) async fn refresh_session(
     };
     let token = Arc::new(token);
     guard.insert(resource, token.clone());
-    publish(state, key, &stored, &guard);
+    let version = share(state, key, &guard).await?;
+    publish(state, key, &stored, &guard, version);
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
     Ok(Refreshed::Token { token, account: Box::new(stored.account), now })
 }
 
-/// Publishes what the slot's holder knows of `session` (as stored) and its `tokens`, so the next
-/// cached token is answered without the slot's lock or the store.
-pub(crate) fn publish(state: &AppState, key: &SessionKey, session: &Session, tokens: &Tokens) {
+/// Whether the cached token serves `request`, the keep-alive has nothing to do, or the refresh
+/// token is to be redeemed.
+fn decide(
+    state: &AppState,
+    request: &Request<'_>,
+    session: &Session,
+    tokens: &Tokens,
+    resource: &str,
+    now: u64,
+) -> Decision {
+    match request.caller {
+        Caller::Page { wanted, force } => {
+            // Inside the interval after an upstream forced refresh, `force` counts for nothing:
+            // the page gets the token that refresh fetched (when it serves).
+            let interval = state.settings.session.force_refresh_interval.as_secs();
+            let held_back =
+                tokens.get(resource).and_then(|t| t.forced_at).is_some_and(|at| now < at.saturating_add(interval));
+            let force = force && !held_back;
+            let cached = tokens.get(resource).filter(|t| !force && request.claims.is_none() && t.serves(now, wanted));
+            match cached {
+                Some(token) => Decision::Serve(token.clone()),
+                None => Decision::Redeem { used: true, forced: force && request.claims.is_none() },
+            }
+        }
+        Caller::KeepAlive { refresh_after } => {
+            if is_due(session, refresh_after, now) {
+                Decision::Redeem { used: false, forced: false }
+            } else {
+                // Refreshed meanwhile (by the page, or another instance, while this waited).
+                Decision::NotDue
+            }
+        }
+    }
+}
+
+/// With a shared store: takes into the slot the tokens the instances keep for the session under
+/// `key` (whoever fetched them last) and returns their version; 0 without a shared store or
+/// when none are kept.
+async fn adopt_shared(state: &AppState, key: &SessionKey, slot: &mut Tokens) -> Result<u64, StoreError> {
+    let Some(shared) = &state.shared else {
+        return Ok(0);
+    };
+    let Some((version, plain)) = shared.tokens(&state.sessions.keys(), key).await? else {
+        return Ok(0);
+    };
+    if let Some(tokens) = crate::tokens::decode(&plain) {
+        *slot = tokens;
+    }
+    Ok(version)
+}
+
+/// With a shared store: keeps the slot's tokens for the other instances; returns their version
+/// (0 without a shared store, or when the session is gone).
+pub(crate) async fn share(state: &AppState, key: &SessionKey, tokens: &Tokens) -> Result<u64, StoreError> {
+    let Some(shared) = &state.shared else {
+        return Ok(0);
+    };
+    let version = shared.put_tokens(&state.sessions.keys(), key, &crate::tokens::encode(tokens)).await?;
+    Ok(version.unwrap_or(0))
+}
+
+/// Publishes what the slot's holder knows of `session` (as stored) and its `tokens` (of the
+/// shared `version`), so the next cached token is answered without the slot's lock or the store.
+pub(crate) fn publish(state: &AppState, key: &SessionKey, session: &Session, tokens: &Tokens, version: u64) {
     let touch_at = session.last_seen.saturating_add(state.settings.session.touch_interval.as_secs());
     let view = View {
         account: session.account.clone(),
         tokens: tokens.clone(),
         ends_at: state.sessions.expires_at(session),
         touch_at,
+        version,
     };
     state.tokens.publish(key, view);
 }

@@ -13,7 +13,8 @@ use crate::clock::now_secs;
 use crate::config::{Settings, StoreKind};
 use crate::credential::Credential;
 use crate::metrics::Metrics;
-use crate::session::{MemoryStore, SessionManager, SessionStore, SqliteStore};
+use crate::session::{MemoryStore, RedisStore, SessionManager, SessionStore, SqliteStore};
+use crate::shared::Shared;
 use crate::state::AppState;
 use crate::tokens::TokenCache;
 use crate::upstream::Upstream;
@@ -25,16 +26,21 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, String> {
     let credential = Credential::load(&settings.credential)?;
     let session = &settings.session;
     let (keys, _) = session.keyring()?;
-    let store: Arc<dyn SessionStore> = match &session.store {
-        StoreKind::Memory => Arc::new(MemoryStore::new()),
-        StoreKind::Sqlite(path) => Arc::new(
-            SqliteStore::open_with(path, session.sqlite_max_page_count)
-                .map_err(|e| format!("session.sqlite_path: {}: {e}", path.display()))?,
+    let (store, shared, store_name): (Arc<dyn SessionStore>, _, _) = match &session.store {
+        StoreKind::Memory => (Arc::new(MemoryStore::new()), None, "the session store".to_owned()),
+        StoreKind::Sqlite(path) => (
+            Arc::new(
+                SqliteStore::open_with(path, session.sqlite_max_page_count)
+                    .map_err(|e| format!("session.sqlite_path: {}: {e}", path.display()))?,
+            ),
+            None,
+            format!("session.sqlite_path: {}", path.display()),
         ),
-    };
-    let store_name = match &session.store {
-        StoreKind::Memory => "the session store".to_owned(),
-        StoreKind::Sqlite(path) => format!("session.sqlite_path: {}", path.display()),
+        StoreKind::Redis(redis) => {
+            let store = Arc::new(RedisStore::open(&redis.options, redis.read_password()?.as_deref())?);
+            let name = format!("the Redis session store ({})", store.place());
+            (store.clone(), Some(Shared::new(store, redis.lock, redis.lock_wait)), name)
+        }
     };
     store.ping().await.map_err(|e| format!("{store_name}: the session store does not answer: {e}"))?;
     let sessions = SessionManager::new(store, keys, session.absolute_lifetime, session.idle_timeout);
@@ -56,6 +62,7 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, String> {
         rate: Default::default(),
         sign_ins: Default::default(),
         limits: Default::default(),
+        shared,
     }))
 }
 

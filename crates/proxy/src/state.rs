@@ -10,6 +10,7 @@ use crate::credential::Credential;
 use crate::metrics::Metrics;
 use crate::rate_limit::{InvitationLimits, RateLimiter};
 use crate::session::SessionManager;
+use crate::shared::Shared;
 use crate::swap::Swap;
 use crate::tokens::TokenCache;
 use crate::upstream::Upstream;
@@ -41,6 +42,8 @@ pub struct AppState {
     /// The `[limits]` per client address (keys: `exchange:`, `refresh:`, `logout:` and the
     /// address).
     pub(crate) limits: RateLimiter,
+    /// With the Redis store: the refresh leases and the tokens shared with the other instances.
+    pub(crate) shared: Option<Shared>,
 }
 
 impl std::fmt::Debug for AppState {

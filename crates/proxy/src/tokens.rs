@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use graphgate_core::{AccessToken, Account, Scopes, TokenResponse};
+use serde::{Deserialize, Serialize};
 
 use crate::clock::{expiry, is_fresh};
 use crate::session::SessionKey;
@@ -83,6 +84,52 @@ pub(crate) struct View {
     pub(crate) ends_at: u64,
     /// From when its use must be written to the store again (its touch interval).
     pub(crate) touch_at: u64,
+    /// The version of the tokens shared with other instances that these are (0 when the store
+    /// is not shared): with a shared store, a cached token is answered only while the stored
+    /// version is still this one, so no instance answers an older token than another handed out.
+    pub(crate) version: u64,
+}
+
+/// One token as instances share it (`shared.rs` seals the whole map).
+#[derive(Serialize, Deserialize)]
+struct SharedToken {
+    a: String,
+    e: u64,
+    s: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    f: Option<u64>,
+}
+
+/// A session's tokens as the text instances share (sealed by `shared.rs`).
+pub(crate) fn encode(tokens: &Tokens) -> Vec<u8> {
+    let shared: HashMap<&str, SharedToken> = tokens
+        .iter()
+        .map(|(resource, t)| {
+            let token = SharedToken {
+                a: t.access_token.expose_secret().to_owned(),
+                e: t.expires_at,
+                s: t.scopes.clone(),
+                f: t.forced_at,
+            };
+            (resource.as_str(), token)
+        })
+        .collect();
+    serde_json::to_vec(&shared).unwrap_or_default()
+}
+
+/// The tokens [`encode`] gave; `None` when the text is not that.
+pub(crate) fn decode(text: &[u8]) -> Option<Tokens> {
+    let shared: HashMap<String, SharedToken> = serde_json::from_slice(text).ok()?;
+    Some(
+        shared
+            .into_iter()
+            .map(|(resource, t)| {
+                let token =
+                    CachedToken { access_token: AccessToken::new(t.a), expires_at: t.e, scopes: t.s, forced_at: t.f };
+                (resource, Arc::new(token))
+            })
+            .collect(),
+    )
 }
 
 /// A slot, its view and when it was last used.
@@ -313,18 +360,44 @@ mod tests {
         let _ = cache.slot(&k, 100);
         assert!(cache.serve(&k, resource, &[], 100).is_none(), "no view yet");
         let tokens: Tokens = [(resource.to_owned(), token)].into_iter().collect();
-        cache.publish(&k, View { account: account(), tokens, ends_at: 2_000, touch_at: 1_000 });
+        cache.publish(&k, View { account: account(), tokens, ends_at: 2_000, touch_at: 1_000, version: 0 });
         let (served, view) = cache.serve(&k, resource, &["user.read".into()], 500).expect("served");
         assert_eq!((served.access_token.expose_secret(), view.account.object_id.as_str()), ("x", "o"));
         assert!(cache.serve(&k, resource, &["Mail.Send".into()], 500).is_none(), "another scope");
         assert!(cache.serve(&k, "api://x", &[], 500).is_none(), "another resource");
         assert!(cache.serve(&k, resource, &[], 1_000).is_none(), "its use is due");
-        cache.publish(&k, View { account: account(), tokens: Tokens::new(), ends_at: 900, touch_at: 5_000 });
+        cache
+            .publish(&k, View { account: account(), tokens: Tokens::new(), ends_at: 900, touch_at: 5_000, version: 0 });
         assert!(cache.serve(&k, resource, &[], 950).is_none(), "the session ended");
         cache.remove(&k);
         assert!(cache.serve(&k, resource, &[], 500).is_none(), "removed with the slot");
-        cache.publish(&k, View { account: account(), tokens: Tokens::new(), ends_at: 9_000, touch_at: 9_000 });
+        cache.publish(
+            &k,
+            View { account: account(), tokens: Tokens::new(), ends_at: 9_000, touch_at: 9_000, version: 0 },
+        );
         assert!(cache.is_empty(), "no view without a slot");
+    }
+
+    #[test]
+    fn shared_tokens_read_back_as_written() {
+        let token = |a: &str, f| {
+            Arc::new(CachedToken {
+                access_token: AccessToken::new(a),
+                expires_at: 10_000,
+                scopes: "User.Read".into(),
+                forced_at: f,
+            })
+        };
+        let tokens: Tokens =
+            [("https://graph.microsoft.com".to_owned(), token("x", Some(5))), ("api://y".to_owned(), token("y", None))]
+                .into_iter()
+                .collect();
+        let back = decode(&encode(&tokens)).expect("decoded");
+        assert_eq!(back.len(), 2);
+        let graph = &back["https://graph.microsoft.com"];
+        assert_eq!((graph.access_token.expose_secret(), graph.expires_at, graph.forced_at), ("x", 10_000, Some(5)));
+        assert_eq!(back["api://y"].forced_at, None);
+        assert!(decode(b"[1]").is_none() && decode(b"").is_none());
     }
 
     #[test]

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on the first unexpected error")]
 
+#[path = "it/scratch.rs"]
+mod scratch;
 #[path = "it/support.rs"]
 mod support;
 

@@ -2135,6 +2135,22 @@ pub static ENTRIES: &[Entry] = &[
         },
     },
     Entry {
+        code: Code::Graphgate("session_busy"),
+        slug: "session-busy",
+        oauth_error: "",
+        status: 503,
+        retryable: true,
+        message: "Another proxy instance is refreshing this session.",
+        cause: Text {
+            en: "Several graphgate-proxy instances share the Redis store, and one of them held this session's refresh lease for longer than this instance waits (session.redis_lock_wait_ms): Entra or Redis is answering slowly, or that instance stalled.",
+            zh: "多个 graphgate-proxy 实例共享 Redis 存储，其中一个实例持有此会话的刷新租约的时间超过了本实例的等待时间（session.redis_lock_wait_ms）：Entra 或 Redis 响应缓慢，或者该实例停滞。",
+        },
+        fix: Text {
+            en: "Retry after a moment. If it keeps happening, check Entra's and Redis's response times and each instance's health; a lease held by a stopped instance lapses after session.redis_lock_ms.",
+            zh: "稍后重试。如果反复出现，请检查 Entra 和 Redis 的响应时间以及各实例的健康状况；已停止实例持有的租约会在 session.redis_lock_ms 后失效。",
+        },
+    },
+    Entry {
         code: Code::Graphgate("config_invalid"),
         slug: "config-invalid",
         oauth_error: "",

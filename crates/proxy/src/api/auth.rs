@@ -20,7 +20,7 @@ use super::claims;
 use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
 use crate::rate_limit::check;
-use crate::refresh::{Caller, RefreshError, Refreshed, Request, publish, refresh_session};
+use crate::refresh::{Caller, RefreshError, Refreshed, Request, publish, refresh_session, share};
 use crate::session::{PENDING_LIFETIME, PendingSignIn, Session, SessionKey};
 use crate::signout;
 use crate::state::AppState;
@@ -209,7 +209,8 @@ pub(crate) async fn exchange(
     let slot = state.tokens.slot(&key, now);
     let mut tokens = slot.lock().await;
     tokens.insert(resource_of(&scopes), std::sync::Arc::new(token.clone()));
-    publish(&state, &key, &key_session, &tokens);
+    let version = share(&state, &key, &tokens).await?;
+    publish(&state, &key, &key_session, &tokens, version);
     drop(tokens);
     let lifetime = i64::try_from(state.settings.session.absolute_lifetime.as_secs()).unwrap_or(i64::MAX);
     let cookie = state.settings.cookie.set(id, lifetime);
@@ -271,8 +272,16 @@ pub(crate) async fn token(
         // A cached token the session's view holds: answered without its lock or the store.
         let now = state.clock.now();
         if let Some((token, view)) = state.tokens.serve(&key, &resource_of(&scopes), &wanted, now) {
-            state.metrics.token_cache(true);
-            return Ok(Json(token_answer(&token, &view.account, now)).into_response());
+            // With a shared store, only while the session lives there and no other instance has
+            // stored newer tokens since (one read; no staleness window after a sign-out elsewhere).
+            let current = match &state.shared {
+                Some(shared) => shared.token_version(&key, now).await? == Some(view.version),
+                None => true,
+            };
+            if current {
+                state.metrics.token_cache(true);
+                return Ok(Json(token_answer(&token, &view.account, now)).into_response());
+            }
         }
     }
     let request = Request {
@@ -297,6 +306,10 @@ pub(crate) async fn token(
         }
         Err(RefreshError::Upstream(e)) => Err(e.into()),
         Err(RefreshError::Store(e)) => Err(e.into()),
+        Err(RefreshError::Busy) => Err(ApiError::new(
+            ErrorCode::SessionBusy,
+            "another instance is refreshing this session and did not finish in time",
+        )),
     }
 }
 
@@ -334,8 +347,9 @@ pub(crate) async fn session(State(state): State<Arc<AppState>>, headers: HeaderM
         let slot = state.tokens.slot(&key, now);
         let _held = slot.lock().await;
         let now = state.clock.now();
-        s = state.sessions.load(&key, now).await?.ok_or_else(gone)?;
-        state.sessions.touch(&key, &s, now, every).await?;
+        let (session, version) = state.sessions.load_versioned(&key, now).await?.ok_or_else(gone)?;
+        state.sessions.touch(&key, &session, &version, now, every).await?;
+        s = session;
     }
     Ok(Json(json!({"account": s.account, "scopes": s.scopes.split(' ').collect::<Vec<_>>()})))
 }

@@ -69,7 +69,9 @@ fn own_page(state: &AppState, url: &str) -> Result<(), ApiError> {
 /// The app-only token (cached).
 async fn app_token(state: &AppState) -> Result<AppToken, ApiError> {
     let tenant = state.settings.entra.app_tenant.as_ref();
-    Ok(state.app_token.get(&state.upstream, &state.credential.load(), tenant, &state.clock).await?)
+    let ring = state.sessions.keys();
+    let shared = state.shared.as_ref().map(|s| (s, ring.as_ref()));
+    Ok(state.app_token.get(&state.upstream, &state.credential.load(), tenant, &state.clock, shared).await?)
 }
 
 /// Who owns `email` in the tenant, if anyone.

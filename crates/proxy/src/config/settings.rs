@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use super::{Config, KeepaliveConfig, LimitsConfig, SecretSource, SessionConfig};
 use crate::client_addr::Cidr;
 use crate::cookie::SessionCookie;
-use crate::session::{Keyring, LEGACY_KEY_ID, decode_key, is_valid_key_id};
+use crate::session::{Keyring, LEGACY_KEY_ID, RedisOptions, RedisTarget, decode_key, is_valid_key_id};
 
 /// The largest random delay the keep-alive waits before one session's refresh.
 const MAX_JITTER: Duration = Duration::from_secs(30);
@@ -142,6 +142,90 @@ pub(crate) enum StoreKind {
     Memory,
     /// The SQLite file at this path.
     Sqlite(PathBuf),
+    /// A Redis server (or the primary that Sentinel names), shared by every instance.
+    Redis(RedisSettings),
+}
+
+/// Where the Redis store is and how it is used (`session.redis_*`, `session.sentinels`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RedisSettings {
+    pub(crate) options: RedisOptions,
+    /// The password, read when the store is opened.
+    pub(crate) password: Option<SecretSource>,
+    /// The refresh lease's length (renewed while held).
+    pub(crate) lock: Duration,
+    /// The longest a request waits for another instance's refresh.
+    pub(crate) lock_wait: Duration,
+}
+
+impl RedisSettings {
+    /// The password, read from its source.
+    pub(crate) fn read_password(&self) -> Result<Option<String>, String> {
+        self.password.as_ref().map(|p| p.read("session.redis_password")).transpose()
+    }
+}
+
+/// Bounds of the Redis times, milliseconds.
+const REDIS_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 50..=60_000;
+const REDIS_LOCK_MS: std::ops::RangeInclusive<u64> = 100..=600_000;
+const REDIS_LOCK_WAIT_MS: std::ops::RangeInclusive<u64> = 0..=600_000;
+
+/// Whether `url` is a Redis URL graphgate accepts.
+fn is_redis_url(url: &str) -> bool {
+    ["redis://", "rediss://"].iter().any(|scheme| url.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty()))
+}
+
+/// `session.redis_*` and `session.sentinels`, checked.
+fn redis_settings(c: &SessionConfig) -> Result<RedisSettings, Vec<String>> {
+    let mut problems = Vec::new();
+    let target = match (&c.redis_url, c.sentinels.is_empty()) {
+        (Some(url), true) => {
+            if !is_redis_url(url) {
+                problems.push("session.redis_url: must start with redis:// or rediss://".to_owned());
+            }
+            RedisTarget::Url(url.clone())
+        }
+        (None, false) => {
+            if c.sentinels.iter().any(|s| !is_redis_url(s)) {
+                problems.push("session.sentinels: each must start with redis:// or rediss://".to_owned());
+            }
+            let primary = c.sentinel_primary.clone().unwrap_or_default();
+            if primary.trim().is_empty() {
+                problems.push("session.sentinel_primary: the name the sentinels monitor the primary under".to_owned());
+            }
+            RedisTarget::Sentinel { sentinels: c.sentinels.clone(), primary }
+        }
+        (Some(_), false) => {
+            problems.push("session: give session.redis_url or session.sentinels, not both".to_owned());
+            RedisTarget::Url(String::new())
+        }
+        (None, true) => {
+            problems.push("session.redis_url: store = \"redis\" needs redis_url (or sentinels)".to_owned());
+            RedisTarget::Url(String::new())
+        }
+    };
+    let prefix = &c.redis_key_prefix;
+    if prefix.len() > 64 || prefix.chars().any(|ch| ch.is_whitespace() || ch.is_control() || "{}".contains(ch)) {
+        problems.push("session.redis_key_prefix: at most 64 characters, without spaces or braces".to_owned());
+    }
+    for (name, value, range) in [
+        ("redis_timeout_ms", c.redis_timeout_ms, REDIS_TIMEOUT_MS),
+        ("redis_lock_ms", c.redis_lock_ms, REDIS_LOCK_MS),
+        ("redis_lock_wait_ms", c.redis_lock_wait_ms, REDIS_LOCK_WAIT_MS),
+    ] {
+        if !range.contains(&value) {
+            problems.push(format!("session.{name}: between {} and {} milliseconds", range.start(), range.end()));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(RedisSettings {
+        options: RedisOptions { target, prefix: prefix.clone(), timeout: Duration::from_millis(c.redis_timeout_ms) },
+        password: c.redis_password.is_set().then(|| c.redis_password.clone()),
+        lock: Duration::from_millis(c.redis_lock_ms),
+        lock_wait: Duration::from_millis(c.redis_lock_wait_ms),
+    })
 }
 
 /// `[session]`, parsed.
@@ -410,8 +494,15 @@ impl Config {
         let store = match self.session.store.as_str() {
             "sqlite" => StoreKind::Sqlite(self.session.sqlite_path.clone()),
             "memory" => StoreKind::Memory,
+            "redis" => match redis_settings(&self.session) {
+                Ok(redis) => StoreKind::Redis(redis),
+                Err(problems) => {
+                    problems.into_iter().for_each(|p| note(Err(p)));
+                    StoreKind::Memory
+                }
+            },
             other => {
-                note(Err(format!("session.store: {other:?} is not sqlite or memory")));
+                note(Err(format!("session.store: {other:?} is not sqlite, redis or memory")));
                 StoreKind::Memory
             }
         };
@@ -750,22 +841,25 @@ mod tests {
         assert!(s.invitations.api_keys.is_none());
     }
 
+    /// Validates a configuration whose `[session]` has `extra` beside a key.
+    fn with_session(extra: &str) -> Result<Settings, Vec<String>> {
+        let toml = format!(
+            r#"
+            [entra]
+            client_id = "6731de76-14a6-49ae-97bc-6eba6914391e"
+            redirect_uris = ["https://app.example/"]
+            credential = {{ secret = {{ env = "X" }} }}
+            [session]
+            key = {{ env = "Y" }}
+            {extra}
+            "#
+        );
+        Config::from_toml_and_env(&toml, []).expect("parses").validate()
+    }
+
     #[test]
     fn the_touch_and_forced_refresh_intervals_default_and_are_checked() {
-        let toml = |extra: &str| {
-            format!(
-                r#"
-                [entra]
-                client_id = "6731de76-14a6-49ae-97bc-6eba6914391e"
-                redirect_uris = ["https://app.example/"]
-                credential = {{ secret = {{ env = "X" }} }}
-                [session]
-                key = {{ env = "Y" }}
-                {extra}
-                "#
-            )
-        };
-        let validate = |extra: &str| Config::from_toml_and_env(&toml(extra), []).expect("parses").validate();
+        let validate = with_session;
         let s = validate("").expect("valid");
         assert_eq!(s.session.touch_interval, Duration::from_secs(300));
         assert_eq!(s.session.force_refresh_interval, Duration::from_secs(30));
@@ -777,6 +871,68 @@ mod tests {
         assert!(problems.iter().any(|p| p.starts_with("session.force_refresh_interval_secs")), "{problems:?}");
         let problems = validate(&format!("touch_interval_minutes = {}", i64::MAX)).expect_err("no overflow");
         assert!(problems.iter().any(|p| p.starts_with("session.touch_interval_minutes")), "{problems:?}");
+    }
+
+    #[test]
+    fn the_redis_store_is_checked() {
+        let validate = |extra: &str| with_session(&format!("store = \"redis\"\n{extra}"));
+        let s = validate(r#"redis_url = "rediss://cache.example:6380/2""#).expect("valid");
+        let StoreKind::Redis(redis) = s.session.store else { panic!("not redis: {:?}", s.session.store) };
+        assert_eq!(redis.options.target, RedisTarget::Url("rediss://cache.example:6380/2".into()));
+        assert_eq!((redis.options.prefix.as_str(), redis.options.timeout), ("graphgate:", Duration::from_secs(2)));
+        assert_eq!(
+            (redis.lock, redis.lock_wait, redis.password),
+            (Duration::from_secs(10), Duration::from_secs(10), None)
+        );
+        let s = validate(
+            r#"sentinels = ["redis://10.0.0.1:26379"]
+            sentinel_primary = "main"
+            redis_password = { env = "P" }"#,
+        )
+        .expect("valid");
+        let StoreKind::Redis(redis) = s.session.store else { panic!("not redis") };
+        let sentinel =
+            RedisTarget::Sentinel { sentinels: vec!["redis://10.0.0.1:26379".into()], primary: "main".into() };
+        assert_eq!(redis.options.target, sentinel);
+        assert!(redis.password.is_some());
+        for (extra, field) in [
+            ("", "session.redis_url"),
+            (r#"redis_url = "http://x""#, "session.redis_url"),
+            (
+                r#"redis_url = "redis://x"
+                sentinels = ["redis://y:26379"]"#,
+                "session: give",
+            ),
+            (r#"sentinels = ["redis://y:26379"]"#, "session.sentinel_primary"),
+            (
+                r#"sentinels = ["y:26379"]
+                sentinel_primary = "m""#,
+                "session.sentinels",
+            ),
+            (
+                r#"redis_url = "redis://x"
+                redis_key_prefix = "a b""#,
+                "session.redis_key_prefix",
+            ),
+            (
+                r#"redis_url = "redis://x"
+                redis_timeout_ms = 0"#,
+                "session.redis_timeout_ms",
+            ),
+            (
+                r#"redis_url = "redis://x"
+                redis_lock_ms = 99"#,
+                "session.redis_lock_ms",
+            ),
+            (
+                r#"redis_url = "redis://x"
+                redis_lock_wait_ms = 600001"#,
+                "session.redis_lock_wait_ms",
+            ),
+        ] {
+            let problems = validate(extra).expect_err(extra);
+            assert!(problems.iter().any(|p| p.starts_with(field)), "{extra}: {problems:?}");
+        }
     }
 
     fn with_server(server: &str, limits: &str) -> Result<Settings, Vec<String>> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use graphgate_core::{Account, AccountType, RefreshToken, SessionId, random_token};
 
-use super::manager::{KeyCheck, Lookup};
+use super::manager::{KeyCheck, Lookup, Version};
 use super::{
     Cipher, Keyring, Record, Session, SessionKey, SessionManager, SessionStore, StoreError, StoreFuture, record,
 };
@@ -42,6 +42,7 @@ pub(super) async fn run_conformance<S: SessionStore>(make: impl Fn() -> S) {
     manager_rotates_keys(make()).await;
     manager_finds_an_accounts_sessions(make()).await;
     a_refresh_never_writes_back_a_deleted_session(make()).await;
+    writes_never_undo_a_newer_refresh(make()).await;
     manager_scans_for_keep_alive(make()).await;
     manager_keeps_records_small(make()).await;
     manager_never_shows_secrets(make()).await;
@@ -49,7 +50,7 @@ pub(super) async fn run_conformance<S: SessionStore>(make: impl Fn() -> S) {
 
 /// A record without an account index.
 fn rec(blob: Vec<u8>, expires_at: u64) -> Record {
-    Record { blob, index: String::new(), expires_at }
+    Record { blob, index: String::new(), expires_at, written_at: T0 }
 }
 
 fn key(n: u32) -> SessionKey {
@@ -180,7 +181,12 @@ async fn keys_are_opaque_hex<S: SessionStore>(store: S) {
 
 async fn updates_only_existing_records<S: SessionStore>(store: S) {
     let (a, b) = (key(1), key(2));
-    let indexed = |blob: &[u8], index: &str| Record { blob: blob.to_vec(), index: index.into(), expires_at: T0 + HOUR };
+    let indexed = |blob: &[u8], index: &str| Record {
+        blob: blob.to_vec(),
+        index: index.into(),
+        expires_at: T0 + HOUR,
+        written_at: T0,
+    };
     assert!(!store.update(&a, indexed(b"x", "i"), None).await.expect("update"), "nothing to update");
     assert_eq!(store.load(&a, T0).await.expect("load"), None, "an update never creates a record");
     store.save(&a, indexed(b"one", "i")).await.expect("save");
@@ -202,7 +208,12 @@ async fn updates_only_existing_records<S: SessionStore>(store: S) {
 }
 
 async fn finds_records_by_account_index_and_samples<S: SessionStore>(store: S) {
-    let at = |index: &str, expires_at: u64| Record { blob: b"blob".to_vec(), index: index.into(), expires_at };
+    let at = |index: &str, expires_at: u64| Record {
+        blob: b"blob".to_vec(),
+        index: index.into(),
+        expires_at,
+        written_at: T0,
+    };
     assert!(store.keys_with_index("i", T0).await.expect("index").is_empty());
     assert!(store.sample(T0, 20).await.expect("sample").is_empty());
     store.save(&key(1), at("i", T0 + HOUR)).await.expect("save");
@@ -335,8 +346,11 @@ async fn manager_ends_idle_sessions<S: SessionStore>(store: S) {
 
     // Use extends it.
     let id = manager.create(realistic_session(T0), T0).await.expect("create");
-    let touched =
-        manager.record_refresh(&SessionKey::of(&id), None, T0 + IDLE - 10, true).await.expect("refresh").expect("live");
+    let touched = manager
+        .record_refresh(&SessionKey::of(&id), None, None, T0 + IDLE - 10, true)
+        .await
+        .expect("refresh")
+        .expect("live");
     assert_eq!(touched.last_seen, T0 + IDLE - 10);
     assert_eq!(
         manager.load(&SessionKey::of(&id), T0 + IDLE + 10).await.expect("load").map(|s| s.last_seen),
@@ -344,11 +358,18 @@ async fn manager_ends_idle_sessions<S: SessionStore>(store: S) {
     );
     manager.load(&SessionKey::of(&id), T0 + 2 * IDLE - 11).await.expect("load").expect("live");
     assert!(
-        manager.record_refresh(&SessionKey::of(&id), None, T0 + 2 * IDLE - 11, true).await.expect("refresh").is_some()
+        manager
+            .record_refresh(&SessionKey::of(&id), None, None, T0 + 2 * IDLE - 11, true)
+            .await
+            .expect("refresh")
+            .is_some()
     );
     assert!(manager.load(&SessionKey::of(&id), T0 + 3 * IDLE - 12).await.expect("load").is_some());
     assert_eq!(manager.load(&SessionKey::of(&id), T0 + 3 * IDLE - 11).await.expect("load"), None);
-    assert_eq!(manager.record_refresh(&SessionKey::of(&id), None, T0 + 3 * IDLE, true).await.expect("refresh"), None);
+    assert_eq!(
+        manager.record_refresh(&SessionKey::of(&id), None, None, T0 + 3 * IDLE, true).await.expect("refresh"),
+        None
+    );
 
     // A record the policy rejects is deleted even when the store would still serve it: a
     // manager with a shorter idle timeout over the same store.
@@ -371,7 +392,7 @@ async fn manager_ends_sessions_at_their_absolute_lifetime<S: SessionStore>(store
     let mut now = T0;
     while now + 24 * HOUR < T0 + ABSOLUTE {
         now += 24 * HOUR;
-        let used = manager.record_refresh(&SessionKey::of(&id), None, now, true).await.expect("refresh");
+        let used = manager.record_refresh(&SessionKey::of(&id), None, None, now, true).await.expect("refresh");
         assert!(used.is_some(), "live at {}", now - T0);
     }
     let session = manager.load(&SessionKey::of(&id), now).await.expect("load").expect("live");
@@ -382,7 +403,10 @@ async fn manager_ends_sessions_at_their_absolute_lifetime<S: SessionStore>(store
     // Past its absolute lifetime a session cannot be refreshed: the store's own expiry time is its end.
     let id = manager.create(realistic_session(T0), T0).await.expect("create");
     let session = manager.load(&SessionKey::of(&id), T0).await.expect("load").expect("live");
-    assert_eq!(manager.record_refresh(&SessionKey::of(&id), None, T0 + ABSOLUTE, true).await.expect("refresh"), None);
+    assert_eq!(
+        manager.record_refresh(&SessionKey::of(&id), None, None, T0 + ABSOLUTE, true).await.expect("refresh"),
+        None
+    );
     assert_eq!(store.load(&SessionKey::of(&id), T0 + ABSOLUTE).await.expect("load"), None, "ended in the store too");
     assert!(manager.is_expired(&session, T0 + ABSOLUTE));
     assert!(!manager.is_expired(&session, T0));
@@ -393,7 +417,7 @@ async fn manager_replaces_refresh_tokens<S: SessionStore>(store: S) {
     let id = manager.create(realistic_session(T0), T0).await.expect("create");
     let new_rt = realistic_refresh_token();
     let updated = manager
-        .record_refresh(&SessionKey::of(&id), Some(new_rt.clone()), T0 + 60, true)
+        .record_refresh(&SessionKey::of(&id), None, Some(new_rt.clone()), T0 + 60, true)
         .await
         .expect("refresh")
         .expect("the session exists");
@@ -404,13 +428,13 @@ async fn manager_replaces_refresh_tokens<S: SessionStore>(store: S) {
 
     let gone = SessionId::new("no-such-session");
     let gone_key = SessionKey::of(&gone);
-    assert_eq!(manager.record_refresh(&gone_key, Some(new_rt.clone()), T0, true).await.expect("refresh"), None);
+    assert_eq!(manager.record_refresh(&gone_key, None, Some(new_rt.clone()), T0, true).await.expect("refresh"), None);
     assert_eq!(manager.load(&SessionKey::of(&gone), T0).await.expect("load"), None, "replacing does not create");
     // Without a rotated token the old one stays.
-    let kept = manager.record_refresh(&SessionKey::of(&id), None, T0 + 70, true).await.expect("refresh");
+    let kept = manager.record_refresh(&SessionKey::of(&id), None, None, T0 + 70, true).await.expect("refresh");
     assert_eq!(kept.map(|s| s.refresh_token), Some(new_rt.clone()));
     assert_eq!(
-        manager.record_refresh(&SessionKey::of(&id), Some(new_rt), T0 + IDLE + 70, true).await.expect("refresh"),
+        manager.record_refresh(&SessionKey::of(&id), None, Some(new_rt), T0 + IDLE + 70, true).await.expect("refresh"),
         None
     );
 }
@@ -446,9 +470,9 @@ async fn manager_keeps_unopenable_records<S: SessionStore>(store: S) {
         assert_eq!(manager.lookup(&key, T0).await.expect("not an error"), Lookup::Unopenable);
         assert_eq!(manager.load(&key, T0).await.expect("an unopenable record is not an error"), None);
         assert_eq!(store.load(&key, T0).await.expect("load"), kept, "and it is kept as it was");
-        assert_eq!(manager.record_refresh(&key, None, T0, true).await.expect("refresh"), None);
+        assert_eq!(manager.record_refresh(&key, None, None, T0, true).await.expect("refresh"), None);
         let rotated = Some(realistic_refresh_token());
-        assert_eq!(manager.record_refresh(&key, rotated, T0, true).await.expect("refresh"), None);
+        assert_eq!(manager.record_refresh(&key, None, rotated, T0, true).await.expect("refresh"), None);
         assert_eq!(store.load(&key, T0).await.expect("load"), kept, "a refresh does not overwrite it");
     }
     assert_eq!(
@@ -622,16 +646,44 @@ impl<S: SessionStore> SessionStore for DeletedAfterLoad<S> {
 async fn a_refresh_never_writes_back_a_deleted_session<S: SessionStore>(store: S) {
     let (manager, store) = manager(DeletedAfterLoad(store));
     let key = SessionKey::of(&manager.create(realistic_session(T0), T0).await.expect("create"));
-    let refreshed = manager.record_refresh(&key, Some(realistic_refresh_token()), T0 + 60, true).await;
+    let refreshed = manager.record_refresh(&key, None, Some(realistic_refresh_token()), T0 + 60, true).await;
     assert_eq!(refreshed.expect("refresh"), None, "gone while the refresh was under way");
     assert_eq!(store.count(T0).await.expect("count"), 0, "and not written back");
     let session = realistic_session(T0);
     let key = SessionKey::of(&manager.create(session.clone(), T0).await.expect("create"));
-    manager.touch(&key, &session, T0 + IDLE / 2, Duration::ZERO).await.expect("touch");
+    // Read (which this store answers by deleting) and put back: the version a touch compares with.
+    let blob = store.load(&key, T0).await.expect("load").expect("stored");
+    store.save(&key, rec(blob.clone(), T0 + IDLE)).await.expect("put back");
+    let version = Version::of_blob(blob);
+    manager.touch(&key, &session, &version, T0 + IDLE / 2, Duration::ZERO).await.expect("touch");
     assert_eq!(store.count(T0).await.expect("count"), 1, "a touch of a live record writes it");
     store.delete(&key).await.expect("delete");
-    manager.touch(&key, &session, T0 + IDLE / 2, Duration::ZERO).await.expect("touch");
+    manager.touch(&key, &session, &version, T0 + IDLE / 2, Duration::ZERO).await.expect("touch");
     assert_eq!(store.count(T0).await.expect("count"), 0, "a touch of a deleted one does not");
+}
+
+/// Two writers that read the same record (two instances, or a touch beside a refresh): the
+/// second's write is compared with what it read, so it never puts back an older refresh token.
+async fn writes_never_undo_a_newer_refresh<S: SessionStore>(store: S) {
+    let (manager, _) = manager(store);
+    let key = SessionKey::of(&manager.create(realistic_session(T0), T0).await.expect("create"));
+    let (read, version) = manager.load_versioned(&key, T0).await.expect("load").expect("live");
+    let newer = RefreshToken::new("rotated-by-the-first-writer");
+    let first = manager.record_refresh(&key, Some(&read.refresh_token), Some(newer.clone()), T0 + 1, true).await;
+    assert_eq!(first.expect("refresh").expect("live").refresh_token, newer);
+    // A touch based on the record as it was before: not written.
+    manager.touch(&key, &read, &version, T0 + IDLE / 2, Duration::ZERO).await.expect("touch");
+    let now = manager.load(&key, T0 + 2).await.expect("load").expect("live");
+    assert_eq!(now.refresh_token, newer, "the touch did not put the older token back");
+    // A second refresh that redeemed the older token too: the newer one stays.
+    let late = RefreshToken::new("rotated-by-the-second-writer");
+    let second = manager.record_refresh(&key, Some(&read.refresh_token), Some(late), T0 + 3, true).await;
+    assert_eq!(second.expect("refresh").expect("live").refresh_token, newer, "answered with the stored one");
+    assert_eq!(manager.load(&key, T0 + 4).await.expect("load").expect("live").refresh_token, newer);
+    // A refresh of the stored token replaces it.
+    let next = RefreshToken::new("rotated-again");
+    let third = manager.record_refresh(&key, Some(&newer), Some(next.clone()), T0 + 5, true).await;
+    assert_eq!(third.expect("refresh").expect("live").refresh_token, next);
 }
 
 async fn manager_scans_for_keep_alive<S: SessionStore>(store: S) {
@@ -649,11 +701,11 @@ async fn manager_scans_for_keep_alive<S: SessionStore>(store: S) {
 
     // The keep-alive task refreshes it by key, without extending idleness.
     let new_rt = realistic_refresh_token();
-    assert!(manager.record_refresh(&key, Some(new_rt.clone()), now, false).await.expect("refresh").is_some());
+    assert!(manager.record_refresh(&key, None, Some(new_rt.clone()), now, false).await.expect("refresh").is_some());
     let loaded = manager.load(&SessionKey::of(&a), now).await.expect("load").expect("live");
     assert_eq!((loaded.refresh_token, loaded.refreshed_at, loaded.last_seen), (new_rt.clone(), now, T0));
     assert_eq!(manager.load(&SessionKey::of(&a), T0 + IDLE).await.expect("load"), None, "still idle");
-    let late = manager.record_refresh(&key, Some(new_rt), T0 + IDLE, false).await.expect("refresh");
+    let late = manager.record_refresh(&key, None, Some(new_rt), T0 + IDLE, false).await.expect("refresh");
     assert_eq!(late, None, "too late to refresh");
 
     assert_eq!(manager.live_sessions(T0 + IDLE).await.expect("count"), 1);

@@ -21,6 +21,9 @@ use crate::swap::Swap;
 /// Random bytes in a session ID (256 bits).
 const SESSION_ID_BYTES: usize = 32;
 
+/// How often a compare-and-set write of a refresh is tried before giving up.
+const WRITE_ATTEMPTS: usize = 4;
+
 /// How many records the start-up check tries to open.
 const KEY_CHECK_SAMPLE: usize = 20;
 
@@ -72,12 +75,30 @@ impl KeyCheck {
     }
 }
 
+/// What a write of a session compares against: its sealed record as read. Every seal takes a
+/// fresh nonce, so no two writes leave the same bytes, and "still this record" is "still this
+/// version" (compare-and-set, in every store).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Version(Vec<u8>);
+
+impl Version {
+    /// The version of a record whose sealed bytes are `blob` (for tests that read a store).
+    #[cfg(test)]
+    pub(crate) fn of_blob(blob: Vec<u8>) -> Self {
+        Self(blob)
+    }
+}
+
+impl fmt::Debug for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Version(..)")
+    }
+}
+
 /// How a record is written.
 enum Write {
     /// A new session: created, replacing anything under its key.
     New,
-    /// An existing session: only if its record still exists.
-    Existing,
     /// An existing session, only if its record is still exactly this blob.
     Replacing(Vec<u8>),
 }
@@ -151,24 +172,45 @@ impl SessionManager {
     /// or a record no configured key opens (kept, and counted). A record in format 1 or sealed
     /// under an older key is sealed again under the first key. Does not count as use.
     pub(crate) async fn lookup(&self, key: &SessionKey, now: u64) -> Result<Lookup, StoreError> {
+        Ok(self.fetch(key, now).await?.0)
+    }
+
+    /// [`Self::lookup`], with the version of a live session's record.
+    async fn fetch(&self, key: &SessionKey, now: u64) -> Result<(Lookup, Option<Version>), StoreError> {
         let Some(blob) = self.store.load(key, now).await? else {
-            return Ok(Lookup::Absent);
+            return Ok((Lookup::Absent, None));
         };
         let Some(opened) = record::open(&self.keys.load(), key, &blob) else {
             self.unopenable.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("a session record opens with none of session.keys: it is kept, and answered as no session");
-            return Ok(Lookup::Unopenable);
+            return Ok((Lookup::Unopenable, None));
         };
         let session = opened.session;
         if self.is_expired(&session, now) {
             self.store.delete(key).await?;
-            return Ok(Lookup::Absent);
+            return Ok((Lookup::Absent, None));
         }
+        let mut version = Version(blob);
         if opened.stale {
             // Only if the record is still the one read: a refresh meanwhile is not undone.
-            self.write(key, &session, now, Write::Replacing(blob)).await?;
+            if let Some(sealed) = self.write(key, &session, now, Write::Replacing(version.0.clone())).await? {
+                version = Version(sealed);
+            }
         }
-        Ok(Lookup::Live(Box::new(session)))
+        Ok((Lookup::Live(Box::new(session)), Some(version)))
+    }
+
+    /// The live session stored under `key` with its record's version (for a write that must not
+    /// undo another's, [`Self::touch`]), or `None` as [`Self::load`].
+    pub(crate) async fn load_versioned(
+        &self,
+        key: &SessionKey,
+        now: u64,
+    ) -> Result<Option<(Session, Version)>, StoreError> {
+        Ok(match self.fetch(key, now).await? {
+            (Lookup::Live(session), Some(version)) => Some((*session, version)),
+            _ => None,
+        })
     }
 
     /// The live session stored under `key`, or `None` when there is none, it has ended, or no
@@ -187,34 +229,49 @@ impl SessionManager {
     ///
     /// Returns the session as stored, or `None` when it no longer exists or has ended at `now`
     /// (then its record is deleted). The write only replaces a record that still exists, so a
-    /// session deleted meanwhile (sign-out, revocation) is never written back. Callers serialise
-    /// refreshes of one session themselves.
+    /// session deleted meanwhile (sign-out, revocation) is never written back.
+    ///
+    /// `redeemed` is the refresh token the refresh redeemed. When the record holds another by now
+    /// (another instance refreshed meanwhile, its lease lapsed), that newer one is kept and
+    /// nothing is written; every write is compare-and-set on the record's version, so a write
+    /// made meanwhile (a touch elsewhere) is read again, never undone.
     pub(crate) async fn record_refresh(
         &self,
         key: &SessionKey,
+        redeemed: Option<&RefreshToken>,
         refresh_token: Option<RefreshToken>,
         now: u64,
         used: bool,
     ) -> Result<Option<Session>, StoreError> {
-        let Some(session) = self.load(key, now).await? else {
-            return Ok(None);
-        };
-        let session = Session {
-            refresh_token: refresh_token.unwrap_or(session.refresh_token),
-            refreshed_at: now,
-            last_seen: if used { now } else { session.last_seen },
-            ..session
-        };
-        Ok(self.write(key, &session, now, Write::Existing).await?.then_some(session))
+        for _ in 0..WRITE_ATTEMPTS {
+            let Some((session, version)) = self.load_versioned(key, now).await? else {
+                return Ok(None);
+            };
+            if redeemed.is_some_and(|r| *r != session.refresh_token) {
+                return Ok(Some(session));
+            }
+            let session = Session {
+                refresh_token: refresh_token.clone().unwrap_or(session.refresh_token),
+                refreshed_at: now,
+                last_seen: if used { now } else { session.last_seen },
+                ..session
+            };
+            if self.write(key, &session, now, Write::Replacing(version.0)).await?.is_some() {
+                return Ok(Some(session));
+            }
+        }
+        Err(StoreError::Unavailable("the session's record kept changing while a refresh was recorded".into()))
     }
 
-    /// Records use of `session` (stored under `key`, just loaded) at `now`: `last_seen` is
-    /// written only when it is `every` or more old, so the store is not written on every request.
-    /// Callers hold the session's token slot, as for a refresh, so no refresh's write is undone.
+    /// Records use of `session` (stored under `key`, just loaded as `version`) at `now`:
+    /// `last_seen` is written only when it is `every` or more old, so the store is not written on
+    /// every request, and only if the record is still that version, so no refresh's write (from
+    /// any instance) is undone; a use lost so is written at the next one.
     pub(crate) async fn touch(
         &self,
         key: &SessionKey,
         session: &Session,
+        version: &Version,
         now: u64,
         every: Duration,
     ) -> Result<(), StoreError> {
@@ -222,7 +279,7 @@ impl SessionManager {
             return Ok(());
         }
         let touched = Session { last_seen: now, ..session.clone() };
-        self.write(key, &touched, now, Write::Existing).await.map(|_| ())
+        self.write(key, &touched, now, Write::Replacing(version.0.clone())).await.map(|_| ())
     }
 
     /// Whether [`touch`](Self::touch) would write `session` at `now`.
@@ -310,8 +367,8 @@ impl SessionManager {
         self.store.as_ref()
     }
 
-    /// The keys records are sealed and opened with.
-    pub(super) fn keys(&self) -> Arc<Keyring> {
+    /// The keys records are sealed and opened with (also what instances share is sealed with).
+    pub(crate) fn keys(&self) -> Arc<Keyring> {
         self.keys.load()
     }
 
@@ -321,21 +378,27 @@ impl SessionManager {
     }
 
     /// Seals `session` and stores it under `key` with its expiry time and account index (or
-    /// deletes it if it has ended at `now`). Returns whether it was written.
-    async fn write(&self, key: &SessionKey, session: &Session, now: u64, how: Write) -> Result<bool, StoreError> {
+    /// deletes it if it has ended at `now`). Returns the sealed record when it was written.
+    async fn write(
+        &self,
+        key: &SessionKey,
+        session: &Session,
+        now: u64,
+        how: Write,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let expires_at = self.expires_at(session);
         if expires_at <= now {
             self.store.delete(key).await?;
-            return Ok(false);
+            return Ok(None);
         }
         let keys = self.keys.load();
         let blob = record::seal(&keys, key, session)?;
         let index = keys.sealing().account_index(&session.account.tenant_id, &session.account.object_id);
-        let record = Record { blob, index, expires_at };
-        match how {
+        let record = Record { blob: blob.clone(), index, expires_at, written_at: now };
+        let written = match how {
             Write::New => self.store.save(key, record).await.map(|()| true),
-            Write::Existing => self.store.update(key, record, None).await,
             Write::Replacing(old) => self.store.update(key, record, Some(old)).await,
-        }
+        }?;
+        Ok(written.then_some(blob))
     }
 }

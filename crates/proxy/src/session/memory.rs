@@ -109,7 +109,7 @@ impl SessionStore for MemoryStore {
     }
 
     fn put_pending(&self, key: &SessionKey, blob: Vec<u8>, expires_at: u64) -> StoreFuture<'_, ()> {
-        self.pending().insert(key.clone(), Record { blob, index: String::new(), expires_at });
+        self.pending().insert(key.clone(), Record { blob, index: String::new(), expires_at, written_at: 0 });
         Box::pin(ready(Ok(())))
     }
 

@@ -5,7 +5,7 @@
 //!
 //! - [`SessionStore`] is a tiny key-value contract with an expiry time and an account index per
 //!   record. A backend only stores opaque bytes under opaque keys ([`MemoryStore`] for tests,
-//!   [`SqliteStore`] by default; a networked store such as Redis needs nothing more).
+//!   [`SqliteStore`] by default, [`RedisStore`] for several instances).
 //! - [`SessionManager`] does everything else once: it issues session IDs, derives the store key
 //!   from them ([`SessionKey`]: the SHA-256 of the ID, so the ID itself is never stored), seals the
 //!   whole record with AES-256-GCM ([`Cipher`], the keys of a [`Keyring`]) bound to that key,
@@ -29,6 +29,13 @@ mod manager;
 mod memory;
 mod pending;
 mod record;
+mod redis;
+#[cfg(test)]
+#[path = "../../tests/it/redis_server.rs"]
+mod redis_harness;
+#[cfg(test)]
+#[path = "../../tests/it/scratch.rs"]
+mod scratch;
 mod sqlite;
 
 pub(crate) use cipher::{Cipher, decode_key};
@@ -36,6 +43,7 @@ pub(crate) use keyring::{Keyring, LEGACY_KEY_ID, is_valid_key_id};
 pub(crate) use manager::{Session, SessionManager};
 pub(crate) use memory::MemoryStore;
 pub(crate) use pending::{PENDING_LIFETIME, PendingSignIn};
+pub(crate) use redis::{RedisOptions, RedisStore, RedisTarget};
 pub(crate) use sqlite::SqliteStore;
 
 /// The future every [`SessionStore`] operation returns: boxed so the trait stays object-safe.
@@ -48,6 +56,9 @@ pub(crate) struct Record {
     pub(crate) blob: Vec<u8>,
     pub(crate) index: String,
     pub(crate) expires_at: u64,
+    /// When the write is made (Unix seconds, the caller's clock): a backend that drops records by
+    /// itself keeps this one for `expires_at - written_at`.
+    pub(crate) written_at: u64,
 }
 
 /// A byte-level session backend: opaque blobs under opaque keys, each with an expiry time and an

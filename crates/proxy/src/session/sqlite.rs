@@ -465,7 +465,7 @@ mod tests {
         let key = SessionKey::parse(&"a".repeat(64)).expect("key");
         assert_eq!(store.load(&key, 50).await.expect("load"), Some(b"old".to_vec()), "the row survives");
         assert!(store.keys_with_index("i", 50).await.expect("index").is_empty(), "its index is NULL");
-        let record = Record { blob: b"new".to_vec(), index: "i".into(), expires_at: 100 };
+        let record = Record { blob: b"new".to_vec(), index: "i".into(), expires_at: 100, written_at: 0 };
         assert!(store.update(&key, record, None).await.expect("update"));
         assert_eq!(store.keys_with_index("i", 50).await.expect("index"), vec![key.clone()]);
         drop(store);

@@ -16,8 +16,7 @@ pub struct Proxy {
     pub output: Arc<Mutex<Vec<String>>>,
 }
 
-/// How long a test waits for a condition before it fails.
-pub const PATIENCE: Duration = Duration::from_secs(30);
+pub use crate::scratch::PATIENCE;
 
 /// Writes `toml` to `dir/name` and starts the binary on it; waits until it listens.
 pub fn start(dir: &Path, name: &str, toml: &str) -> Proxy {

@@ -5,7 +5,6 @@
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -26,28 +25,7 @@ pub const REDIRECT: &str = "http://localhost:5173/";
 pub const ADELE: &str = "a1f5c3e2-0b4d-4c6e-8f1a-2b3c4d5e6f70";
 pub const ORIGIN: &str = "http://localhost:5173";
 
-/// A scratch directory removed on drop.
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    pub fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("graphgate-proxy-test-{}", graphgate_emulator::guid()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    pub fn file(&self, name: &str, contents: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, contents).unwrap();
-        p
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use crate::scratch::Scratch;
 
 /// The running pair.
 pub struct Rig {
@@ -240,12 +218,13 @@ impl Rig {
 
     /// A POST to the proxy as the page would send it.
     pub fn post(&self, path: &str, cookie: Option<&str>, body: Value) -> reqwest::RequestBuilder {
-        let mut req = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("x-graphgate", "1")
-            .header("origin", ORIGIN)
-            .json(&body);
+        self.post_at(&self.base, path, cookie, body)
+    }
+
+    /// [`Self::post`] to the proxy at `base` (another instance).
+    pub fn post_at(&self, base: &str, path: &str, cookie: Option<&str>, body: Value) -> reqwest::RequestBuilder {
+        let mut req =
+            self.http.post(format!("{base}{path}")).header("x-graphgate", "1").header("origin", ORIGIN).json(&body);
         if let Some(c) = cookie {
             req = req.header("cookie", c);
         }
@@ -281,7 +260,12 @@ impl Rig {
     }
 
     pub async fn get(&self, path: &str, cookie: Option<&str>) -> (u16, Value) {
-        let mut req = self.http.get(format!("{}{path}", self.base));
+        self.get_at(&self.base, path, cookie).await
+    }
+
+    /// [`Self::get`] from the proxy at `base` (another instance).
+    pub async fn get_at(&self, base: &str, path: &str, cookie: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.get(format!("{base}{path}"));
         if let Some(c) = cookie {
             req = req.header("cookie", c);
         }
