@@ -1,6 +1,6 @@
 // Renders a bench run (bench/run.mjs's report object) as Markdown — the figures side by side,
-// the targets met or not, the settings, the machine and the load — and as an SVG bar chart of
-// the same request rates.
+// the Redis session store's beside SQLite's, the targets met or not, the settings, the machine and
+// the load — and as an SVG bar chart of the same request rates.
 
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const ms = (us) => (us / 1000).toFixed(us < 10_000 ? 2 : 1);
@@ -8,6 +8,35 @@ const mib = (kib) => (kib / 1024).toFixed(1);
 
 /** The figure of `server` named `path`. */
 const find = (report, server, path) => report.figures.find((f) => f.server === server && f.path === path);
+
+/** The name of the Redis store's figure measured as SQLite's `path`. */
+const redisPath = (path) => `${path} (Redis)`;
+const isRedis = (f) => f.path.endsWith(' (Redis)');
+
+/** The cached-token figures measured with both stores: [what, SQLite's path]. */
+const storePaths = (n) => [
+  ['1 session', 'token, 1 session'],
+  [`${n} sessions`, `token, ${n} sessions`],
+  [`1 session of ${n}`, `token, 1 session of ${n}`],
+];
+
+/** The paragraph comparing the Redis store with SQLite. */
+function redisLine(report) {
+  const r = report.redis;
+  if (!r) return 'Redis session store: not measured in this run.';
+  if (r.skipped) return `Redis session store (redis-server ${r.version}): skipped — ${r.skipped}.`;
+  const n = report.settings.users;
+  const ratios = storePaths(n).map(([what, path]) => {
+    const sqlite = find(report, 'graphgate', path);
+    const redis = find(report, 'graphgate', redisPath(path));
+    return `${what} ${sqlite && redis && sqlite.rps > 0 ? `${(redis.rps / sqlite.rps).toFixed(2)}×` : '–'}`;
+  });
+  return (
+    `Redis ÷ SQLite, cached token req/s: ${ratios.join(', ')} (a second graphgate-proxy with \`store = "redis"\`, ` +
+    `redis-server ${r.version} on loopback without persistence; after ${n} sign-ins that proxy's RSS was ` +
+    `${mib(r.proxySignedInKib)} MiB and redis-server's ${mib(r.serverKib)} MiB).`
+  );
+}
 
 /** The targets, each with its measured value and whether it is met. */
 function targets(report) {
@@ -58,18 +87,22 @@ function markdown(report) {
     '/healthz',
     '/healthz, logging off',
     'token, 1 session',
+    redisPath('token, 1 session'),
     'token, 64 sessions',
     `token, ${n} sessions`,
+    redisPath(`token, ${n} sessions`),
     `token, 1 session of ${n}`,
+    redisPath(`token, 1 session of ${n}`),
     'forced refresh, 64 sessions',
-  ];
+  ].filter((path) => !path.endsWith(' (Redis)') || find(report, 'graphgate', path));
+  const redisMeasured = report.figures.some(isRedis);
   const cell = (f) => (f ? `${fmt(f.rps)} | ${ms(f.p50_us)} | ${ms(f.p99_us)}` : '– | – | –');
   const lines = [
     `# graphgate bench${report.quick ? ' (quick smoke run: the numbers mean little)' : ''}`,
     '',
     `${report.date} · ${report.machine} · load average before ${report.loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${report.loadAfter.map((l) => l.toFixed(2)).join(' ')}`,
     '',
-    `wrk, ${report.settings.connections} connections, 2 threads, ${report.settings.seconds} s per figure after a ${report.settings.warmup} s warm-up; graphgate-proxy (SQLite store, log at info), the msal-node peer (Express 5, express-session, @azure/msal-node) and graphgate-emulator on the same machine, in the same run.`,
+    `wrk, ${report.settings.connections} connections, 2 threads, ${report.settings.seconds} s per figure after a ${report.settings.warmup} s warm-up; graphgate-proxy (SQLite store, log at info${redisMeasured ? '; the rows marked Redis from a second graphgate-proxy with the Redis store' : ''}), the msal-node peer (Express 5, express-session, @azure/msal-node) and graphgate-emulator on the same machine, in the same run.`,
     '',
     '| figure | graphgate req/s | p50 ms | p99 ms | msal-node req/s | p50 ms | p99 ms | graphgate ÷ msal-node |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -84,6 +117,8 @@ function markdown(report) {
   lines.push(`| the emulator's refresh grant, asked directly | ${cell(e)} | | | | |`);
   const m = report.memory;
   lines.push(
+    '',
+    redisLine(report),
     '',
     '| memory (RSS) | graphgate | msal-node |',
     '| --- | ---: | ---: |',
@@ -107,9 +142,13 @@ function markdown(report) {
   return lines.join('\n');
 }
 
-/** The request rates as a horizontal bar chart. */
+/** The request rates as a horizontal bar chart, each Redis store figure under SQLite's. */
 function svg(report) {
-  const rows = report.figures.filter((f) => f.rps > 0);
+  const measured = report.figures.filter((f) => f.rps > 0);
+  const rows = measured
+    .filter((f) => !isRedis(f))
+    .flatMap((f) => [f, ...measured.filter((r) => isRedis(r) && r.server === f.server && r.path === redisPath(f.path))]);
+  rows.push(...measured.filter((f) => !rows.includes(f)));
   const max = Math.max(...rows.map((f) => f.rps));
   const width = 860;
   const label = 300;
@@ -126,7 +165,7 @@ function svg(report) {
     const w = Math.max(1, ((width - label - 90) * f.rps) / max);
     parts.push(
       `<text x="8" y="${y + 15}">${esc(`${f.server}: ${f.path}`)}</text>`,
-      `<rect x="${label}" y="${y}" width="${w.toFixed(1)}" height="${bar}" fill="${colour[f.server] ?? '#999'}"/>`,
+      `<rect x="${label}" y="${y}" width="${w.toFixed(1)}" height="${bar}" fill="${isRedis(f) ? '#4fa3d9' : (colour[f.server] ?? '#999')}"/>`,
       `<text x="${(label + w + 6).toFixed(1)}" y="${y + 15}">${fmt(f.rps)}</text>`,
     );
   });

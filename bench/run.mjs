@@ -2,7 +2,10 @@
 // graphgate-emulator, in one run. It starts the emulator (HTTPS, seeded with BENCH_USERS users),
 // then runs itself again with Node trusting the emulator's CA (NODE_EXTRA_CA_CERTS must be set
 // when Node starts), and that run signs users in, drives wrk, counts upstream calls at the
-// emulator and writes target/bench/report.md, report.json and chart.svg.
+// emulator and writes target/bench/report.md, report.json and chart.svg. The cached-token figures
+// are measured twice: with the SQLite session store and, from a second proxy against a
+// redis-server of its own, with the Redis store (skipped, and said so, when the proxy refuses
+// `store = "redis"`).
 //
 // Options: --quick (2 s per figure, no warm-up: a smoke test that fails on errors, never on
 // numbers; 100 users). The binaries come from CARGO_TARGET_DIR (or target/) under GRAPHGATE_PROFILE
@@ -13,7 +16,7 @@ import { readFileSync, writeFileSync, mkdirSync, mkdtempSync, openSync, closeSyn
 import { tmpdir, cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startEmulator, startProxy, SANDBOX, freePort } from '../tests/harness/stack.mjs';
+import { startEmulator, startProxy, startRedis, SANDBOX, freePort } from '../tests/harness/stack.mjs';
 import { signIn } from './sign-in.mjs';
 import { renderReport } from './report.mjs';
 
@@ -258,6 +261,56 @@ function track(server) {
   return server;
 }
 
+/** What a proxy without the Redis store says of `store = "redis"` (it then refuses to start). */
+const NO_REDIS_STORE = /unknown field `redis_url`|session\.store\b/;
+
+/**
+ * The cached-token figures with the Redis store: a redis-server, a second proxy using it (its log
+ * at info, as the SQLite proxy's), its sessions signed in as the SQLite proxy's were. Resolves to
+ * what the report says of the store; the figures go with the others.
+ */
+async function redisFigures() {
+  const cmd = process.env.REDIS_SERVER ?? 'redis-server';
+  const { stdout: said } = await promisify(execFile)(cmd, ['--version'], { encoding: 'utf8' });
+  const version = said.match(/v=(\S+)/)?.[1] ?? said.trim();
+  const redis = track(await startRedis());
+  const logFile = join(dir, 'proxy-redis.log');
+  const log = openSync(logFile, 'a');
+  process.env.RUST_LOG = 'info';
+  let proxy;
+  try {
+    try {
+      const options = { ...proxyOptions, dir: join(dir, 'proxy-redis'), listen: '127.0.0.1:0', redis, stderr: log };
+      mkdirSync(options.dir, { recursive: true });
+      proxy = track(await startProxy(emulator, options));
+    } catch (e) {
+      const text = readFileSync(logFile, 'utf8');
+      const refusal = text.split('\n').find((l) => NO_REDIS_STORE.test(l));
+      if (!refusal) throw new Error(`the proxy with the Redis store did not start: ${e.message}\n${text}`);
+      const said = refusal.trim().replace(/^- /, '').replace(/, expected one of .*/, '');
+      const skipped = `this graphgate-proxy has no Redis store (it refused the configuration: ${said})`;
+      console.log(`skipped the Redis figures: ${skipped}`);
+      return { version, skipped };
+    }
+    const name = (path) => `${path} (Redis)`;
+    const token = { method: 'POST', body: '{}' };
+    const url = `${proxy.base}/api/auth/token`;
+    const one = await signInUsers(proxy.base, 1, 1);
+    figure('graphgate', name('token, 1 session'), await measure(`graphgate ${name('token, 1 session')}`, url, { ...token, cookies: one }));
+    const all = one.concat(await signInUsers(proxy.base, 2, USERS));
+    const many = name(`token, ${USERS} sessions`);
+    figure('graphgate', many, await measure(`graphgate ${many}`, url, { ...token, cookies: all }));
+    const oneOfMany = name(`token, 1 session of ${USERS}`);
+    figure('graphgate', oneOfMany, await measure(`graphgate ${oneOfMany}`, url, { ...token, cookies: one }));
+    return { version, proxySignedInKib: rssKib(proxy.pid), serverKib: rssKib(redis.pid) };
+  } finally {
+    process.env.RUST_LOG = 'warn';
+    await proxy?.stop();
+    await redis.stop();
+    closeSync(log);
+  }
+}
+
 mkdirSync(out, { recursive: true });
 const proxyLog = openSync(join(dir, 'proxy.log'), 'a');
 const listen = `127.0.0.1:${await freePort()}`;
@@ -336,6 +389,9 @@ try {
   await proxy.stop({ keepDir: true });
   process.env.RUST_LOG = 'warn';
 
+  // The cached-token figures again, with the Redis session store.
+  report.redis = await redisFigures();
+
   // The emulator's own refresh rate, asked directly.
   const rt = await emulatorRefreshToken();
   const refreshForm = new URLSearchParams({
@@ -379,6 +435,7 @@ try {
   writeFileSync(join(out, 'chart.svg'), svg);
   console.log(`\n${markdown}\nwritten to ${out}`);
 } finally {
-  for (const server of live) await server.stop({ keepDir: true });
+  // The last started first: a proxy before the redis-server it uses.
+  for (const server of [...live].reverse()) await server.stop({ keepDir: true });
   closeSync(proxyLog);
 }

@@ -1,10 +1,11 @@
 //! `cargo xtask bench`: graphgate beside the incumbents in one run. It installs what the run
-//! needs when missing (wrk, the msal-node peer's packages), builds the emulator and the proxy
-//! (release; debug for `--quick`), runs `bench/run.mjs` — graphgate-proxy and the msal-node peer
-//! against one emulator — and, for a full run, the browser figures (the package's size beside
-//! msal-browser and the Graph client, and start-up in headless Chromium). A full run's report
-//! becomes `docs/benchmarks.md` (and `docs/benchmarks.svg`); `--quick` is the smoke test CI runs,
-//! which fails on errors and never on numbers.
+//! needs when missing (wrk, redis-server, the msal-node peer's packages), builds the emulator and
+//! the proxy (release; debug for `--quick`), runs `bench/run.mjs` — graphgate-proxy, with the
+//! SQLite and the Redis session store, and the msal-node peer against one emulator — and, for a
+//! full run, the browser figures (the package's size beside msal-browser and the Graph client,
+//! and start-up in headless Chromium). A full run's report becomes `docs/benchmarks.md` (and
+//! `docs/benchmarks.svg`); `--quick` is the smoke test CI runs, which fails on errors and never on
+//! numbers.
 
 use std::path::Path;
 use std::process::Command;
@@ -13,7 +14,8 @@ use crate::{Result, cargo, output, project_root, run};
 
 /// Runs the bench; `quick` for the smoke run.
 pub(crate) fn bench(quick: bool) -> Result {
-    install_wrk()?;
+    install_from_apt("wrk", "wrk")?;
+    install_from_apt("redis-server", "redis-server")?;
     let root = project_root();
     let peer = root.join("bench/peer-msal-node");
     if !peer.join("node_modules/@azure/msal-node/package.json").exists() {
@@ -64,15 +66,16 @@ fn browser_figures() -> Result<String> {
     ))
 }
 
-/// wrk from Debian's packages, when it is missing.
-fn install_wrk() -> Result {
-    if output(Command::new("wrk").arg("--version")).is_some() || Path::new("/usr/bin/wrk").exists() {
+/// `program` from Debian's package `package`, when it is missing.
+fn install_from_apt(program: &str, package: &str) -> Result {
+    if output(Command::new(program).arg("--version")).is_some() || Path::new("/usr/bin").join(program).exists() {
         return Ok(());
     }
-    run(Command::new("apt-get").args(["install", "-y", "-qq", "wrk"]).env("DEBIAN_FRONTEND", "noninteractive")).or_else(
-        |_| {
-            run(Command::new("apt-get").args(["update", "-qq"]))?;
-            run(Command::new("apt-get").args(["install", "-y", "-qq", "wrk"]).env("DEBIAN_FRONTEND", "noninteractive"))
-        },
-    )
+    let install = || {
+        run(Command::new("apt-get").args(["install", "-y", "-qq", package]).env("DEBIAN_FRONTEND", "noninteractive"))
+    };
+    install().or_else(|_| {
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        install()
+    })
 }
