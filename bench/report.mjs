@@ -24,7 +24,6 @@ const storePaths = (n) => [
 function redisLine(report) {
   const r = report.redis;
   if (!r) return 'Redis session store: not measured in this run.';
-  if (r.skipped) return `Redis session store (redis-server ${r.version}): skipped — ${r.skipped}.`;
   const n = report.settings.users;
   const ratios = storePaths(n).map(([what, path]) => {
     const sqlite = find(report, 'graphgate', path);

@@ -67,7 +67,7 @@ fn browser_figures() -> Result<String> {
 }
 
 /// `program` from Debian's package `package`, when it is missing.
-fn install_from_apt(program: &str, package: &str) -> Result {
+pub(crate) fn install_from_apt(program: &str, package: &str) -> Result {
     if output(Command::new(program).arg("--version")).is_some() || Path::new("/usr/bin").join(program).exists() {
         return Ok(());
     }

@@ -159,6 +159,8 @@ fn setup() -> Result {
 fn test() -> Result {
     setup()?;
     setup_browser()?;
+    // The Redis store's tests start their own redis-server (Debian's).
+    bench::install_from_apt("redis-server", "redis-server")?;
     run(cargo().args(["test", "--workspace", "--all-targets"]))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
     run(cargo().args(["check", "-p", "graphgate-core", "--target", "wasm32-unknown-unknown"]))?;

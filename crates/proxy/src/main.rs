@@ -117,6 +117,7 @@ impl Logging {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let hangups = graphgate_proxy::reload::listen();
     let cli = Cli::parse();
     let (log, settings) = read_config(cli.config.as_deref());
     let (logging, problem) =
@@ -166,7 +167,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    graphgate_proxy::reload::spawn_on_sighup(state.clone());
+    graphgate_proxy::reload::spawn_on_sighup(hangups, state.clone());
     tracing::info!(address = %listen, "graphgate-proxy listening");
     println!(
         "graphgate-proxy listening on http://{}",

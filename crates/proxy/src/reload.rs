@@ -85,23 +85,40 @@ async fn reload_keys(state: &AppState) -> Result<(), String> {
     Ok(())
 }
 
-/// Reloads on every SIGHUP, for as long as the process runs (Unix; elsewhere nothing).
-pub fn spawn_on_sighup(state: Arc<AppState>) {
+/// SIGHUPs, listened for from the start of the process: one that comes while the proxy starts
+/// neither stops it (the default action) nor is lost — it is answered once the proxy runs.
+pub struct Hangups {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+/// Starts listening for SIGHUP (Unix; elsewhere nothing). Call it first thing.
+pub fn listen() -> Hangups {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::hangup()) {
-            Ok(mut hangups) => {
-                tokio::spawn(async move {
-                    while hangups.recv().await.is_some() {
-                        tracing::info!("SIGHUP: reading the client credential and the session keys again");
-                        reload(&state).await;
-                    }
-                });
-            }
-            Err(e) => tracing::warn!(error = %e, "SIGHUP cannot be listened for: secrets reload only with a restart"),
-        }
+        let signal = signal(SignalKind::hangup())
+            .inspect_err(
+                |e| tracing::warn!(error = %e, "SIGHUP cannot be listened for: secrets reload only with a restart"),
+            )
+            .ok();
+        Hangups { signal }
     }
     #[cfg(not(unix))]
-    drop(state);
+    Hangups {}
+}
+
+/// Reloads on every SIGHUP `hangups` hears, for as long as the process runs.
+pub fn spawn_on_sighup(hangups: Hangups, state: Arc<AppState>) {
+    #[cfg(unix)]
+    if let Some(mut signal) = hangups.signal {
+        tokio::spawn(async move {
+            while signal.recv().await.is_some() {
+                tracing::info!("SIGHUP: reading the client credential and the session keys again");
+                reload(&state).await;
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    drop((hangups, state));
 }

@@ -27,6 +27,13 @@ pub fn start(dir: &Path, name: &str, toml: &str) -> Proxy {
 
 /// Starts the binary on the configuration file `config`; waits until it listens.
 pub fn start_with(config: &PathBuf) -> Proxy {
+    let mut proxy = spawn_with(config);
+    proxy.wait_until_listening();
+    proxy
+}
+
+/// Starts the binary on the configuration file `config`, without waiting.
+pub fn spawn_with(config: &PathBuf) -> Proxy {
     let mut child = Command::new(env!("CARGO_BIN_EXE_graphgate-proxy"))
         .arg("--config")
         .arg(config)
@@ -48,10 +55,7 @@ pub fn start_with(config: &PathBuf) -> Proxy {
             }
         });
     }
-    let mut proxy = Proxy { child, base: String::new(), output };
-    let line = proxy.wait_blocking("graphgate-proxy listening on http://", 1);
-    proxy.base = line.split("listening on ").nth(1).unwrap().trim().to_owned();
-    proxy
+    Proxy { child, base: String::new(), output }
 }
 
 /// The rig's configuration made fit for a process: an ephemeral port, its own database file.
@@ -60,6 +64,12 @@ pub fn config_for_process(rig_toml: &str, db: &str) -> String {
 }
 
 impl Proxy {
+    /// Waits (blocking, bounded) until the proxy says it listens; its address becomes `base`.
+    pub fn wait_until_listening(&mut self) {
+        let line = self.wait_blocking("graphgate-proxy listening on http://", 1);
+        self.base = line.split("listening on ").nth(1).unwrap().trim().to_owned();
+    }
+
     /// Waits (bounded by [`PATIENCE`]) for an output line containing `text`; returns it. The
     /// runtime keeps running meanwhile (the emulator the proxy calls is on it).
     pub async fn wait_for_line(&mut self, text: &str) -> String {

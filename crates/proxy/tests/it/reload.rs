@@ -69,3 +69,32 @@ async fn sighup_rotates_the_secret_and_the_session_keys_refusing_bad_ones() {
     assert!(!log.contains(ROTATED) && !log.contains(SECRET), "no secret in the log");
     proxy.kill();
 }
+
+/// A SIGHUP that comes while the proxy starts (here: while it waits to read its secret from a
+/// pipe) does not stop it, as the signal's default action would, and is answered once it runs.
+#[tokio::test]
+async fn a_sighup_during_start_up_neither_stops_the_proxy_nor_is_lost() {
+    use std::io::Write as _;
+    let rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
+    let config = rig.scratch.file("early.toml", &process::config_for_process(&rig.config_toml, "early.db"));
+    let secret_file = rig.scratch.0.join("secret");
+    let secret = std::fs::read_to_string(&secret_file).unwrap();
+    std::fs::remove_file(&secret_file).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(&secret_file).status().unwrap().success());
+    let mut proxy = process::spawn_with(&config);
+    // Opening the pipe to write waits until the proxy opens it to read: it is starting up.
+    let path = secret_file.clone();
+    let mut writer =
+        tokio::task::spawn_blocking(move || std::fs::OpenOptions::new().write(true).open(path)).await.unwrap().unwrap();
+    proxy.signal("HUP");
+    // What the reload reads later is a file (the proxy keeps the pipe it opened).
+    std::fs::remove_file(&secret_file).unwrap();
+    std::fs::write(&secret_file, &secret).unwrap();
+    writer.write_all(secret.as_bytes()).unwrap();
+    drop(writer);
+    proxy.wait_until_listening();
+    proxy.wait_for_line("SIGHUP: reading the client credential").await;
+    proxy.wait_for_line("the client credential was read again and is in use").await;
+    assert!(proxy.child.try_wait().unwrap().is_none(), "still running");
+    proxy.kill();
+}

@@ -113,13 +113,19 @@ async fn a_full_disk_answers_503_and_recovers_when_space_returns() {
     assert_eq!(integrity(&db), "ok");
 }
 
-#[tokio::test]
-async fn a_database_file_of_garbage_stops_start_up_and_check_naming_it() {
+/// Starts the binary, and runs `check`, on a configuration whose database is `name` in the rig's
+/// scratch directory (made by `make` first): both must refuse, naming the file and saying `why`.
+/// Returns the rig (which owns the directory) and the database's path.
+async fn refused_naming_the_database(
+    name: &str,
+    make: impl FnOnce(&std::path::Path),
+    why: &str,
+) -> (Rig, std::path::PathBuf) {
     let rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
-    let db = rig.scratch.0.join("garbage.db");
-    std::fs::write(&db, [0x5a_u8; 8192]).unwrap();
-    let toml = process::config_for_process(&rig.config_toml, "garbage.db");
-    let config = rig.scratch.0.join("garbage.toml");
+    let db = rig.scratch.0.join(name);
+    make(&db);
+    let toml = process::config_for_process(&rig.config_toml, name);
+    let config = rig.scratch.0.join("refused.toml");
     std::fs::write(&config, &toml).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_graphgate-proxy"))
         .arg("--config")
@@ -128,9 +134,25 @@ async fn a_database_file_of_garbage_stops_start_up_and_check_naming_it() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains(&db.display().to_string()) && stderr.contains("not a database"), "{stderr}");
+    assert!(stderr.contains(&db.display().to_string()) && stderr.contains(why), "{stderr}");
     let (passed, report) = process::check(&config);
     assert!(!passed);
-    assert!(report.contains(&db.display().to_string()) && report.contains("not a database"), "{report}");
+    assert!(report.contains(&db.display().to_string()) && report.contains(why), "{report}");
+    (rig, db)
+}
+
+#[tokio::test]
+async fn a_database_file_of_garbage_stops_start_up_and_check_naming_it() {
+    let garbage = |db: &std::path::Path| std::fs::write(db, [0x5a_u8; 8192]).unwrap();
+    let (_rig, db) = refused_naming_the_database("garbage.db", garbage, "not a database").await;
     assert_eq!(std::fs::read(&db).unwrap(), vec![0x5a_u8; 8192], "the file is left as it was");
+}
+
+/// A database that cannot be read (a directory where the file should be: file permissions do not
+/// stop root, who runs the tests here).
+#[tokio::test]
+async fn an_unreadable_database_stops_start_up_and_check_naming_it() {
+    let directory = |db: &std::path::Path| std::fs::create_dir(db).unwrap();
+    let (_rig, db) = refused_naming_the_database("unreadable.db", directory, "unreadable.db").await;
+    assert!(db.is_dir(), "left as it was");
 }
