@@ -211,6 +211,36 @@ fn open(ring: &Keyring, aad: &[u8], blob: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::redis_harness::{Options, RedisServer};
+    use crate::session::{RedisOptions, RedisTarget};
+
+    fn shared(server: &RedisServer, hold: Duration, wait: Duration) -> Shared {
+        let options = RedisOptions {
+            target: RedisTarget::Url(server.url()),
+            prefix: "lease-test:".into(),
+            timeout: Duration::from_secs(1),
+        };
+        Shared::new(Arc::new(RedisStore::open(&options, None).expect("store")), hold, wait)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_held_lease_is_renewed_past_its_length_and_waiters_get_it_once_released() {
+        let server = RedisServer::start(Options::default());
+        let hold = Duration::from_millis(150);
+        let a = shared(&server, hold, Duration::from_millis(100));
+        let held = a.lease_app().await.expect("taken");
+        // Four times its length later it is still held: renewed, so a waiter runs out of time.
+        let until = Instant::now() + 4 * hold;
+        while Instant::now() < until {
+            assert!(matches!(a.lease_app().await, Err(LeaseError::Busy)), "taken from its holder");
+        }
+        // A waiter with a longer wait gets it as soon as the holder releases it.
+        let b = shared(&server, hold, Duration::from_secs(5));
+        let waiter = tokio::spawn(async move { b.lease_app().await.map(|l| l.token.clone()) });
+        held.release().await;
+        let token = waiter.await.expect("task").expect("taken once released");
+        assert!(!token.is_empty());
+    }
 
     #[test]
     fn a_sealed_value_opens_only_for_its_owner_and_under_a_configured_key() {

@@ -32,7 +32,7 @@ mod record;
 mod redis;
 #[cfg(test)]
 #[path = "../../tests/it/redis_server.rs"]
-mod redis_harness;
+pub(crate) mod redis_harness;
 #[cfg(test)]
 #[path = "../../tests/it/scratch.rs"]
 mod scratch;

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::process::{self, PATIENCE, Proxy};
-use crate::redis_server::{Options, RedisSentinel, RedisServer, command, int, texts};
+use crate::redis_server::{Options, RedisSentinel, RedisServer, command, int, text, texts};
 use crate::support::*;
 
 /// No per-address limit holds back the test's one address (the end of `[session]`, then
@@ -457,4 +457,29 @@ async fn each_sessions_redis_key_expires_with_the_session() {
             "the session's record expires when the session ends ({ends} s): {ttls:?}"
         );
     }
+}
+
+/// A session's refresh lease that another holds for longer than `redis_lock_wait_ms` answers 503
+/// `session_busy` after about that wait; a cached token needs no lease, and once the lease is
+/// gone the refresh goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_held_elsewhere_for_too_long_answers_session_busy_after_the_wait() {
+    let redis = RedisServer::start(Options::default());
+    let store = redis_store(&redis.url(), "redis_lock_wait_ms = 300\n");
+    let mut pair = pair(EVERY_FORCE_UPSTREAM, &store).await;
+    let base_a = pair.a.base.clone();
+    pair.rig.base = base_a;
+    let (cookie, _) = pair.rig.signed_in().await;
+    let lease = format!("graphgate:l:{{{}}}", store_key(&cookie));
+    command(&redis.url(), &["SET", &lease, "held-by-another-instance", "PX", "60000"]).await;
+    let started = Instant::now();
+    let (status, body) = token_at(&pair.rig, &pair.a.base, &cookie, true).await;
+    let took = started.elapsed();
+    assert_eq!((status, body["error"].as_str()), (503, Some("session_busy")), "{body}");
+    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "answered after {took:?}");
+    assert_eq!(token_at(&pair.rig, &pair.b.base, &cookie, false).await.0, 200, "a cached token needs no lease");
+    assert_eq!(text(&command(&redis.url(), &["GET", &lease]).await).as_deref(), Some("held-by-another-instance"));
+    command(&redis.url(), &["DEL", &lease]).await;
+    let (status, body) = token_at(&pair.rig, &pair.a.base, &cookie, true).await;
+    assert_eq!(status, 200, "{body}");
 }
