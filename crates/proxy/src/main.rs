@@ -122,7 +122,14 @@ async fn main() -> ExitCode {
     let (log, settings) = read_config(cli.config.as_deref());
     let (logging, problem) =
         Logging::new(log.as_ref(), &|name| std::env::var(name).ok(), std::io::stdout().is_terminal());
-    if tracing::subscriber::set_global_default(logging.subscriber(std::io::stdout)).is_err() {
+    // Lines are formatted where they happen and written by a thread of their own, a batch per
+    // write: a request does not wait on the log's pipe. Nothing is dropped (a full buffer holds
+    // the writer back), and what is buffered is written out when `main` returns.
+    let (log_writer, _log_flushed_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("graphgate-log")
+        .finish(std::io::BufWriter::new(std::io::stdout()));
+    if tracing::subscriber::set_global_default(logging.subscriber(log_writer)).is_err() {
         eprintln!("graphgate-proxy: the log could not be set up");
     }
     let settings = match (settings, problem) {

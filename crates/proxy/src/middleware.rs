@@ -2,7 +2,8 @@
 //! one log line and the metrics per request, the catalogue's answer for a body over the limit,
 //! and the CSRF check of state-changing calls.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -20,6 +21,19 @@ pub(crate) const CSRF_HEADER: &str = "x-graphgate";
 /// The request ID header, read from the caller and echoed back.
 const REQUEST_ID: &str = "x-request-id";
 
+/// What the request IDs this process makes start with: random, so IDs of several instances (or
+/// restarts) do not collide in one log store.
+static ID_PREFIX: LazyLock<String> = LazyLock::new(|| graphgate_core::random_token(6).unwrap_or_default());
+
+/// How many request IDs this process has made.
+static IDS_MADE: AtomicU64 = AtomicU64::new(0);
+
+/// A new request ID: the process's prefix and a counter (no secure random number per request:
+/// an ID names a request in the log, it guards nothing).
+fn new_request_id() -> String {
+    format!("{}-{:x}", *ID_PREFIX, IDS_MADE.fetch_add(1, Ordering::Relaxed))
+}
+
 /// Gives each request an ID (the caller's `X-Request-Id` when it is a short token, else a new
 /// one), logs one line per request — method, route pattern, status, duration, request ID; never a
 /// header, a query or a body — counts it by route and status, and echoes the ID back.
@@ -32,7 +46,7 @@ pub(crate) async fn trace_request(State(state): State<Arc<AppState>>, req: Reque
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         .map(str::to_owned)
-        .unwrap_or_else(|| graphgate_core::random_token(12).unwrap_or_default());
+        .unwrap_or_else(new_request_id);
     let method = req.method().clone();
     let started = std::time::Instant::now();
     let mut response = next.run(req).await;
@@ -93,4 +107,18 @@ pub(crate) async fn csrf(State(state): State<Arc<AppState>>, req: Request, next:
         return ApiError::new(ErrorCode::UnsupportedContentType, "send Content-Type: application/json").into_response();
     }
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_unique_short_and_fit_a_header() {
+        let ids: std::collections::BTreeSet<String> = (0..1_000).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 1_000);
+        for id in &ids {
+            assert!(id.len() <= 64 && HeaderValue::from_str(id).is_ok(), "{id}");
+        }
+    }
 }
