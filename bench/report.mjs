@@ -5,6 +5,8 @@
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const ms = (us) => (us / 1000).toFixed(us < 10_000 ? 2 : 1);
 const mib = (kib) => (kib / 1024).toFixed(1);
+/** KiB of RSS each session after the first adds: from `oneKib` (one session, served under load) to `allKib` (n). */
+const kibPerSession = (allKib, oneKib, n) => (allKib - oneKib) / (n - 1);
 
 /** The figure of `server` named `path`. */
 const find = (report, server, path) => report.figures.find((f) => f.server === server && f.path === path);
@@ -49,7 +51,7 @@ function targets(report) {
   const forced = g('forced refresh, 64 sessions');
   const emulator = find(report, 'emulator', 'refresh grant');
   const m = report.memory;
-  const perSession = ((m.graphgateSignedInKib - m.graphgateIdleKib) * 1024) / n;
+  const perSession = kibPerSession(m.graphgateSignedInKib, m.graphgateOneSessionKib, n) * 1024;
   const rows = [
     ['cached token, 1 session ≥ 0.8× /healthz', one.rps / healthz.rps, 0.8],
     [`cached token, ${n} sessions ≥ 0.8× /healthz`, many.rps / healthz.rps, 0.8],
@@ -122,8 +124,9 @@ function markdown(report) {
     '| memory (RSS) | graphgate | msal-node |',
     '| --- | ---: | ---: |',
     `| idle | ${mib(m.graphgateIdleKib)} MiB | ${mib(m.peerIdleKib)} MiB |`,
+    `| after 1 sign-in and its load | ${mib(m.graphgateOneSessionKib)} MiB | ${mib(m.peerOneSessionKib)} MiB |`,
     `| after ${n} sign-ins | ${mib(m.graphgateSignedInKib)} MiB | ${mib(m.peerSignedInKib)} MiB |`,
-    `| per session | ${(((m.graphgateSignedInKib - m.graphgateIdleKib) / n)).toFixed(2)} KiB | ${(((m.peerSignedInKib - m.peerIdleKib) / n)).toFixed(2)} KiB |`,
+    `| per session (the ${n - 1} after the first) | ${kibPerSession(m.graphgateSignedInKib, m.graphgateOneSessionKib, n).toFixed(2)} KiB | ${kibPerSession(m.peerSignedInKib, m.peerOneSessionKib, n).toFixed(2)} KiB |`,
     '',
     `Upstream: ${report.upstream.forcedRefreshes} refreshes reached the emulator for the forced-refresh figure.`,
     '',

@@ -325,6 +325,9 @@ try {
   const one = await signInUsers(proxy.base, 1, 1);
   const token = { method: 'POST', body: '{}' };
   figure('graphgate', 'token, 1 session', await measure('graphgate token, 1 session', `${proxy.base}/api/auth/token`, { ...token, cookies: one }));
+  // After one sign-in and the load so far: what serving costs whatever the number of sessions
+  // (connections' buffers, the upstream client), so that the per-session figure is the rest.
+  report.memory.graphgateOneSessionKib = rssKib(proxy.pid);
   const upTo64 = one.concat(await signInUsers(proxy.base, 2, 64));
   figure('graphgate', 'token, 64 sessions', await measure('graphgate token, 64 sessions', `${proxy.base}/api/auth/token`, { ...token, cookies: upTo64 }));
   const all = upTo64.concat(await signInUsers(proxy.base, 65, USERS));
@@ -404,6 +407,7 @@ try {
     figure('msal-node', '/healthz', await measure('msal-node /healthz', `${peer.base}/healthz`));
     const p1 = await signInUsers(peer.base, 1, 1);
     figure('msal-node', 'token, 1 session', await measure('msal-node token, 1 session', `${peer.base}/api/auth/token`, { ...token, cookies: p1 }));
+    report.memory.peerOneSessionKib = rssKib(peer.pid);
     const p64 = p1.concat(await signInUsers(peer.base, 2, 64));
     figure('msal-node', 'token, 64 sessions', await measure('msal-node token, 64 sessions', `${peer.base}/api/auth/token`, { ...token, cookies: p64 }));
     const pAll = p64.concat(await signInUsers(peer.base, 65, USERS));

@@ -38,6 +38,10 @@ const SCHEMA: &str = "
 /// The account index's lookup, made once the column exists (in new and migrated databases).
 const ACCOUNT_INDEX: &str = "CREATE INDEX IF NOT EXISTS sessions_account ON sessions (account);";
 
+/// SQLite's page cache, as `PRAGMA cache_size` takes it: negative, KiB (256 KiB; SQLite's default is
+/// 2 MiB).
+const PAGE_CACHE_KIB: i64 = -256;
+
 /// A [`SessionStore`] in a SQLite database.
 #[derive(Clone)]
 pub(crate) struct SqliteStore {
@@ -71,6 +75,10 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| unavailable("could not set the synchronous mode", &e))?;
+        // Cached tokens are answered from memory without the store, so the store is read rarely:
+        // a small page cache keeps it from growing with the sessions (the OS caches the file).
+        conn.pragma_update(None, "cache_size", PAGE_CACHE_KIB)
+            .map_err(|e| unavailable("could not set the page cache's size", &e))?;
         Self::init(conn, Some(path.to_owned()))
     }
 
