@@ -3,6 +3,7 @@
 //! `/api/auth/token` (an access token from the stored refresh token), `/api/auth/session` and
 //! `/api/auth/logout` (this session, or with `everywhere` every session of the account).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Json;
@@ -13,7 +14,7 @@ use graphgate_core::{
     Account, AuthorizationCode, ErrorCode, Grant, IdToken, Nonce, PkceVerifier, RedirectUri, RefreshToken, Scope,
     Scopes, random_token,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::claims;
@@ -76,14 +77,27 @@ fn parse_optional_body<T: serde::de::DeserializeOwned + Default>(body: &str) -> 
 
 /// The answer to the browser: the access token and the account. `expiresIn` (seconds from now)
 /// lets the browser keep time by its own clock; `expiresOn` is the proxy's Unix time.
-fn token_answer(token: &CachedToken, account: &Account, now: u64) -> Value {
-    json!({
-        "accessToken": token.access_token.expose_secret(),
-        "expiresOn": token.expires_at,
-        "expiresIn": token.expires_at.saturating_sub(now),
-        "scopes": token.scopes.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
-        "account": account,
-    })
+/// Written straight from the cached token and the account (no JSON tree built first: this is the
+/// answer of the hot path).
+fn token_answer<'a>(token: &'a CachedToken, account: &'a Account, now: u64) -> TokenAnswer<'a> {
+    TokenAnswer {
+        access_token: token.access_token.expose_secret(),
+        expires_on: token.expires_at,
+        expires_in: token.expires_at.saturating_sub(now),
+        scopes: token.scopes.split(' ').filter(|s| !s.is_empty()).collect(),
+        account,
+    }
+}
+
+/// The body of a token answer.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenAnswer<'a> {
+    access_token: &'a str,
+    expires_on: u64,
+    expires_in: u64,
+    scopes: Vec<&'a str>,
+    account: &'a Account,
 }
 
 /// `POST /api/auth/begin {redirectUri, scopes?}`: begins a sign-in. The PKCE verifier, the
@@ -267,7 +281,8 @@ pub(crate) async fn token(
         .cookie
         .session_key(&headers)
         .ok_or_else(|| ApiError::new(ErrorCode::NotSignedIn, "no session cookie").interaction_required())?;
-    let scopes = if wanted_scopes.is_empty() { state.settings.entra.scopes.clone() } else { wanted_scopes };
+    let scopes =
+        if wanted_scopes.is_empty() { Cow::Borrowed(&state.settings.entra.scopes) } else { Cow::Owned(wanted_scopes) };
     if !body.force_refresh && challenge.is_none() {
         // A cached token the session's view holds: answered without its lock or the store.
         let now = state.clock.now();
@@ -286,7 +301,7 @@ pub(crate) async fn token(
     }
     let request = Request {
         caller: Caller::Page { wanted: &wanted, force: body.force_refresh },
-        scopes: Some(scopes),
+        scopes: Some(scopes.into_owned()),
         claims: challenge.as_deref(),
     };
     match refresh_session(&state, &key, request).await {
