@@ -483,3 +483,21 @@ async fn a_lease_held_elsewhere_for_too_long_answers_session_busy_after_the_wait
     let (status, body) = token_at(&pair.rig, &pair.a.base, &cookie, true).await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// `check` opens the Redis store and asks it, naming where it is; with Redis down it says the
+/// store cannot be used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_tries_the_redis_store_and_names_it() {
+    let mut redis = RedisServer::start(Options::default());
+    let rig = rig(CONTOSO, Cred::Secret(SECRET), "").await;
+    let store = redis_store(&redis.url(), "redis_timeout_ms = 500\n");
+    let config = rig.scratch.file("check.toml", &on_redis(&rig.config_toml, &store));
+    let place = format!("127.0.0.1:{}", redis.port());
+    let (passed, report) = process::check(&config);
+    assert!(passed, "{report}");
+    assert!(report.contains("opens and answers") && report.contains(&place), "{report}");
+    redis.stop();
+    let (passed, report) = process::check(&config);
+    assert!(!passed, "{report}");
+    assert!(report.contains("cannot be used") && report.contains(&place), "{report}");
+}
