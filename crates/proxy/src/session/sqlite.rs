@@ -79,6 +79,13 @@ impl SqliteStore {
         // a small page cache keeps it from growing with the sessions (the OS caches the file).
         conn.pragma_update(None, "cache_size", PAGE_CACHE_KIB)
             .map_err(|e| unavailable("could not set the page cache's size", &e))?;
+        // A damaged page inside a file with a sound header is found now, not by some user later.
+        let verdict: String = conn
+            .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
+            .map_err(|e| unavailable("could not check the database file", &e))?;
+        if verdict != "ok" {
+            return Err(StoreError::Corrupt(format!("the database file is damaged (SQLite's quick_check: {verdict})")));
+        }
         Self::init(conn, Some(path.to_owned()))
     }
 

@@ -127,14 +127,23 @@ async fn refused_naming_the_database(
     let toml = process::config_for_process(&rig.config_toml, name);
     let config = rig.scratch.0.join("refused.toml");
     std::fs::write(&config, &toml).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_graphgate-proxy"))
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(stderr.contains(&db.display().to_string()) && stderr.contains(why), "{stderr}");
+    // Started as a process that must stop by itself; one that serves instead is stopped and fails.
+    let mut proxy = process::spawn_with(&config);
+    let deadline = std::time::Instant::now() + process::PATIENCE;
+    let status = loop {
+        if let Some(status) = proxy.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "it started on {}:\n{}", db.display(), proxy.lines().join("\n"));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(!status.success());
+    // Its last words may still be in the pipe when it has exited.
+    let named = |said: &str| said.contains(&db.display().to_string()) && said.contains(why);
+    while !named(&proxy.lines().join("\n")) {
+        assert!(std::time::Instant::now() < deadline, "{}", proxy.lines().join("\n"));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let (passed, report) = process::check(&config);
     assert!(!passed);
     assert!(report.contains(&db.display().to_string()) && report.contains(why), "{report}");
@@ -155,4 +164,25 @@ async fn an_unreadable_database_stops_start_up_and_check_naming_it() {
     let directory = |db: &std::path::Path| std::fs::create_dir(db).unwrap();
     let (_rig, db) = refused_naming_the_database("unreadable.db", directory, "unreadable.db").await;
     assert!(db.is_dir(), "left as it was");
+}
+
+/// A database whose header is sound but one of whose pages is damaged: found at start-up (SQLite's
+/// `quick_check`), not by a user's request later.
+#[tokio::test]
+async fn a_damaged_page_stops_start_up_and_check_naming_the_file() {
+    let damaged = |db: &std::path::Path| {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
+        for _ in 0..200 {
+            conn.execute("INSERT INTO t VALUES (randomblob(1000))", []).unwrap();
+        }
+        let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        let page = usize::try_from(page).unwrap();
+        drop(conn);
+        let mut bytes = std::fs::read(db).unwrap();
+        bytes[2 * page..3 * page].fill(0x5a);
+        std::fs::write(db, bytes).unwrap();
+    };
+    let (_rig, db) = refused_naming_the_database("damaged.db", damaged, "damaged").await;
+    assert!(db.is_file());
 }
