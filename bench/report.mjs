@@ -121,6 +121,10 @@ function markdown(report) {
     '',
     redisLine(report),
     '',
+    report.peerFromCache
+      ? 'The msal-node peer\'s token answers came from MSAL\'s cache (`acquireTokenSilent` answered `fromCache: true`, checked in this run).'
+      : 'The msal-node peer was not measured.',
+    '',
     '| memory (RSS) | graphgate | msal-node |',
     '| --- | ---: | ---: |',
     `| idle | ${mib(m.graphgateIdleKib)} MiB | ${mib(m.peerIdleKib)} MiB |`,

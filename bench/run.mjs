@@ -408,6 +408,17 @@ try {
     const p1 = await signInUsers(peer.base, 1, 1);
     figure('msal-node', 'token, 1 session', await measure('msal-node token, 1 session', `${peer.base}/api/auth/token`, { ...token, cookies: p1 }));
     report.memory.peerOneSessionKib = rssKib(peer.pid);
+    // The peer is measured with MSAL's cache hitting, as a deployment of it would run: checked.
+    const probe = await fetch(`${peer.base}/api/auth/token`, {
+      method: 'POST',
+      headers: { cookie: p1[0], 'content-type': 'application/json', 'x-graphgate': '1' },
+      body: '{}',
+    });
+    const answer = await probe.json();
+    if (answer.fromCache !== true) {
+      throw new Error(`the msal-node peer's token did not come from MSAL's cache: ${probe.status} ${JSON.stringify(answer).slice(0, 200)}`);
+    }
+    report.peerFromCache = true;
     const p64 = p1.concat(await signInUsers(peer.base, 2, 64));
     figure('msal-node', 'token, 64 sessions', await measure('msal-node token, 64 sessions', `${peer.base}/api/auth/token`, { ...token, cookies: p64 }));
     const pAll = p64.concat(await signInUsers(peer.base, 65, USERS));
