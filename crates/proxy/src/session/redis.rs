@@ -736,6 +736,22 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_password_is_sent_and_a_missing_or_wrong_one_is_a_typed_error_without_it() {
+        let server = RedisServer::start(Options { password: Some("pw-right-5c1e".into()), ..Options::default() });
+        let url = format!("redis://127.0.0.1:{}/0", server.port());
+        let open = |password: Option<&str>| RedisStore::open(&settings(&url, "auth:"), password).expect("opened");
+        open(Some("pw-right-5c1e")).ping().await.expect("answers with the password");
+        for password in [None, Some("pw-wrong-9d2b")] {
+            let e = open(password).ping().await.expect_err("refused");
+            assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains("pw-right") && !shown.contains("pw-wrong"), "{shown}");
+        }
+        let store = open(Some("pw-right-5c1e"));
+        assert!(!format!("{store:?}").contains("pw-right"), "{store:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_redis_that_is_down_is_a_typed_error_within_the_timeout() {
         let mut server = RedisServer::start(Options::default());
         let store = store(&server);
