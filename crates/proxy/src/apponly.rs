@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::clock::{Clock, expiry, is_fresh};
 use crate::credential::Credential;
-use crate::session::Keyring;
+use crate::session::{Keyring, StoreError};
 use crate::shared::{LeaseError, Shared};
 use crate::upstream::Upstream;
 
@@ -105,13 +105,13 @@ impl AppTokenCache {
             LeaseError::Busy => {
                 CoreError::new(ErrorCode::SessionBusy, "another instance is fetching the app-only token")
             }
-            LeaseError::Store(e) => CoreError::new(ErrorCode::StoreUnavailable, e.to_string()),
+            LeaseError::Store(e) => store_failed(&e),
         })?;
         let now = clock.now();
         let stored = shared
             .app_token(ring)
             .await
-            .map_err(|e| CoreError::new(ErrorCode::StoreUnavailable, e.to_string()))?
+            .map_err(|e| store_failed(&e))?
             .and_then(|plain| decode_app(&plain))
             .filter(|t| is_fresh(t.expires_at, now));
         let token = match stored {
@@ -129,6 +129,11 @@ impl AppTokenCache {
         *slot = Some(token.clone());
         Ok(token)
     }
+}
+
+/// A failure of the shared store as the invitation routes answer it.
+fn store_failed(e: &StoreError) -> CoreError {
+    CoreError::new(ErrorCode::StoreUnavailable, e.to_string())
 }
 
 /// The app-only token as instances share it: the token and its expiry.

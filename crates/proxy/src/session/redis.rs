@@ -448,19 +448,22 @@ impl RedisStore {
 
     /// Reads the blobs of `keys` live at `now`, a chunk per round trip.
     async fn blobs_of(&self, keys: Vec<String>, now: u64) -> Result<Vec<(SessionKey, Vec<u8>)>, StoreError> {
+        let keys = keys
+            .iter()
+            .map(|member| SessionKey::parse(member))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| StoreError::Corrupt("a key that is not a store key".into()))?;
         let mut out = Vec::new();
         for chunk in keys.chunks(SCAN_CHUNK) {
             let mut pipe = redis::pipe();
-            for member in chunk {
-                let key = SessionKey::parse(member)
-                    .ok_or_else(|| StoreError::Corrupt("a key that is not a store key".into()))?;
-                pipe.cmd("HMGET").arg(self.record_key(&key)).arg("b").arg("e");
+            for key in chunk {
+                pipe.cmd("HMGET").arg(self.record_key(key)).arg("b").arg("e");
             }
             let rows: Vec<(Option<Vec<u8>>, Option<u64>)> = self.query_pipe(&pipe).await?;
-            for (member, (blob, end)) in chunk.iter().zip(rows) {
-                if let (Some(blob), Some(end), Some(key)) = (blob, end, SessionKey::parse(member)) {
+            for (key, row) in chunk.iter().zip(rows) {
+                if let (Some(blob), Some(end)) = row {
                     if end > now {
-                        out.push((key, blob));
+                        out.push((key.clone(), blob));
                     }
                 }
             }

@@ -139,11 +139,8 @@ async fn refused_naming_the_database(
     };
     assert!(!status.success());
     // Its last words may still be in the pipe when it has exited.
-    let named = |said: &str| said.contains(&db.display().to_string()) && said.contains(why);
-    while !named(&proxy.lines().join("\n")) {
-        assert!(std::time::Instant::now() < deadline, "{}", proxy.lines().join("\n"));
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let said = proxy.wait_for_line(&db.display().to_string()).await;
+    assert!(said.contains(why), "{said}");
     let (passed, report) = process::check(&config);
     assert!(!passed);
     assert!(report.contains(&db.display().to_string()) && report.contains(why), "{report}");
@@ -162,7 +159,7 @@ async fn a_database_file_of_garbage_stops_start_up_and_check_naming_it() {
 #[tokio::test]
 async fn an_unreadable_database_stops_start_up_and_check_naming_it() {
     let directory = |db: &std::path::Path| std::fs::create_dir(db).unwrap();
-    let (_rig, db) = refused_naming_the_database("unreadable.db", directory, "unreadable.db").await;
+    let (_rig, db) = refused_naming_the_database("unreadable.db", directory, "could not open the database file").await;
     assert!(db.is_dir(), "left as it was");
 }
 
