@@ -133,6 +133,25 @@ fn setup_wasm_bindgen() -> Result {
     Ok(())
 }
 
+/// The rustup toolchain `name` with the standard library's source, installed (minimal profile)
+/// when it is missing.
+fn setup_toolchain(name: &str) -> Result {
+    let have = output(Command::new("rustup").args(["component", "list", "--installed", "--toolchain", name]))
+        .unwrap_or_default();
+    if !have.lines().any(|l| l.trim() == "rust-src") {
+        run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            name,
+            "--profile",
+            "minimal",
+            "--component",
+            "rust-src",
+        ]))?;
+    }
+    Ok(())
+}
+
 /// Installs what is missing: the wasm32 target, and the npm packages of `tests/`.
 fn setup() -> Result {
     let installed = output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
@@ -379,6 +398,16 @@ struct WasmPackage {
 struct WasmBuild {
     profile: String,
     targets: Vec<String>,
+    /// The rustup toolchain the module is built with (the default one when absent).
+    toolchain: Option<String>,
+    /// The standard library crates built from source with the module (`-Zbuild-std`).
+    #[serde(default, rename = "build-std")]
+    build_std: Vec<String>,
+    /// Their cargo features (`-Zbuild-std-features`).
+    #[serde(default, rename = "build-std-features")]
+    build_std_features: Vec<String>,
+    #[serde(default)]
+    rustflags: Vec<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -482,7 +511,19 @@ fn wasm() -> Result<Vec<(String, Sizes)>> {
     let root = project_root();
     let cfg = wasm_pack()?;
     setup()?;
-    let mut build = cargo();
+    let mut build = match &cfg.build.toolchain {
+        Some(toolchain) => {
+            setup_toolchain(toolchain)?;
+            // This cargo's environment names the toolchain xtask runs on; the module's is another.
+            let mut cmd = Command::new("rustup");
+            cmd.args(["run", toolchain, "cargo"]).current_dir(&root);
+            for var in ["CARGO", "RUSTC", "RUSTDOC", "RUSTUP_TOOLCHAIN"] {
+                cmd.env_remove(var);
+            }
+            cmd
+        }
+        None => cargo(),
+    };
     build.args([
         "build",
         "-p",
@@ -492,16 +533,20 @@ fn wasm() -> Result<Vec<(String, Sizes)>> {
         "--profile",
         &cfg.build.profile,
     ]);
+    if !cfg.build.build_std.is_empty() {
+        build.arg(format!("-Zbuild-std={}", cfg.build.build_std.join(",")));
+    }
+    if !cfg.build.build_std_features.is_empty() {
+        build.arg(format!("-Zbuild-std-features={}", cfg.build.build_std_features.join(",")));
+    }
     // Panic locations name source files: relative to the checkout and the registry, the module's
     // bytes (and so its size) do not depend on where they are on this machine.
-    build.env(
-        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
-        format!(
-            "--remap-path-prefix={}/= --remap-path-prefix={}/=",
-            root.display(),
-            cargo_home().join("registry/src").display()
-        ),
-    );
+    let mut flags = vec![
+        format!("--remap-path-prefix={}/=", root.display()),
+        format!("--remap-path-prefix={}/=", cargo_home().join("registry/src").display()),
+    ];
+    flags.extend(cfg.build.rustflags.iter().cloned());
+    build.env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", flags.join(" "));
     run(&mut build)?;
     let artifact = root
         .join("target/wasm32-unknown-unknown")
