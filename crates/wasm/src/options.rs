@@ -2,8 +2,11 @@
 //! split into plain settings (which `client.options` shows) and the functions a page may inject
 //! (`fetch`, `storage`, `clock`, `navigate`, `onSignedOut`).
 
+use core::fmt;
 use graphgate_core::ErrorCode;
 use js_sys::Function;
+
+use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
@@ -20,6 +23,7 @@ pub(crate) struct Options {
     pub(crate) login_base_url: Option<String>,
     pub(crate) graph_base_url: Option<String>,
     pub(crate) redirect_uri: Option<String>,
+    #[serde(deserialize_with = "scopes")]
     pub(crate) scopes: Option<Vec<String>>,
     pub(crate) refresh_margin_seconds: Option<f64>,
     pub(crate) max_retries: Option<f64>,
@@ -67,6 +71,33 @@ impl Options {
             on_signed_out: pick(self.on_signed_out, over.on_signed_out),
         }
     }
+}
+
+/// A `scopes` option: a list of strings, or one string as a list of one (as `getAccessToken`
+/// takes it); `null` is none given. serde-wasm-bindgen reads a list from anything iterable, and a
+/// string is not an object it can ask, so the value is looked at before it is read as a list.
+pub(crate) fn scopes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    struct Scopes;
+    impl<'de> Visitor<'de> for Scopes {
+        type Value = Option<Vec<String>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("scopes as a string or an array of strings")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+            Ok(Some(vec![s.to_owned()]))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut all = Vec::new();
+            while let Some(s) = seq.next_element()? {
+                all.push(s);
+            }
+            Ok(Some(all))
+        }
+    }
+    d.deserialize_any(Scopes)
 }
 
 /// The settings in effect, as `client.options` shows them (no secrets are ever among them).

@@ -528,6 +528,13 @@ export async function guardsAgainstMisuse() {
   const [plain, forced] = await Promise.all([t.client.getAccessToken(), t.client.getAccessToken({ forceRefresh: true })]);
   eq(tokenCalls(), asked + 2, 'two requests: the forced one on its own');
   assert(plain && forced && plain !== forced, 'the forced one is a new token');
+  // Scopes are a list, or one scope as a string (as getAccessToken takes them); anything else is
+  // refused saying what is expected.
+  const one = await newClient({ scopes: 'Mail.Send' });
+  eq(JSON.stringify(one.client.options.scopes), '["Mail.Send"]', 'one scope as a string');
+  const loose = await rejects(newClient({ scopes: 5 }), 'scopes of a number');
+  eq(loose.code, 'config_invalid', 'typed');
+  assert(loose.message.includes('a string or an array of strings'), `says what scopes must be: ${loose.message}`);
   // A refresh margin beyond the proxy's own would count every token as stale: refused.
   const margin = await rejects(newClient({ refreshMarginSeconds: 600 }), 'too large a margin');
   eq(margin.code, 'config_invalid', 'typed');
