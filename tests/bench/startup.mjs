@@ -162,8 +162,8 @@ try {
     { name: 'msal-browser', url: `${msal.origin}/`, mark: 'msal-ready' },
     { name: 'graphgate demo', url: `${demo.origin}/`, mark: 'graphgate-ready' },
   ];
-  // One discarded load of each (the servers and the browser warm up), then the two pages by
-  // turns, so that whatever else the machine is doing weighs on both alike.
+  // One discarded load of each (the servers and the browser warm up), then the pages by
+  // turns, so that whatever else the machine is doing weighs on all alike.
   for (const p of pages) await load(browser, p.url, p.mark);
   const times = pages.map(() => []);
   for (let i = 0; i < RUNS; i++) {

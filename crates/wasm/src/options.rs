@@ -3,9 +3,9 @@
 //! (`fetch`, `storage`, `clock`, `navigate`, `onSignedOut`).
 
 use core::fmt;
+
 use graphgate_core::ErrorCode;
 use js_sys::Function;
-
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
