@@ -70,8 +70,18 @@ export async function startStack({ tenant, extra = INVITE_POLICY, site = SITE } 
     extra,
     ...(tenant ? { tenant } : {}),
   };
-  let proxy = await startProxy(emulator, proxyOptions);
-  const { browser, home } = await launch(emulator.caFile);
+  let proxy;
+  let launched;
+  try {
+    proxy = await startProxy(emulator, proxyOptions);
+    launched = await launch(emulator.caFile);
+  } catch (e) {
+    // Without this the emulator and proxy keep the test process alive: the run hangs instead of failing.
+    await proxy?.stop().catch(() => {});
+    await emulator.stop();
+    throw e;
+  }
+  const { browser, home } = launched;
   const stack = {
     emulator,
     origin,

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod names;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -408,6 +409,9 @@ struct WasmBuild {
     build_std_features: Vec<String>,
     #[serde(default)]
     rustflags: Vec<String>,
+    /// Short import and export names in the .wasm and its glue (see `names.rs`).
+    #[serde(default, rename = "short-names")]
+    short_names: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -590,6 +594,9 @@ fn wasm() -> Result<Vec<(String, Sizes)>> {
                 );
             }
         }
+        if cfg.build.short_names {
+            shorten_names(&out, core)?;
+        }
         std::fs::copy(js_dir.join(ENTRY_JS), out.join(ENTRY_JS)).map_err(|e| format!("{ENTRY_JS}: {e}"))?;
         write(&out.join("index.js"), &entry_js(target, core))?;
         write(&out.join("index.d.ts"), &entry_dts(core))?;
@@ -642,6 +649,26 @@ fn wasm() -> Result<Vec<(String, Sizes)>> {
         report.push((target.clone(), sizes));
     }
     Ok(report)
+}
+
+/// Gives the module in `out` short import and export names, and its glue and declarations too.
+fn shorten_names(out: &Path, core: &str) -> Result {
+    let wasm_file = out.join(format!("{core}_bg.wasm"));
+    let bytes = std::fs::read(&wasm_file).map_err(|e| format!("{}: {e}", wasm_file.display()))?;
+    let (wasm, renames) = names::shorten(&bytes).map_err(|e| format!("{}: {e}", wasm_file.display()))?;
+    let present =
+        |names: &[String]| -> Vec<PathBuf> { names.iter().map(|n| out.join(n)).filter(|p| p.exists()).collect() };
+    let js_files = present(&[format!("{core}.js"), format!("{core}_bg.js")]);
+    let dts_files = present(&[format!("{core}_bg.wasm.d.ts")]);
+    let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let mut js = js_files.iter().map(read).collect::<Result<Vec<_>>>()?;
+    let mut dts = dts_files.iter().map(read).collect::<Result<Vec<_>>>()?;
+    renames.rewrite(&mut js, &mut dts).map_err(|e| format!("{}: {e}", out.display()))?;
+    std::fs::write(&wasm_file, wasm).map_err(|e| format!("{}: {e}", wasm_file.display()))?;
+    for (p, t) in js_files.iter().zip(&js).chain(dts_files.iter().zip(&dts)) {
+        write(p, t)?;
+    }
+    Ok(())
 }
 
 /// How esbuild bundles both graphgate and msal-browser for the size comparison: one list, so the
