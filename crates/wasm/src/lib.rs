@@ -30,6 +30,13 @@ use wasm_bindgen::prelude::*;
 use crate::fail::Fail;
 use crate::options::{Options, settle};
 
+/// The allocator (see Cargo.toml): smaller than the standard library's, and enough for a heap of
+/// a few short-lived strings; the page's thread is the only one.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
+    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
+
 /// The package's TypeScript declarations.
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = include_str!("graphgate.d.ts");
