@@ -110,6 +110,49 @@ fn skip_import_desc(bytes: &[u8], at: &mut usize) -> Result<bool> {
     }
 }
 
+/// The two sections whose names are rewritten.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Import,
+    Export,
+}
+
+/// The import or export section `body` with short names (`$` and the count `next`), each
+/// renaming recorded in `renamed`. An import keeps its module name; only function imports are
+/// renamed, and every export but `memory`. Each entry's description is copied as it is.
+fn rename_entries(body: &[u8], kind: Kind, next: &mut usize, renamed: &mut Vec<(String, String)>) -> Result<Vec<u8>> {
+    let mut p = 0;
+    let count = leb(body, &mut p)?;
+    let mut s = Vec::new();
+    put_leb(&mut s, count);
+    for _ in 0..count {
+        if kind == Kind::Import {
+            let module = name(body, &mut p)?;
+            put_name(&mut s, &module);
+        }
+        let field = name(body, &mut p)?;
+        let desc = p;
+        let rename = match kind {
+            Kind::Import => skip_import_desc(body, &mut p)?,
+            Kind::Export => {
+                p += 1; // the kind
+                leb(body, &mut p)?;
+                field != "memory"
+            }
+        };
+        if rename {
+            let new = short(*next);
+            *next += 1;
+            put_name(&mut s, &new);
+            renamed.push((field, new));
+        } else {
+            put_name(&mut s, &field);
+        }
+        s.extend_from_slice(body.get(desc..p).ok_or("the .wasm ends inside an entry")?);
+    }
+    Ok(s)
+}
+
 /// The module with short import and export names, and what was renamed.
 pub(crate) fn shorten(wasm: &[u8]) -> Result<(Vec<u8>, Renames)> {
     if wasm.get(..8) != Some(b"\0asm\x01\0\0\0".as_slice()) {
@@ -126,51 +169,8 @@ pub(crate) fn shorten(wasm: &[u8]) -> Result<(Vec<u8>, Renames)> {
         let end = at.checked_add(size).filter(|&e| e <= wasm.len()).ok_or("a section runs past the end")?;
         let body = &wasm[at..end];
         let rewritten = match id {
-            2 => {
-                let mut p = 0;
-                let count = leb(body, &mut p)?;
-                let mut s = Vec::new();
-                put_leb(&mut s, count);
-                for _ in 0..count {
-                    let module = name(body, &mut p)?;
-                    let field = name(body, &mut p)?;
-                    let desc = p;
-                    let func = skip_import_desc(body, &mut p)?;
-                    put_name(&mut s, &module);
-                    if func {
-                        let new = short(next);
-                        next += 1;
-                        put_name(&mut s, &new);
-                        renames.imports.push((field, new));
-                    } else {
-                        put_name(&mut s, &field);
-                    }
-                    s.extend_from_slice(&body[desc..p]);
-                }
-                Some(s)
-            }
-            7 => {
-                let mut p = 0;
-                let count = leb(body, &mut p)?;
-                let mut s = Vec::new();
-                put_leb(&mut s, count);
-                for _ in 0..count {
-                    let field = name(body, &mut p)?;
-                    let desc = p;
-                    p += 1; // the kind
-                    leb(body, &mut p)?;
-                    if field == "memory" {
-                        put_name(&mut s, &field);
-                    } else {
-                        let new = short(next);
-                        next += 1;
-                        put_name(&mut s, &new);
-                        renames.exports.push((field, new));
-                    }
-                    s.extend_from_slice(&body[desc..p]);
-                }
-                Some(s)
-            }
+            2 => Some(rename_entries(body, Kind::Import, &mut next, &mut renames.imports)?),
+            7 => Some(rename_entries(body, Kind::Export, &mut next, &mut renames.exports)?),
             _ => None,
         };
         out.push(id);
@@ -186,24 +186,28 @@ fn is_ident(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$'
 }
 
+/// Where `needle` stands in `text` as a whole identifier (no identifier character either side).
+fn whole_matches<'a>(text: &'a str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
+    let bytes = text.as_bytes();
+    text.match_indices(needle).map(|(i, _)| i).filter(move |&i| {
+        let before = i.checked_sub(1).map(|j| bytes[j]);
+        let after = bytes.get(i + needle.len()).copied();
+        !after.is_some_and(is_ident) && !before.is_some_and(is_ident)
+    })
+}
+
 /// `text` with every whole identifier `old` (preceded by `prefix`) replaced by `new`; how many.
 fn replace_ident(text: &str, prefix: &str, old: &str, new: &str) -> (String, usize) {
     let needle = [prefix, old].concat();
-    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut count = 0;
     let mut last = 0;
-    for (i, _) in text.match_indices(&needle) {
-        let before = i.checked_sub(1).map(|j| bytes[j]);
-        let after = bytes.get(i + needle.len()).copied();
-        let whole = !after.is_some_and(is_ident) && !before.is_some_and(is_ident);
-        if whole && i >= last {
-            out.push_str(&text[last..i]);
-            out.push_str(prefix);
-            out.push_str(new);
-            last = i + needle.len();
-            count += 1;
-        }
+    for i in whole_matches(text, &needle) {
+        out.push_str(&text[last..i]);
+        out.push_str(prefix);
+        out.push_str(new);
+        last = i + needle.len();
+        count += 1;
     }
     out.push_str(&text[last..]);
     (out, count)
@@ -230,7 +234,7 @@ impl Renames {
     pub(crate) fn rewrite(&self, js: &mut [String], dts: &mut [String]) -> Result {
         for file in js.iter() {
             for (_, new) in self.imports.iter().chain(&self.exports) {
-                if replace_ident(file, "", new, new).1 > 0 {
+                if whole_matches(file, new).next().is_some() {
                     return Err(format!("the glue already has an identifier {new}"));
                 }
             }
@@ -330,6 +334,9 @@ mod tests {
         let mut fine = ["long_import: 1; wasm.long_name(); wasm.memory.buffer; xwasm.other".to_owned()];
         assert!(renames.rewrite(&mut fine, &mut []).is_ok());
         assert!(shorten(b"not wasm").is_err());
+        // An import section that ends inside a global import's description (its mutability).
+        let cut = [&b"\0asm\x01\0\0\0"[..], &[2, 6, 1, 1, b'm', 1, b'g', 0x03, 0x7f][..]].concat();
+        assert!(shorten(&cut).is_err());
         assert!(shorten(&module()[..30]).is_err());
     }
 }
