@@ -4,8 +4,6 @@
 #[allow(unused_imports, reason = "the alloc prelude, as std would give it")]
 use crate::prelude::*;
 
-use alloc::collections::BTreeMap;
-
 use crate::encode::decimal;
 use crate::error::{Error, ErrorCode};
 
@@ -39,11 +37,10 @@ pub fn assign_ids<S: AsRef<str>>(ids: &[Option<S>]) -> Vec<String> {
 /// Returns the indices of each call's requests, in ascending order; `invalid_json_body` when a
 /// group is larger than one call.
 pub fn plan_chunks<S: AsRef<str>, D: AsRef<[S]>>(items: &[(S, D)]) -> Result<Vec<Vec<usize>>, Error> {
-    let index = index_of(items);
     let mut parent: Vec<usize> = (0..items.len()).collect();
     for (i, (_, depends_on)) in items.iter().enumerate() {
         for dep in depends_on.as_ref() {
-            if let Some(&j) = index.get(dep.as_ref()) {
+            if let Some(j) = index_of(items, dep.as_ref()) {
                 let (a, b) = (root(&mut parent, i), root(&mut parent, j));
                 if let Some(slot) = parent.get_mut(a.max(b)) {
                     *slot = a.min(b);
@@ -109,13 +106,15 @@ pub fn plan_chunks<S: AsRef<str>, D: AsRef<[S]>>(items: &[(S, D)]) -> Result<Vec
 /// Returns their indices, in ascending order.
 pub fn to_resend<S: AsRef<str>, D: AsRef<[S]>, T: AsRef<str>>(items: &[(S, D)], statuses: &[(T, u16)]) -> Vec<usize> {
     let status = |id: &str| statuses.iter().find(|(k, _)| k.as_ref() == id).map(|&(_, s)| s);
-    let index = index_of(items);
     let mut again: Vec<bool> = items.iter().map(|(id, _)| matches!(status(id.as_ref()), Some(429 | 503))).collect();
     loop {
         let mut changed = false;
         for (i, (id, depends_on)) in items.iter().enumerate() {
             let waits_on_resent = || {
-                depends_on.as_ref().iter().any(|d| index.get(d.as_ref()).is_some_and(|&j| again.get(j) == Some(&true)))
+                depends_on
+                    .as_ref()
+                    .iter()
+                    .any(|d| index_of(items, d.as_ref()).is_some_and(|j| again.get(j) == Some(&true)))
             };
             if again.get(i) == Some(&false) && status(id.as_ref()) == Some(424) && waits_on_resent() {
                 if let Some(flag) = again.get_mut(i) {
@@ -131,13 +130,10 @@ pub fn to_resend<S: AsRef<str>, D: AsRef<[S]>, T: AsRef<str>>(items: &[(S, D)], 
     again.iter().enumerate().filter(|&(_, &a)| a).map(|(i, _)| i).collect()
 }
 
-/// The index of each id's first request.
-fn index_of<S: AsRef<str>, D>(items: &[(S, D)]) -> BTreeMap<&str, usize> {
-    let mut index = BTreeMap::new();
-    for (i, (id, _)) in items.iter().enumerate() {
-        index.entry(id.as_ref()).or_insert(i);
-    }
-    index
+/// The index of the first request with `id`. A linear search: a batch is planned once, and the
+/// browser module carries no map or sort code for it.
+fn index_of<S: AsRef<str>, D>(items: &[(S, D)], id: &str) -> Option<usize> {
+    items.iter().position(|(k, _)| k.as_ref() == id)
 }
 
 /// The root of `i`'s group, halving the path on the way.
