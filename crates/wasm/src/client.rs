@@ -200,7 +200,15 @@ pub(crate) fn read_as<T: for<'de> Deserialize<'de> + Default>(
     if value.is_undefined() || value.is_null() {
         return Ok(T::default());
     }
-    serde_wasm_bindgen::from_value(value).map_err(|e| Fail::of(code, &[what, ": ", &e.to_string()].concat()))
+    serde_wasm_bindgen::from_value(value).map_err(|e| Fail::of(code, &[what, ": ", &refusal(e)].concat()))
+}
+
+/// What serde-wasm-bindgen refused, as a sentence: its error is a JavaScript `Error`, whose
+/// message is taken without the `Error: ` of its `toString`. The shipped module is built without
+/// `Debug` formatting, so the sentence never quotes the value refused (`invalid type: string,
+/// expected u32`), which may be a secret put in the wrong place.
+pub(crate) fn refusal(e: serde_wasm_bindgen::Error) -> String {
+    js::get_str(&e.into(), "message").unwrap_or_default().replace(" ,", ",")
 }
 
 /// The serializer for what the module hands to JavaScript: plain objects, `null` for `None`.

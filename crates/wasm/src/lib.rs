@@ -78,8 +78,9 @@ pub async fn create_client_from_proxy(proxy_url: Option<String>, overrides: JsVa
     let fetch = over.fetch.dyn_ref::<js_sys::Function>().cloned();
     let made = async {
         let answer = http::proxy(fetch.clone(), base.clone(), "GET", "/api/config", None).await?;
-        let config: ProxyConfig = serde_wasm_bindgen::from_value(answer)
-            .map_err(|e| Fail::of(ErrorCode::MalformedResponse, &["GET /api/config: ", &e.to_string()].concat()))?;
+        let config: ProxyConfig = serde_wasm_bindgen::from_value(answer).map_err(|e| {
+            Fail::of(ErrorCode::MalformedResponse, &["GET /api/config: ", &client::refusal(e)].concat())
+        })?;
         let here = options::this_page();
         let origin = js::window().and_then(|w| w.location().origin().ok());
         let same_origin = |u: &&String| web_sys::Url::new(u).ok().map(|u| u.origin()) == origin;

@@ -535,6 +535,11 @@ export async function guardsAgainstMisuse() {
   const loose = await rejects(newClient({ scopes: 5 }), 'scopes of a number');
   eq(loose.code, 'config_invalid', 'typed');
   assert(loose.message.includes('a string or an array of strings'), `says what scopes must be: ${loose.message}`);
+  // A wrongly typed option is named by what was expected, in serde's words, without the `Error: `
+  // of a JavaScript error's text in the middle of the sentence.
+  const typed = await rejects(newClient({ maxRetries: 'three' }), 'maxRetries as a string');
+  eq(typed.code, 'config_invalid', 'typed');
+  assert(/^the client's options: invalid type: string\b.*, expected f64$/.test(typed.message), `says what it wanted: ${typed.message}`);
   // A refresh margin beyond the proxy's own would count every token as stale: refused.
   const margin = await rejects(newClient({ refreshMarginSeconds: 600 }), 'too large a margin');
   eq(margin.code, 'config_invalid', 'typed');
