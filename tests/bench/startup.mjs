@@ -1,8 +1,9 @@
 // Start-up measurement (a script, not a test): the median time from navigation start to "ready",
-// over fresh page loads in headless Chromium, all over plain HTTP on loopback, of three signed-out
+// over fresh page loads in headless Chromium, all over plain HTTP on loopback, of four signed-out
 // pages: a page on the npm package doing what the msal-browser page does (create the client,
-// `handleRedirect()`), the msal-browser page (`initialize()`, `handleRedirectPromise()`), and the
-// demo page (graphgate-proxy + graphgate-emulator), whose ready also asks the proxy who is signed in.
+// `handleRedirect()`), the msal-browser page (`initialize()`, `handleRedirectPromise()`), the
+// demo page (graphgate-proxy + graphgate-emulator), whose ready also asks the proxy who is signed
+// in, and a blank page whose one script only marks ready: the floor every page pays.
 // Usage (from tests/, after `cargo build -p graphgate-emulator -p graphgate-proxy` and
 // `cargo xtask wasm`): node bench/startup.mjs [--runs 30] [--www DIR]; `--www` measures another
 // copy of the demo page (www/ by default).
@@ -87,6 +88,18 @@ async function graphgateSite(dir, origin) {
   );
 }
 
+/** The blank page: blank-page.mjs bundled the same way, the least any of these pages does. */
+async function blankSite(dir) {
+  mkdirSync(dir);
+  await bundle('blank-page', dir);
+  writeFileSync(
+    join(dir, 'index.html'),
+    '<!doctype html>\n<!-- The start-up floor page. -->\n<html lang="en"><head><meta charset="utf-8"><title>blank</title>' +
+      '<link rel="icon" href="data:,"><script type="module" src="./blank-page.js"></script></head>' +
+      '<body data-state="loading"></body></html>\n',
+  );
+}
+
 /** A proxy for the emulator serving `site` on a free loopback port it is configured for. */
 async function serve(emulator, site) {
   const port = await freePort();
@@ -152,6 +165,10 @@ try {
   const page = await serve(emulator, pageDir);
   stops.push(page.stop);
   await graphgateSite(pageDir, page.origin);
+  const blankDir = join(work, 'blank');
+  await blankSite(blankDir);
+  const blank = await serve(emulator, blankDir);
+  stops.push(blank.stop);
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
@@ -161,6 +178,7 @@ try {
     { name: 'graphgate', url: `${page.origin}/`, mark: 'graphgate-page-ready' },
     { name: 'msal-browser', url: `${msal.origin}/`, mark: 'msal-ready' },
     { name: 'graphgate demo', url: `${demo.origin}/`, mark: 'graphgate-ready' },
+    { name: 'blank (floor)', url: `${blank.origin}/`, mark: 'blank-ready' },
   ];
   // One discarded load of each (the servers and the browser warm up), then the pages by
   // turns, so that whatever else the machine is doing weighs on all alike.
@@ -176,10 +194,14 @@ try {
   );
   console.log(`${'page'.padEnd(16)}${'median'.padStart(10)}${'p90'.padStart(10)}${'min'.padStart(10)}`);
   for (const r of results) console.log(`${r.name.padEnd(16)}${ms(r.median)}${ms(r.p90)}${ms(r.min)}`);
-  const [g, m, d] = results;
+  const [g, m, d, b] = results;
   const ratio = (a, b) => `median ${(a.median / b.median).toFixed(2)}x, p90 ${(a.p90 / b.p90).toFixed(2)}x, min ${(a.min / b.min).toFixed(2)}x`;
   console.log(`graphgate / msal-browser: ${ratio(g, m)} (goal: median <= 0.50x)`);
   console.log(`graphgate demo / msal-browser: ${ratio(d, m)}`);
+  // What each page adds to the floor: the part a library's start-up can change.
+  const above = (x) => `${(x.median - b.median).toFixed(1)} ms`;
+  console.log(`above the blank page (median): graphgate ${above(g)}, msal-browser ${above(m)}, graphgate demo ${above(d)}`);
+  console.log(`blank / msal-browser: ${ratio(b, m)} (no page can start faster than the blank one)`);
 } finally {
   await browser?.close().catch(() => {});
   for (const stop of stops.reverse()) await stop().catch(() => {});
