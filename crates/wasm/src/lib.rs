@@ -42,18 +42,24 @@ static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
 const TYPES: &str = include_str!("graphgate.d.ts");
 
 /// A client from explicit options.
+///
+/// Returned as a Promise made by [`client::to_promise`], as every other Promise of the module
+/// is, rather than as an `async fn` export (each of which would compile the future-to-Promise
+/// machinery once more).
 #[wasm_bindgen(js_name = createClient, skip_typescript)]
-pub async fn create_client(options: JsValue) -> Result<Client, JsValue> {
-    let o = Options::read(&options)?;
-    let (fetch, proxy) = (o.fetch.clone(), o.proxy_url.clone());
-    match settle(o) {
-        Ok((s, hooks)) => Ok(Client::new(s, hooks)),
-        // With a proxy, the catalogue's hint comes from it.
-        Err(e) => Err(match proxy {
-            Some(base) => client::explain_once(fetch.dyn_ref(), &options::trim_slash(&base), e).await.into(),
-            None => e.into(),
-        }),
-    }
+pub fn create_client(options: JsValue) -> js_sys::Promise {
+    client::to_promise(Box::pin(async move {
+        let o = Options::read(&options)?;
+        let (fetch, proxy) = (o.fetch.clone(), o.proxy_url.clone());
+        match settle(o) {
+            Ok((s, hooks)) => Ok(Client::new(s, hooks).into()),
+            // With a proxy, the catalogue's hint comes from it.
+            Err(e) => Err(match proxy {
+                Some(base) => client::explain_once(fetch.dyn_ref(), &options::trim_slash(&base), e).await,
+                None => e,
+            }),
+        }
+    }))
 }
 
 /// What the proxy's `GET /api/config` answers.
@@ -72,7 +78,11 @@ struct ProxyConfig {
 
 /// A client configured by the proxy's `GET /api/config`; `overrides` win over what it says.
 #[wasm_bindgen(js_name = createClientFromProxy, skip_typescript)]
-pub async fn create_client_from_proxy(proxy_url: Option<String>, overrides: JsValue) -> Result<Client, JsValue> {
+pub fn create_client_from_proxy(proxy_url: Option<String>, overrides: JsValue) -> js_sys::Promise {
+    client::to_promise(Box::pin(from_proxy(proxy_url, overrides)))
+}
+
+async fn from_proxy(proxy_url: Option<String>, overrides: JsValue) -> Result<JsValue, Fail> {
     let over = Options::read(&overrides)?;
     let base = options::trim_slash(proxy_url.as_deref().unwrap_or(""));
     let fetch = over.fetch.dyn_ref::<js_sys::Function>().cloned();
@@ -118,7 +128,7 @@ pub async fn create_client_from_proxy(proxy_url: Option<String>, overrides: JsVa
         Ok(Client::new(s, hooks))
     };
     match made.await {
-        Ok(c) => Ok(c),
-        Err(e) => Err(client::explain_once(fetch.as_ref(), &base, e).await.into()),
+        Ok(c) => Ok(c.into()),
+        Err(e) => Err(client::explain_once(fetch.as_ref(), &base, e).await),
     }
 }
