@@ -47,17 +47,25 @@ function bundle(name, dir, options) {
   });
 }
 
+/**
+ * Writes `dir/index.html`: a signed-out page (`data-state="loading"` until its script says) that
+ * loads the module script `script`, after `head` (a preload, say).
+ */
+function writePage(dir, { comment, title, script, head = '' }) {
+  writeFileSync(
+    join(dir, 'index.html'),
+    `<!doctype html>\n<!-- ${comment} -->\n<html lang="en"><head><meta charset="utf-8"><title>${title}</title>` +
+      `<link rel="icon" href="data:,">${head}<script type="module" src="./${script}"></script></head>` +
+      '<body data-state="loading"></body></html>\n',
+  );
+}
+
 /** The msal-browser page: msal-page.mjs bundled and minified, as an application ships it. */
 async function msalSite(dir, emulator) {
   const authority = `${emulator.base}/${SANDBOX.contoso}`;
   const config = { clientId: SANDBOX.clientId, authority, knownAuthorities: [new URL(emulator.base).host] };
   await bundle('msal-page', dir, { define: { MSAL_BENCH_CONFIG: JSON.stringify(config) } });
-  writeFileSync(
-    join(dir, 'index.html'),
-    '<!doctype html>\n<!-- The msal-browser start-up yardstick page. -->\n<html lang="en"><head><meta charset="utf-8"><title>msal-browser</title>' +
-      '<link rel="icon" href="data:,"><script type="module" src="./msal-page.js"></script></head>' +
-      '<body data-state="loading"></body></html>\n',
-  );
+  writePage(dir, { comment: 'The msal-browser start-up yardstick page.', title: 'msal-browser', script: 'msal-page.js' });
 }
 
 /**
@@ -80,24 +88,19 @@ async function graphgateSite(dir, origin) {
     },
   });
   cpSync(join(target, 'npm', 'web', 'graphgate_core_bg.wasm'), join(dir, 'graphgate_core_bg.wasm'));
-  writeFileSync(
-    join(dir, 'index.html'),
-    '<!doctype html>\n<!-- The graphgate start-up page. -->\n<html lang="en"><head><meta charset="utf-8"><title>graphgate</title>' +
-      '<link rel="icon" href="data:,"><link rel="preload" as="fetch" crossorigin href="./graphgate_core_bg.wasm">' +
-      '<script type="module" src="./graphgate-page.js"></script></head><body data-state="loading"></body></html>\n',
-  );
+  writePage(dir, {
+    comment: 'The graphgate start-up page.',
+    title: 'graphgate',
+    script: 'graphgate-page.js',
+    head: '<link rel="preload" as="fetch" crossorigin href="./graphgate_core_bg.wasm">',
+  });
 }
 
 /** The blank page: blank-page.mjs bundled the same way, the least any of these pages does. */
 async function blankSite(dir) {
   mkdirSync(dir);
   await bundle('blank-page', dir);
-  writeFileSync(
-    join(dir, 'index.html'),
-    '<!doctype html>\n<!-- The start-up floor page. -->\n<html lang="en"><head><meta charset="utf-8"><title>blank</title>' +
-      '<link rel="icon" href="data:,"><script type="module" src="./blank-page.js"></script></head>' +
-      '<body data-state="loading"></body></html>\n',
-  );
+  writePage(dir, { comment: 'The start-up floor page.', title: 'blank', script: 'blank-page.js' });
 }
 
 /** A proxy for the emulator serving `site` on a free loopback port it is configured for. */

@@ -82,6 +82,7 @@ pub fn create_client_from_proxy(proxy_url: Option<String>, overrides: JsValue) -
     client::to_promise(Box::pin(from_proxy(proxy_url, overrides)))
 }
 
+/// [`create_client_from_proxy`]'s steps: the proxy's configuration, checked, under `overrides`.
 async fn from_proxy(proxy_url: Option<String>, overrides: JsValue) -> Result<JsValue, Fail> {
     let over = Options::read(&overrides)?;
     let base = options::trim_slash(proxy_url.as_deref().unwrap_or(""));
