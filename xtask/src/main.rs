@@ -21,6 +21,7 @@ tasks:
   codegen         regenerate docs/errors.md from the error catalogue
   codegen --check fail if docs/errors.md is out of date
   wasm            build the npm package `graphgate` as wasm-pack.toml declares, and report its size
+                  beside msal-browser's and beside bench/card-floor's (its browser crates alone)
   demo            build everything and run the demo: emulator + proxy serving www/ on
                   http://localhost:8080 (Ctrl-C stops); `demo --config FILE` uses a real tenant,
                   `demo --env` one configured by GRAPHGATE_* environment variables
@@ -515,10 +516,10 @@ fn package_json(cfg: &WasmPack, target: &str) -> Result<String> {
 /// Builds the npm package: cargo for wasm32, wasm-bindgen (the CLI must match the pinned crate)
 /// for every target, wasm-opt from the npm `binaryen` package when it is installed, then the
 /// package's JavaScript, types and package.json.
-fn wasm() -> Result<Vec<(String, Sizes)>> {
+/// Builds `krate` for wasm32 as wasm-pack.toml declares (toolchain, `-Zbuild-std`, flags,
+/// profile) and returns the .wasm cargo wrote.
+fn build_wasm(cfg: &WasmPack, krate: &str) -> Result<PathBuf> {
     let root = project_root();
-    let cfg = wasm_pack()?;
-    setup()?;
     let mut build = match &cfg.build.toolchain {
         Some(toolchain) => {
             setup_toolchain(toolchain)?;
@@ -532,15 +533,7 @@ fn wasm() -> Result<Vec<(String, Sizes)>> {
         }
         None => cargo(),
     };
-    build.args([
-        "build",
-        "-p",
-        &cfg.package.krate,
-        "--target",
-        "wasm32-unknown-unknown",
-        "--profile",
-        &cfg.build.profile,
-    ]);
+    build.args(["build", "-p", krate, "--target", "wasm32-unknown-unknown", "--profile", &cfg.build.profile]);
     if !cfg.build.build_std.is_empty() {
         build.arg(format!("-Zbuild-std={}", cfg.build.build_std.join(",")));
     }
@@ -556,51 +549,66 @@ fn wasm() -> Result<Vec<(String, Sizes)>> {
     flags.extend(cfg.build.rustflags.iter().cloned());
     build.env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", flags.join(" "));
     run(&mut build)?;
-    let artifact = root
+    Ok(root
         .join("target/wasm32-unknown-unknown")
         .join(&cfg.build.profile)
-        .join(format!("{}.wasm", cfg.package.krate.replace('-', "_")));
-    let wasm_opt = root.join("tests/node_modules/.bin/wasm-opt");
+        .join(format!("{}.wasm", krate.replace('-', "_"))))
+}
+
+/// Writes `artifact`'s glue for `target` into `out` (emptied first) with wasm-bindgen, named
+/// `core`, then optimises the .wasm with wasm-opt and shortens its names as wasm-pack.toml says;
+/// returns the .wasm written.
+fn bindgen_and_optimise(cfg: &WasmPack, artifact: &Path, target: &str, out: &Path, core: &str) -> Result<PathBuf> {
+    let wasm_opt = project_root().join("tests/node_modules/.bin/wasm-opt");
+    let _ = std::fs::remove_dir_all(out);
+    run(Command::new(cargo_bin("wasm-bindgen"))
+        .args([
+            "--target",
+            target,
+            "--remove-name-section",
+            "--remove-producers-section",
+            "--out-name",
+            core,
+            "--out-dir",
+        ])
+        .arg(out)
+        .arg(artifact))?;
+    let wasm_file = out.join(format!("{core}_bg.wasm"));
+    if cfg.wasm_opt.enabled {
+        if wasm_opt.exists() {
+            // No `--all-features`: wasm-opt reads the features the module uses from its
+            // target_features section; enabling all of them lets it write encodings (compact
+            // imports) that browsers refuse to instantiate.
+            run(Command::new(&wasm_opt)
+                .arg(&cfg.wasm_opt.level)
+                .args(&cfg.wasm_opt.flags)
+                .arg(&wasm_file)
+                .arg("-o")
+                .arg(&wasm_file))?;
+        } else {
+            eprintln!(
+                "xtask: wasm-opt (npm binaryen) is not installed under tests/node_modules; the module is not optimised"
+            );
+        }
+    }
+    if cfg.build.short_names {
+        shorten_names(out, core)?;
+    }
+    Ok(wasm_file)
+}
+
+fn wasm() -> Result<Vec<(String, Sizes)>> {
+    let root = project_root();
+    let cfg = wasm_pack()?;
+    setup()?;
+    let artifact = build_wasm(&cfg, &cfg.package.krate)?;
     let esbuild = root.join("tests/node_modules/.bin/esbuild");
     let core = &cfg.package.core_name;
     let js_dir = root.join(&cfg.package.js_dir);
     let mut report = Vec::new();
     for target in &cfg.build.targets {
         let out = root.join(&cfg.package.out_dir).join(target);
-        let _ = std::fs::remove_dir_all(&out);
-        run(Command::new(cargo_bin("wasm-bindgen"))
-            .args([
-                "--target",
-                target,
-                "--remove-name-section",
-                "--remove-producers-section",
-                "--out-name",
-                core,
-                "--out-dir",
-            ])
-            .arg(&out)
-            .arg(&artifact))?;
-        let wasm_file = out.join(format!("{core}_bg.wasm"));
-        if cfg.wasm_opt.enabled {
-            if wasm_opt.exists() {
-                // No `--all-features`: wasm-opt reads the features the module uses from its
-                // target_features section; enabling all of them lets it write encodings (compact
-                // imports) that browsers refuse to instantiate.
-                run(Command::new(&wasm_opt)
-                    .arg(&cfg.wasm_opt.level)
-                    .args(&cfg.wasm_opt.flags)
-                    .arg(&wasm_file)
-                    .arg("-o")
-                    .arg(&wasm_file))?;
-            } else {
-                eprintln!(
-                    "xtask: wasm-opt (npm binaryen) is not installed under tests/node_modules; the module is not optimised"
-                );
-            }
-        }
-        if cfg.build.short_names {
-            shorten_names(&out, core)?;
-        }
+        let wasm_file = bindgen_and_optimise(&cfg, &artifact, target, &out, core)?;
         std::fs::copy(js_dir.join(ENTRY_JS), out.join(ENTRY_JS)).map_err(|e| format!("{ENTRY_JS}: {e}"))?;
         write(&out.join("index.js"), &entry_js(target, core))?;
         write(&out.join("index.d.ts"), &entry_dts(core))?;
@@ -722,10 +730,42 @@ fn wasm_and_compare(enforce: bool) -> Result<String> {
             ));
         }
     }
+    // Outside the test run: what the browser crates cost on their own, built the same way.
+    if !enforce && let Some((_, web)) = report.iter().find(|(t, _)| t == "web") {
+        let ours = web.wasm_gz + web.js_min_gz.unwrap_or(web.js_gz);
+        let floor = card_floor_size(&wasm_pack()?)?;
+        say(format!(
+            "web      card floor ({CARD_FLOOR}: each browser crate once, in its role) {floor} B gzip -9: \
+                 graphgate's own part {} B; msal-browser alone leaves {} B for it",
+            ours.saturating_sub(floor),
+            msal.saturating_sub(floor)
+        ));
+    }
     match over {
         Some(why) if enforce => Err(why),
         _ => Ok(lines),
     }
+}
+
+/// The crate that uses each browser crate the module is built on once, in its role, and nothing
+/// else (bench/card-floor).
+const CARD_FLOOR: &str = "graphgate-card-floor";
+
+/// [`CARD_FLOOR`] built, bound (web target), optimised and its glue bundled and minified exactly
+/// as the package is: its .wasm plus JavaScript, gzip -9, in bytes.
+fn card_floor_size(cfg: &WasmPack) -> Result<u64> {
+    let root = project_root();
+    let artifact = build_wasm(cfg, CARD_FLOOR)?;
+    let dir = root.join(&cfg.package.out_dir);
+    let core = "card_floor";
+    let wasm_file = bindgen_and_optimise(cfg, &artifact, "web", &dir.join("card-floor"), core)?;
+    let bundle = dir.join("card-floor.min.js");
+    run(Command::new(root.join("tests/node_modules/.bin/esbuild"))
+        .arg(dir.join("card-floor").join(format!("{core}.js")))
+        .args(MINIFIED_BUNDLE)
+        .arg("--external:*.wasm")
+        .arg(format!("--outfile={}", bundle.display())))?;
+    Ok(gzip9_len(&wasm_file)? + gzip9_len(&bundle)?)
 }
 
 /// Bundles the incumbent entry `tests/size/{entry}` with esbuild (minified ES module for the
