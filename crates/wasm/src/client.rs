@@ -265,7 +265,7 @@ impl Client {
     #[wasm_bindgen(js_name = getAccessToken)]
     pub fn get_access_token(&self, req: JsValue) -> Promise {
         promise(&self.inner, |inner| async move {
-            let req = crate::tokens::TokenRequest::read(&req);
+            let req = crate::tokens::TokenRequest::read(&req, "getAccessToken")?;
             let t = crate::tokens::acquire(&inner, req.scopes, req.force_refresh, None).await?;
             Ok(t.access_token.into())
         })
@@ -275,7 +275,7 @@ impl Client {
     #[wasm_bindgen(js_name = acquireToken)]
     pub fn acquire_token(&self, req: JsValue) -> Promise {
         promise(&self.inner, |inner| async move {
-            let req = crate::tokens::TokenRequest::read(&req);
+            let req = crate::tokens::TokenRequest::read(&req, "acquireToken")?;
             Ok(crate::tokens::acquire(&inner, req.scopes, req.force_refresh, None).await?.value)
         })
     }
@@ -382,7 +382,7 @@ impl Client {
             };
             path.push_str("?%24top=");
             path.push_str(&js::num(top));
-            let select = js::get_strings(&options, "select").unwrap_or_default();
+            let select = crate::options::strings_of(&options, "select", "listMessages")?.unwrap_or_default();
             if !select.is_empty() {
                 path.push_str("&%24select=");
                 path.push_str(&percent_encode(&select.join(",")));

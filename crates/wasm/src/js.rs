@@ -123,16 +123,6 @@ pub(crate) fn get_bool(obj: &JsValue, key: &str) -> Option<bool> {
     get(obj, key).as_bool()
 }
 
-/// `obj[key]` as a list of strings: an array's string entries, or one string.
-pub(crate) fn get_strings(obj: &JsValue, key: &str) -> Option<Vec<String>> {
-    let v = get(obj, key);
-    if js_sys::Array::is_array(&v) {
-        Some(js_sys::Array::from(&v).iter().filter_map(|s| s.as_string()).collect())
-    } else {
-        v.as_string().map(|s| vec![s])
-    }
-}
-
 /// Sorts a short list in place (insertion sort: the module carries no general sort).
 pub(crate) fn sort_small<T: PartialOrd>(items: &mut [T]) {
     for i in 1..items.len() {

@@ -23,7 +23,7 @@ pub(crate) struct Options {
     pub(crate) login_base_url: Option<String>,
     pub(crate) graph_base_url: Option<String>,
     pub(crate) redirect_uri: Option<String>,
-    #[serde(deserialize_with = "scopes")]
+    #[serde(deserialize_with = "strings")]
     pub(crate) scopes: Option<Vec<String>>,
     pub(crate) refresh_margin_seconds: Option<f64>,
     pub(crate) max_retries: Option<f64>,
@@ -73,15 +73,17 @@ impl Options {
     }
 }
 
-/// A `scopes` option: a list of strings, or one string as a list of one (as `getAccessToken`
-/// takes it); `null` is none given. serde-wasm-bindgen reads a list from anything iterable, and a
-/// string is not an object it can ask, so the value is looked at before it is read as a list.
-pub(crate) fn scopes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
-    struct Scopes;
-    impl<'de> Visitor<'de> for Scopes {
+/// A list option (`scopes` wherever they are given, `listMessages`' `select`): a list of
+/// strings, or one string as a list of one; `null` or absent is none given; anything else, a
+/// non-string in the list included, is refused. serde-wasm-bindgen reads a list from anything
+/// iterable, and a string is not an object it can ask, so the value is looked at before it is
+/// read as a list.
+pub(crate) fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    struct Strings;
+    impl<'de> Visitor<'de> for Strings {
         type Value = Option<Vec<String>>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("scopes as a string or an array of strings")
+            f.write_str("a string or an array of strings")
         }
         fn visit_unit<E>(self) -> Result<Self::Value, E> {
             Ok(None)
@@ -97,7 +99,13 @@ pub(crate) fn scopes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Strin
             Ok(Some(all))
         }
     }
-    d.deserialize_any(Scopes)
+    d.deserialize_any(Strings)
+}
+
+/// `obj[key]` read by [`strings`] outside an options struct; `what` names the call refused.
+pub(crate) fn strings_of(obj: &JsValue, key: &str, what: &str) -> Result<Option<Vec<String>>, Fail> {
+    strings(serde_wasm_bindgen::Deserializer::from(js::get(obj, key)))
+        .map_err(|e| Fail::of(ErrorCode::InvalidJsonBody, &[what, ": ", &crate::client::refusal(e)].concat()))
 }
 
 /// The settings in effect, as `client.options` shows them (no secrets are ever among them).

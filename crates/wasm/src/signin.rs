@@ -34,7 +34,7 @@ const PENDING_MAX_AGE_MS: f64 = 3_600_000.0;
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 pub(crate) struct LoginRequest {
-    #[serde(deserialize_with = "crate::options::scopes")]
+    #[serde(deserialize_with = "crate::options::strings")]
     scopes: Option<Vec<String>>,
     prompt: Option<String>,
     login_hint: Option<String>,

@@ -18,11 +18,13 @@ pub(crate) struct TokenRequest {
 }
 
 impl TokenRequest {
-    pub(crate) fn read(req: &JsValue) -> TokenRequest {
-        TokenRequest {
-            scopes: js::get_strings(req, "scopes"),
+    /// `req` as `what` (`getAccessToken`, `acquireToken`) was given it; scopes that are not
+    /// strings are refused, as everywhere scopes are given.
+    pub(crate) fn read(req: &JsValue, what: &str) -> Result<TokenRequest, Fail> {
+        Ok(TokenRequest {
+            scopes: crate::options::strings_of(req, "scopes", what)?,
             force_refresh: js::get_bool(req, "forceRefresh") == Some(true),
-        }
+        })
     }
 }
 

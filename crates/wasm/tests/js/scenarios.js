@@ -535,6 +535,14 @@ export async function guardsAgainstMisuse() {
   const loose = await rejects(newClient({ scopes: 5 }), 'scopes of a number');
   eq(loose.code, 'config_invalid', 'typed');
   assert(loose.message.includes('a string or an array of strings'), `says what scopes must be: ${loose.message}`);
+  // The same rule wherever a list of strings is taken: a number among getAccessToken's scopes,
+  // or a number as listMessages' select, is refused, not dropped.
+  const mixed = await rejects(t.client.getAccessToken({ scopes: ['User.Read', 7] }), 'a number among the scopes');
+  eq(mixed.code, 'invalid_json_body', 'typed');
+  assert(/^getAccessToken: invalid type\b.*, expected a string$/.test(mixed.message), `says what a scope must be: ${mixed.message}`);
+  const select = await rejects(t.client.listMessages({ select: 5 }), 'select of a number');
+  eq(select.code, 'invalid_json_body', 'typed');
+  assert(select.message.endsWith('expected a string or an array of strings'), `says what select must be: ${select.message}`);
   // A wrongly typed option is named by what was expected, in serde's words, without the `Error: `
   // of a JavaScript error's text in the middle of the sentence.
   const typed = await rejects(newClient({ maxRetries: 'three' }), 'maxRetries as a string');
