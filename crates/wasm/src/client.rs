@@ -200,7 +200,26 @@ pub(crate) fn read_as<T: for<'de> Deserialize<'de> + Default>(
     if value.is_undefined() || value.is_null() {
         return Ok(T::default());
     }
-    serde_wasm_bindgen::from_value(value).map_err(|e| Fail::of(code, &[what, ": ", &refusal(e)].concat()))
+    serde_wasm_bindgen::from_value(value.clone()).map_err(|e| {
+        let at = refused_field(&value, &|v| serde_wasm_bindgen::from_value::<T>(v).is_ok())
+            .map(|f| [f.as_str(), ": "].concat())
+            .unwrap_or_default();
+        Fail::of(code, &[what, ": ", &at, &refusal(e)].concat())
+    })
+}
+
+/// The one field of `value` that was refused: the field without which the rest `reads`. serde's
+/// message says what was expected but not where; `None` when no one field is to blame (two are
+/// wrong, or a required one is, or `value` is not an object with fields).
+fn refused_field(value: &JsValue, reads: &dyn Fn(JsValue) -> bool) -> Option<String> {
+    if !value.is_object() || js_sys::Array::is_array(value) {
+        return None;
+    }
+    js_sys::Object::keys(value.unchecked_ref::<js_sys::Object>()).iter().filter_map(|k| k.as_string()).find(|k| {
+        let without = js_sys::Object::assign(&js_sys::Object::new(), value.unchecked_ref::<js_sys::Object>());
+        let _ = js_sys::Reflect::delete_property(&without, &k.as_str().into());
+        reads(without.into())
+    })
 }
 
 /// What serde-wasm-bindgen refused, as a sentence: its error is a JavaScript `Error`, whose

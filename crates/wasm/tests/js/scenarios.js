@@ -543,11 +543,14 @@ export async function guardsAgainstMisuse() {
   const select = await rejects(t.client.listMessages({ select: 5 }), 'select of a number');
   eq(select.code, 'invalid_json_body', 'typed');
   assert(select.message.endsWith('expected a string or an array of strings'), `says what select must be: ${select.message}`);
-  // A wrongly typed option is named by what was expected, in serde's words, without the `Error: `
-  // of a JavaScript error's text in the middle of the sentence.
+  // A wrongly typed option is named, with what was expected in serde's words, without the
+  // `Error: ` of a JavaScript error's text in the middle of the sentence.
   const typed = await rejects(newClient({ maxRetries: 'three' }), 'maxRetries as a string');
   eq(typed.code, 'config_invalid', 'typed');
-  assert(/^the client's options: invalid type: string\b.*, expected f64$/.test(typed.message), `says what it wanted: ${typed.message}`);
+  assert(/^the client's options: maxRetries: invalid type: string\b.*, expected f64$/.test(typed.message), `names it and says what it wanted: ${typed.message}`);
+  const login = await rejects(t.client.loginRedirect({ loginHint: 42 }), 'loginHint as a number');
+  eq(login.code, 'invalid_json_body', 'typed');
+  assert(/^loginRedirect: loginHint: invalid type\b.*, expected a string$/.test(login.message), `names it: ${login.message}`);
   // A refresh margin beyond the proxy's own would count every token as stale: refused.
   const margin = await rejects(newClient({ refreshMarginSeconds: 600 }), 'too large a margin');
   eq(margin.code, 'config_invalid', 'typed');
