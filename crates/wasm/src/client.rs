@@ -200,6 +200,7 @@ pub(crate) fn read_as<T: for<'de> Deserialize<'de> + Default>(
     if value.is_undefined() || value.is_null() {
         return Ok(T::default());
     }
+    an_object(&value, what, code)?;
     serde_wasm_bindgen::from_value(value.clone()).map_err(|e| {
         let at = refused_field(&value, &|v| serde_wasm_bindgen::from_value::<T>(v).is_ok())
             .map(|f| [f.as_str(), ": "].concat())
@@ -208,13 +209,20 @@ pub(crate) fn read_as<T: for<'de> Deserialize<'de> + Default>(
     })
 }
 
+/// Refuses options that are not an object: serde would read a struct from an array by position,
+/// and refuse a string naming a Rust type.
+fn an_object(value: &JsValue, what: &str, code: ErrorCode) -> Result<(), Fail> {
+    if value.is_object() && !js_sys::Array::is_array(value) {
+        return Ok(());
+    }
+    let given = if value.is_object() { "array".into() } else { value.js_typeof().as_string().unwrap_or_default() };
+    Err(Fail::of(code, &[what, " takes an object (given: ", &given, ")"].concat()))
+}
+
 /// The one field of `value` that was refused: the field without which the rest `reads`. serde's
 /// message says what was expected but not where; `None` when no one field is to blame (two are
-/// wrong, or a required one is, or `value` is not an object with fields).
+/// wrong, or a required one is).
 fn refused_field(value: &JsValue, reads: &dyn Fn(JsValue) -> bool) -> Option<String> {
-    if !value.is_object() || js_sys::Array::is_array(value) {
-        return None;
-    }
     js_sys::Object::keys(value.unchecked_ref::<js_sys::Object>()).iter().filter_map(|k| k.as_string()).find(|k| {
         let without = js_sys::Object::assign(&js_sys::Object::new(), value.unchecked_ref::<js_sys::Object>());
         let _ = js_sys::Reflect::delete_property(&without, &k.as_str().into());

@@ -551,6 +551,12 @@ export async function guardsAgainstMisuse() {
   const login = await rejects(t.client.loginRedirect({ loginHint: 42 }), 'loginHint as a number');
   eq(login.code, 'invalid_json_body', 'typed');
   assert(/^loginRedirect: loginHint: invalid type\b.*, expected a string$/.test(login.message), `names it: ${login.message}`);
+  // Options are an object: a string or an array (which serde would read by position) is refused.
+  for (const [given, kind] of [['User.Read', 'string'], [['User.Read'], 'array']]) {
+    const shape = await rejects(t.client.loginRedirect(given), `loginRedirect(${JSON.stringify(given)})`);
+    eq(shape.code, 'invalid_json_body', 'typed');
+    eq(shape.message, `loginRedirect takes an object (given: ${kind})`, 'says what it takes');
+  }
   // A refresh margin beyond the proxy's own would count every token as stale: refused.
   const margin = await rejects(newClient({ refreshMarginSeconds: 600 }), 'too large a margin');
   eq(margin.code, 'config_invalid', 'typed');
