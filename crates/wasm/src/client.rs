@@ -202,10 +202,8 @@ pub(crate) fn read_as<T: for<'de> Deserialize<'de> + Default>(
     }
     an_object(&value, what, code)?;
     serde_wasm_bindgen::from_value(value.clone()).map_err(|e| {
-        let at = refused_field(&value, &|v| serde_wasm_bindgen::from_value::<T>(v).is_ok())
-            .map(|f| [f.as_str(), ": "].concat())
-            .unwrap_or_default();
-        Fail::of(code, &[what, ": ", &at, &refusal(e)].concat())
+        let field = refused_field(&value, &|v| serde_wasm_bindgen::from_value::<T>(v).is_ok());
+        refused(code, &field.map_or_else(|| what.to_owned(), |f| [what, ": ", &f].concat()), e)
     })
 }
 
@@ -230,12 +228,13 @@ fn refused_field(value: &JsValue, reads: &dyn Fn(JsValue) -> bool) -> Option<Str
     })
 }
 
-/// What serde-wasm-bindgen refused, as a sentence: its error is a JavaScript `Error`, whose
-/// message is taken without the `Error: ` of its `toString`. The shipped module is built without
-/// `Debug` formatting, so the sentence never quotes the value refused (`invalid type: string,
-/// expected u32`), which may be a secret put in the wrong place.
-pub(crate) fn refusal(e: serde_wasm_bindgen::Error) -> String {
-    js::get_str(&e.into(), "message").unwrap_or_default().replace(" ,", ",")
+/// What serde-wasm-bindgen refused in `what`, as `what: sentence`: its error is a JavaScript
+/// `Error`, whose message is taken without the `Error: ` of its `toString`. The shipped module is
+/// built without `Debug` formatting, so the sentence never quotes the value refused (`invalid
+/// type: string, expected u32`), which may be a secret put in the wrong place.
+pub(crate) fn refused(code: ErrorCode, what: &str, e: serde_wasm_bindgen::Error) -> Fail {
+    let sentence = js::get_str(&e.into(), "message").unwrap_or_default().replace(" ,", ",");
+    Fail::of(code, &[what, ": ", &sentence].concat())
 }
 
 /// The serializer for what the module hands to JavaScript: plain objects, `null` for `None`.

@@ -89,9 +89,8 @@ async fn from_proxy(proxy_url: Option<String>, overrides: JsValue) -> Result<JsV
     let fetch = over.fetch.dyn_ref::<js_sys::Function>().cloned();
     let made = async {
         let answer = http::proxy(fetch.clone(), base.clone(), "GET", "/api/config", None).await?;
-        let config: ProxyConfig = serde_wasm_bindgen::from_value(answer).map_err(|e| {
-            Fail::of(ErrorCode::MalformedResponse, &["GET /api/config: ", &client::refusal(e)].concat())
-        })?;
+        let config: ProxyConfig = serde_wasm_bindgen::from_value(answer)
+            .map_err(|e| client::refused(ErrorCode::MalformedResponse, "GET /api/config", e))?;
         let here = options::this_page();
         let origin = js::window().and_then(|w| w.location().origin().ok());
         let same_origin = |u: &&String| web_sys::Url::new(u).ok().map(|u| u.origin()) == origin;

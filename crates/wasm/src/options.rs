@@ -105,7 +105,7 @@ pub(crate) fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Stri
 /// `obj[key]` read by [`strings`] outside an options struct; `what` names the call refused.
 pub(crate) fn strings_of(obj: &JsValue, key: &str, what: &str) -> Result<Option<Vec<String>>, Fail> {
     strings(serde_wasm_bindgen::Deserializer::from(js::get(obj, key)))
-        .map_err(|e| Fail::of(ErrorCode::InvalidJsonBody, &[what, ": ", &crate::client::refusal(e)].concat()))
+        .map_err(|e| crate::client::refused(ErrorCode::InvalidJsonBody, what, e))
 }
 
 /// The settings in effect, as `client.options` shows them (no secrets are ever among them).
