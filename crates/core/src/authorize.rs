@@ -239,17 +239,16 @@ impl<'a> AuthorizeRequest<'a> {
     }
 
     /// Builds the URL and the [`PendingAuth`] to keep. Random values come from the CSPRNG.
-    pub fn build(self) -> Result<(String, PendingAuth), Error> {
-        let scopes = self.effective_scopes();
-        let state = match self.state {
+    pub fn build(mut self) -> Result<(String, PendingAuth), Error> {
+        let state = match self.state.take() {
             Some(s) => s,
             None => State::new(random_token(32)?),
         };
-        let nonce = match self.nonce {
+        let nonce = match self.nonce.take() {
             Some(n) => n,
             None => Nonce::new(random_token(32)?),
         };
-        let (verifier, challenge) = match (self.verifier, self.challenge) {
+        let (verifier, challenge) = match (self.verifier.take(), self.challenge.take()) {
             (verifier, Some(c)) => (verifier, c),
             (Some(v), None) => {
                 let c = default_challenge(&v)?;
@@ -261,6 +260,15 @@ impl<'a> AuthorizeRequest<'a> {
                 (Some(v), c)
             }
         };
+        self.verifier = verifier;
+        Ok(self.build_begun(state, nonce, challenge))
+    }
+
+    /// Builds the URL and the [`PendingAuth`] of a sign-in begun elsewhere, which made its
+    /// `state`, `nonce` and `challenge` (graphgate-proxy does, and keeps the verifier): they are
+    /// used instead of any given before, nothing random is made here, and nothing can fail.
+    pub fn build_begun(self, state: State, nonce: Nonce, challenge: PkceChallenge) -> (String, PendingAuth) {
+        let scopes = self.effective_scopes();
         let scope_text = scopes.space_separated();
         let mut pairs: Vec<(&str, &str)> = vec![
             ("client_id", self.client_id.as_str()),
@@ -291,12 +299,12 @@ impl<'a> AuthorizeRequest<'a> {
         let pending = PendingAuth {
             state,
             nonce,
-            verifier,
+            verifier: self.verifier,
             redirect_uri: self.redirect_uri.clone(),
             scopes,
             response_mode: self.response_mode,
         };
-        Ok((url, pending))
+        (url, pending)
     }
 }
 

@@ -161,18 +161,22 @@ impl Message {
         Ok(())
     }
 
-    /// The recipients' part of [`Message::validate`]: at least one, at most [`MAX_RECIPIENTS`].
+    /// The recipients' part of [`Message::validate`].
     fn check_recipients(&self) -> Result<(), Error> {
-        let count = self.to_recipients.len() + self.cc_recipients.len() + self.bcc_recipients.len();
-        let why = if count == 0 {
-            "a message needs at least one recipient in toRecipients, ccRecipients or bccRecipients".into()
-        } else if count > MAX_RECIPIENTS {
-            format!("a message may have at most {MAX_RECIPIENTS} recipients, not {count}")
-        } else {
-            return Ok(());
-        };
-        Err(Error::new(ErrorCode::InvalidMail, why))
+        check_recipient_count(self.to_recipients.len() + self.cc_recipients.len() + self.bcc_recipients.len())
     }
+}
+
+/// At least one recipient (to, cc and bcc together), at most [`MAX_RECIPIENTS`].
+fn check_recipient_count(count: usize) -> Result<(), Error> {
+    let why = if count == 0 {
+        "a message needs at least one recipient in toRecipients, ccRecipients or bccRecipients".into()
+    } else if count > MAX_RECIPIENTS {
+        format!("a message may have at most {MAX_RECIPIENTS} recipients, not {count}")
+    } else {
+        return Ok(());
+    };
+    Err(Error::new(ErrorCode::InvalidMail, why))
 }
 
 /// The body of `POST /me/sendMail`.
@@ -310,10 +314,45 @@ impl<'de> Deserialize<'de> for Addresses {
     }
 }
 
+/// The message the short form makes: Graph's message with a subject, a body and recipients,
+/// which is all the short form can give. Serializing it writes what the same [`Message`]
+/// writes, without the code for attachments and headers, which the browser module never sends
+/// from the short form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShortMessage {
+    /// The subject.
+    pub subject: String,
+    /// The body.
+    pub body: ItemBody,
+    /// To.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub to_recipients: Vec<Recipient>,
+    /// Cc.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cc_recipients: Vec<Recipient>,
+    /// Bcc.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bcc_recipients: Vec<Recipient>,
+}
+
+impl From<ShortMessage> for Message {
+    fn from(m: ShortMessage) -> Message {
+        Message {
+            subject: m.subject,
+            body: m.body,
+            to_recipients: m.to_recipients,
+            cc_recipients: m.cc_recipients,
+            bcc_recipients: m.bcc_recipients,
+            ..Message::default()
+        }
+    }
+}
+
 impl MailInput {
     /// Graph's message for this input, its recipients checked as [`Message::validate`] checks them.
-    pub fn into_message(self) -> Result<Message, Error> {
-        let message = Message {
+    pub fn into_message(self) -> Result<ShortMessage, Error> {
+        let message = ShortMessage {
             subject: self.subject.unwrap_or_default(),
             body: match self.html {
                 Some(content) => ItemBody { content_type: BodyType::Html, content },
@@ -322,11 +361,12 @@ impl MailInput {
             to_recipients: recipients(self.to)?,
             cc_recipients: recipients(self.cc)?,
             bcc_recipients: recipients(self.bcc)?,
-            ..Message::default()
         };
         // The short form has neither attachments nor headers: of `validate`, only the recipients'
         // rule applies, and the browser module carries no base64 decoder for the rest.
-        message.check_recipients()?;
+        check_recipient_count(
+            message.to_recipients.len() + message.cc_recipients.len() + message.bcc_recipients.len(),
+        )?;
         Ok(message)
     }
 }
@@ -419,7 +459,7 @@ mod tests {
         assert_eq!(code(m), ErrorCode::InvalidMail);
     }
 
-    fn simple(value: serde_json::Value) -> Result<Message, Error> {
+    fn simple(value: serde_json::Value) -> Result<ShortMessage, Error> {
         serde_json::from_value::<MailInput>(value).expect("deserializes").into_message()
     }
 
@@ -433,8 +473,11 @@ mod tests {
             "text": "Hi"
         }))
         .expect("valid");
-        // into_message checks only the recipients: what it makes passes the whole check too.
-        m.validate().expect("the short form's message is valid");
+        // into_message checks only the recipients: what it makes passes the whole check too, and
+        // is written as the same Message would be.
+        let whole = Message::from(m.clone());
+        whole.validate().expect("the short form's message is valid");
+        assert_eq!(serde_json::to_value(&m).expect("json"), serde_json::to_value(&whole).expect("json"));
         assert_eq!(
             serde_json::to_value(&m).expect("json"),
             json!({

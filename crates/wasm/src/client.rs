@@ -214,7 +214,7 @@ fn an_object(value: &JsValue, what: &str, code: ErrorCode) -> Result<(), Fail> {
         return Ok(());
     }
     let given = if value.is_object() { "array".into() } else { value.js_typeof().as_string().unwrap_or_default() };
-    Err(Fail::of(code, &[what, " takes an object (given: ", &given, ")"].concat()))
+    Err(Fail::of(code, &[what, ": expected an object (given: ", &given, ")"].concat()))
 }
 
 /// The one field of `value` that was refused: the field without which the rest `reads`. serde's

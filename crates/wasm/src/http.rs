@@ -23,10 +23,19 @@ pub(crate) async fn send(fetch: Option<&Function>, req: Request) -> Result<Respo
     Ok(Response::from(res.unchecked_into::<web_sys::Response>()))
 }
 
-/// The method named `name` (any letter case).
+/// The method named `name` (any letter case): one of those Graph and the proxy answer to (a
+/// browser's `fetch` refuses `TRACE` and `CONNECT` anyway).
 pub(crate) fn method(name: &str) -> Result<Method, Fail> {
-    Method::from_bytes(name.to_ascii_uppercase().as_bytes())
-        .map_err(|_| Fail::of(ErrorCode::InvalidUrl, &["'", name, "' is not an HTTP method"].concat()))
+    Ok(match name.to_ascii_uppercase().as_str() {
+        "GET" => Method::GET,
+        "POST" => Method::POST,
+        "PUT" => Method::PUT,
+        "PATCH" => Method::PATCH,
+        "DELETE" => Method::DELETE,
+        "HEAD" => Method::HEAD,
+        "OPTIONS" => Method::OPTIONS,
+        _ => return Err(Fail::of(ErrorCode::InvalidUrl, &["'", name, "' is not an HTTP method"].concat())),
+    })
 }
 
 /// A request builder for `url` with `method`.

@@ -24,7 +24,6 @@ pub use graph::Graph;
 pub use signin::in_sign_in_popup;
 
 use graphgate_core::ErrorCode;
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
 use crate::fail::Fail;
@@ -62,19 +61,8 @@ pub fn create_client(options: JsValue) -> js_sys::Promise {
     }))
 }
 
-/// What the proxy's `GET /api/config` answers.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ProxyConfig {
-    client_id: String,
-    tenant: String,
-    login_base_url: String,
-    graph_base_url: String,
-    #[serde(default)]
-    redirect_uris: Vec<String>,
-    #[serde(default)]
-    default_scopes: Option<Vec<String>>,
-}
+/// The proxy's configuration, which `createClientFromProxy` reads.
+const CONFIG: &str = "GET /api/config";
 
 /// A client configured by the proxy's `GET /api/config`; `overrides` win over what it says.
 #[wasm_bindgen(js_name = createClientFromProxy, skip_typescript)]
@@ -89,13 +77,20 @@ async fn from_proxy(proxy_url: Option<String>, overrides: JsValue) -> Result<JsV
     let fetch = over.fetch.dyn_ref::<js_sys::Function>().cloned();
     let made = async {
         let answer = http::proxy(fetch.clone(), base.clone(), "GET", "/api/config", None).await?;
-        let config: ProxyConfig = serde_wasm_bindgen::from_value(answer)
-            .map_err(|e| client::refused(ErrorCode::MalformedResponse, "GET /api/config", e))?;
+        // The answer (`{clientId, tenant, loginBaseUrl, graphBaseUrl, redirectUris,
+        // defaultScopes}`) is read as options are: the same names, the same reader.
+        let config = client::read_as::<Options>(answer, CONFIG, ErrorCode::MalformedResponse)?;
+        let given = [&config.client_id, &config.tenant, &config.login_base_url, &config.graph_base_url];
+        let names = ["clientId", "tenant", "loginBaseUrl", "graphBaseUrl"];
+        if let Some((name, _)) = names.iter().zip(given).find(|(_, v)| v.is_none()) {
+            return Err(Fail::of(ErrorCode::MalformedResponse, &[CONFIG, ": the answer has no ", name].concat()));
+        }
+        let redirect_uris = config.redirect_uris.unwrap_or_default();
         let here = options::this_page();
         let origin = js::window().and_then(|w| w.location().origin().ok());
         let same_origin = |u: &&String| web_sys::Url::new(u).ok().map(|u| u.origin()) == origin;
         let redirect = over.redirect_uri.clone().or_else(|| {
-            let uris = &config.redirect_uris;
+            let uris = &redirect_uris;
             uris.iter()
                 .find(|u| Some(u.as_str()) == here.as_deref())
                 .or_else(|| if origin.is_some() { uris.iter().find(same_origin) } else { uris.first() })
@@ -107,7 +102,7 @@ async fn from_proxy(proxy_url: Option<String>, overrides: JsValue) -> Result<JsV
                 ErrorCode::ConfigInvalid,
                 &[
                     "none of the proxy's redirect URIs (",
-                    &config.redirect_uris.join(", "),
+                    &redirect_uris.join(", "),
                     ") is on this page's origin ",
                     origin.as_deref().unwrap_or(""),
                 ]
@@ -116,10 +111,10 @@ async fn from_proxy(proxy_url: Option<String>, overrides: JsValue) -> Result<JsV
         };
         let from_proxy = Options {
             proxy_url: Some(base.clone()),
-            client_id: Some(config.client_id),
-            tenant: Some(config.tenant),
-            login_base_url: Some(config.login_base_url),
-            graph_base_url: Some(config.graph_base_url),
+            client_id: config.client_id,
+            tenant: config.tenant,
+            login_base_url: config.login_base_url,
+            graph_base_url: config.graph_base_url,
             redirect_uri: Some(redirect),
             scopes: config.default_scopes,
             ..Options::default()

@@ -1,6 +1,7 @@
-//! The client's options: read from the page's object with serde-wasm-bindgen, checked once, and
-//! split into plain settings (which `client.options` shows) and the functions a page may inject
-//! (`fetch`, `storage`, `clock`, `navigate`, `onSignedOut`).
+//! The client's options: read from the page's object with serde-wasm-bindgen (the functions and
+//! the storage a page may inject, `fetch`, `storage`, `clock`, `navigate` and `onSignedOut`, taken
+//! as they are), checked once, and split into plain settings (which `client.options` shows) and
+//! those hooks.
 
 use core::fmt;
 
@@ -13,7 +14,8 @@ use wasm_bindgen::prelude::*;
 use crate::fail::Fail;
 use crate::js;
 
-/// What `createClient` takes (and `createClientFromProxy` merges over the proxy's answer).
+/// What `createClient` takes (and `createClientFromProxy` merges over the proxy's answer, which
+/// is read as options too).
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct Options {
@@ -29,22 +31,37 @@ pub(crate) struct Options {
     pub(crate) max_retries: Option<f64>,
     pub(crate) max_retry_delay_seconds: Option<f64>,
     pub(crate) popup_timeout_seconds: Option<f64>,
-    #[serde(with = "serde_wasm_bindgen::preserve")]
+    // The functions and the storage a page injects are not data: [`Options::read`] takes them
+    // from the object as they are (serde-wasm-bindgen's `preserve` would cost the module about
+    // 1.9 KB gzip -9 for the same).
+    #[serde(skip)]
     pub(crate) fetch: JsValue,
-    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[serde(skip)]
     pub(crate) storage: JsValue,
-    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[serde(skip)]
     pub(crate) clock: JsValue,
-    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[serde(skip)]
     pub(crate) navigate: JsValue,
-    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[serde(skip)]
     pub(crate) on_signed_out: JsValue,
+    /// The proxy's registered redirect URIs (only its `GET /api/config` answer has them).
+    #[serde(deserialize_with = "strings")]
+    pub(crate) redirect_uris: Option<Vec<String>>,
+    /// The proxy's default scopes (only its `GET /api/config` answer has them).
+    #[serde(deserialize_with = "strings")]
+    pub(crate) default_scopes: Option<Vec<String>>,
 }
 
 impl Options {
     /// Reads the page's options object; `undefined` and `null` are no options.
     pub(crate) fn read(value: &JsValue) -> Result<Options, Fail> {
-        crate::client::read_as(value.clone(), "the client's options", ErrorCode::ConfigInvalid)
+        let mut o: Options = crate::client::read_as(value.clone(), "the client's options", ErrorCode::ConfigInvalid)?;
+        o.fetch = js::get(value, "fetch");
+        o.storage = js::get(value, "storage");
+        o.clock = js::get(value, "clock");
+        o.navigate = js::get(value, "navigate");
+        o.on_signed_out = js::get(value, "onSignedOut");
+        Ok(o)
     }
 
     /// `self` with every option `over` gives taking precedence.
@@ -69,6 +86,8 @@ impl Options {
             clock: pick(self.clock, over.clock),
             navigate: pick(self.navigate, over.navigate),
             on_signed_out: pick(self.on_signed_out, over.on_signed_out),
+            redirect_uris: over.redirect_uris.or(self.redirect_uris),
+            default_scopes: over.default_scopes.or(self.default_scopes),
         }
     }
 }

@@ -78,10 +78,8 @@ async fn begin(inner: &Inner, req: &LoginRequest) -> Result<String, Fail> {
     let client = ClientId::parse(&inner.s.client_id)?;
     let redirect = RedirectUri::parse(&inner.s.redirect_uri)?;
     let mut auth = AuthorizeRequest::new(&endpoints, &tenant, &client, &redirect)
-        .scopes(Scopes::parse_all(scopes.iter().map(String::as_str))?)
-        .with_state(State::new(text("state")))
-        .with_nonce(Nonce::new(text("nonce")))
-        .with_challenge(PkceChallenge::parse(&text("codeChallenge"))?);
+        .scopes(Scopes::parse_all(scopes.iter().map(String::as_str))?);
+    let challenge = PkceChallenge::parse(&text("codeChallenge"))?;
     if let Some(p) = req.prompt.as_deref().filter(|p| !p.is_empty()) {
         let p = Prompt::parse(p).ok_or_else(|| {
             Fail::of(
@@ -102,7 +100,7 @@ async fn begin(inner: &Inner, req: &LoginRequest) -> Result<String, Fail> {
     if let Some(c) = claims {
         auth = auth.claims(c);
     }
-    let (url, kept) = auth.build()?;
+    let (url, kept) = auth.build_begun(State::new(text("state")), Nonce::new(text("nonce")), challenge);
     let pending = Pending {
         state: kept.state.into_exposed_secret(),
         scopes,

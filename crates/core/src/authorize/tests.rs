@@ -166,6 +166,28 @@ fn a_challenge_whose_verifier_is_kept_elsewhere_leaves_none_pending() {
 }
 
 #[test]
+fn a_sign_in_begun_elsewhere_is_built_from_its_own_values() {
+    let endpoints = Endpoints::default();
+    let tenant = Tenant::Common;
+    let client = ClientId::parse(CLIENT).expect("client");
+    let redirect = RedirectUri::parse("http://localhost:5173").expect("redirect");
+    let challenge = || crate::PkceChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").expect("challenge");
+    let request = || AuthorizeRequest::new(&endpoints, &tenant, &client, &redirect).login_hint("ada@contoso.com");
+    let (begun, pending) =
+        request().with_state(State::new("not-this")).build_begun(State::new("st-1"), Nonce::new("n-1"), challenge());
+    let (built, _) = request()
+        .with_state(State::new("st-1"))
+        .with_nonce(Nonce::new("n-1"))
+        .with_challenge(challenge())
+        .build()
+        .expect("url");
+    assert_eq!(begun, built, "one URL, however the values arrive");
+    assert!(begun.contains("&state=st-1&nonce=n-1&"), "{begun}");
+    assert_eq!(pending.state.expose_secret(), "st-1");
+    assert!(pending.verifier.is_none(), "the verifier stays where the sign-in was begun");
+}
+
+#[test]
 fn prompt_and_mode_names_round_trip() {
     for p in [Prompt::Login, Prompt::None, Prompt::Consent, Prompt::SelectAccount] {
         assert_eq!(Prompt::parse(p.as_str()), Some(p));

@@ -183,7 +183,7 @@ enum Key {
 
 impl<'de> de::Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(KeyVisitor)
+        d.deserialize_identifier(KeyVisitor)
     }
 }
 

@@ -515,6 +515,14 @@ export async function guardsAgainstMisuse() {
   const away = await rejects(t.client.graph.get('https://evil.example/v1.0/me'), 'another host');
   eq(away.code, 'invalid_url', 'refused');
   eq(t.seen.slice(before).filter((c) => c.url.includes('evil.example')).length, 0, 'nothing was sent there');
+  // A method Graph does not answer to is refused before anything is sent (fetch itself would
+  // throw on TRACE, which then read as a network failure).
+  for (const verb of ['TRACE', 'PROPFIND', 'GE T']) {
+    const bad = await rejects(t.client.graph.request(verb, '/me'), `method ${verb}`);
+    eq(bad.code, 'invalid_url', `${verb} is refused as a method`);
+    eq(bad.message, `'${verb}' is not an HTTP method`, 'says why');
+  }
+  eq(t.seen.slice(before).filter((c) => c.url.includes('/v1.0/')).length, 0, 'nothing was sent for them');
   // A write answered 504 may have happened: it is not sent again (a read would be).
   const sends = await calls('POST /v1.0/me/sendMail');
   await control('POST', '/faults', { path: '/v1.0/me/sendMail', method: 'POST', count: 1, kind: 'status', status: 504 });
@@ -555,7 +563,7 @@ export async function guardsAgainstMisuse() {
   for (const [given, kind] of [['User.Read', 'string'], [['User.Read'], 'array']]) {
     const shape = await rejects(t.client.loginRedirect(given), `loginRedirect(${JSON.stringify(given)})`);
     eq(shape.code, 'invalid_json_body', 'typed');
-    eq(shape.message, `loginRedirect takes an object (given: ${kind})`, 'says what it takes');
+    eq(shape.message, `loginRedirect: expected an object (given: ${kind})`, 'says what it takes');
   }
   // A refresh margin beyond the proxy's own would count every token as stale: refused.
   const margin = await rejects(newClient({ refreshMarginSeconds: 600 }), 'too large a margin');
