@@ -161,7 +161,7 @@ where
 }
 
 /// `task` as a Promise whose rejection is explained by the catalogue.
-fn settle(me: Rc<Inner>, fut: Task<JsValue>) -> Promise {
+pub(crate) fn settle(me: Rc<Inner>, fut: Task<JsValue>) -> Promise {
     to_promise(Box::pin(async move {
         match fut.await {
             Ok(v) => Ok(v),
@@ -178,6 +178,15 @@ pub struct Client {
 }
 
 impl Client {
+    /// `getAccessToken` (the token) and `acquireToken` (`whole`: `{accessToken, expiresOn, scopes}`).
+    fn token(&self, req: JsValue, what: &'static str, whole: bool) -> Promise {
+        promise(&self.inner, |inner| async move {
+            let req = crate::tokens::TokenRequest::read(&req, what)?;
+            let t = crate::tokens::acquire(&inner, req.scopes, req.force_refresh, None).await?;
+            Ok(if whole { t.value } else { t.access_token.into() })
+        })
+    }
+
     pub(crate) fn new(s: Settings, hooks: Hooks) -> Client {
         let inner = Rc::new(Inner { s, hooks, state: RefCell::default(), channel: RefCell::new(None) });
         *inner.channel.borrow_mut() = tabs::Channel::open(&inner);
@@ -290,20 +299,13 @@ impl Client {
     /// A valid access token.
     #[wasm_bindgen(js_name = getAccessToken)]
     pub fn get_access_token(&self, req: JsValue) -> Promise {
-        promise(&self.inner, |inner| async move {
-            let req = crate::tokens::TokenRequest::read(&req, "getAccessToken")?;
-            let t = crate::tokens::acquire(&inner, req.scopes, req.force_refresh, None).await?;
-            Ok(t.access_token.into())
-        })
+        self.token(req, "getAccessToken", false)
     }
 
     /// A valid access token with its expiry and scopes.
     #[wasm_bindgen(js_name = acquireToken)]
     pub fn acquire_token(&self, req: JsValue) -> Promise {
-        promise(&self.inner, |inner| async move {
-            let req = crate::tokens::TokenRequest::read(&req, "acquireToken")?;
-            Ok(crate::tokens::acquire(&inner, req.scopes, req.force_refresh, None).await?.value)
-        })
+        self.token(req, "acquireToken", true)
     }
 
     /// The signed-in account (asked of the proxy after a reload), or `null`.
@@ -351,33 +353,30 @@ impl Client {
 
     /// Invites a guest through the proxy (`POST /api/invitations`).
     pub fn invite(&self, email: String, options: JsValue) -> Promise {
-        promise(&self.inner, |inner| async move {
-            let body = js::object(&[]);
-            if options.is_object() {
-                let _ = js_sys::Object::assign(
-                    body.unchecked_ref::<js_sys::Object>(),
-                    options.unchecked_ref::<js_sys::Object>(),
-                );
-            }
-            js::set(&body, "email", &email.into());
-            inner.proxy("POST", "/api/invitations", Some(&body)).await
-        })
+        let body = js::object(&[]);
+        if options.is_object() {
+            let _ = js_sys::Object::assign(
+                body.unchecked_ref::<js_sys::Object>(),
+                options.unchecked_ref::<js_sys::Object>(),
+            );
+        }
+        js::set(&body, "email", &email.into());
+        settle(self.inner.clone(), self.inner.proxy("POST", "/api/invitations", Some(&body)))
     }
 
     /// Whether `email` is a member, an invited guest who has not redeemed yet, a guest, or unknown.
     #[wasm_bindgen(js_name = inviteStatus)]
     pub fn invite_status(&self, email: String) -> Promise {
-        promise(&self.inner, |inner| async move {
-            let path = ["/api/invitations/status?email=", &percent_encode(&email)].concat();
-            inner.proxy("GET", &path, None).await
-        })
+        let path = ["/api/invitations/status?email=", &percent_encode(&email)].concat();
+        settle(self.inner.clone(), self.inner.proxy("GET", &path, None))
     }
 
     /// The signed-in user's profile (`GET /me`).
     pub fn me(&self) -> Promise {
-        promise(&self.inner, |inner| async move {
-            crate::graph::request(&inner, "GET", "/me", JsValue::UNDEFINED, JsValue::UNDEFINED).await
-        })
+        settle(
+            self.inner.clone(),
+            crate::graph::request(&self.inner, "GET", "/me", JsValue::UNDEFINED, JsValue::UNDEFINED),
+        )
     }
 
     /// Sends mail as the signed-in user: Graph's message shape, or `{to, cc, bcc, subject, text | html}`.
@@ -420,18 +419,13 @@ impl Client {
     /// Every To Do list of the signed-in user.
     #[wasm_bindgen(js_name = todoLists)]
     pub fn todo_lists(&self) -> Promise {
-        promise(
-            &self.inner,
-            |inner| async move { crate::graph::all(&inner, "/me/todo/lists", JsValue::UNDEFINED).await },
-        )
+        settle(self.inner.clone(), crate::graph::all(&self.inner, "/me/todo/lists", JsValue::UNDEFINED))
     }
 
     /// Every task of one To Do list.
     #[wasm_bindgen(js_name = todoTasks)]
     pub fn todo_tasks(&self, list_id: String) -> Promise {
-        promise(&self.inner, |inner| async move {
-            let path = ["/me/todo/lists/", &percent_encode(&list_id), "/tasks"].concat();
-            crate::graph::all(&inner, &path, JsValue::UNDEFINED).await
-        })
+        let path = ["/me/todo/lists/", &percent_encode(&list_id), "/tasks"].concat();
+        settle(self.inner.clone(), crate::graph::all(&self.inner, &path, JsValue::UNDEFINED))
     }
 }

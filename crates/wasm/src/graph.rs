@@ -10,7 +10,7 @@ use graphgate_core::{Attempt, ErrorCode, GraphError, GraphErrorBody, RetryDecisi
 use js_sys::{Array, Object, Promise};
 use wasm_bindgen::prelude::*;
 
-use crate::client::{Inner, Task, promise};
+use crate::client::{Inner, Task, promise, settle};
 use crate::fail::Fail;
 use crate::tokens::ms;
 use crate::{http, js, tokens};
@@ -25,7 +25,7 @@ pub struct Graph {
 impl Graph {
     /// Any Graph request; resolves the parsed JSON answer, a `Blob`, or `null`.
     pub fn request(&self, method: String, path: String, body: JsValue, headers: JsValue) -> Promise {
-        promise(&self.inner, |inner| async move { request(&inner, &method, &path, body, headers).await })
+        settle(self.inner.clone(), request(&self.inner, &method, &path, body, headers))
     }
 
     /// `GET path`.
@@ -55,12 +55,12 @@ impl Graph {
 
     /// One page: `{value, nextLink}` (the entry's `pages()` iterates over these).
     pub fn page(&self, path: String, headers: JsValue) -> Promise {
-        promise(&self.inner, |inner| async move { page(&inner, &path, headers).await })
+        settle(self.inner.clone(), page(&self.inner, &path, headers))
     }
 
     /// Every item of every page.
     pub fn all(&self, path: String, headers: JsValue) -> Promise {
-        promise(&self.inner, |inner| async move { all(&inner, &path, headers).await })
+        settle(self.inner.clone(), all(&self.inner, &path, headers))
     }
 
     /// Runs requests through `$batch`, answers in the order asked.
@@ -236,18 +236,28 @@ async fn answer_of(res: gloo_net::http::Response, what: &str) -> Result<JsValue,
 }
 
 /// One page: `{value, nextLink}`.
-pub(crate) async fn page(inner: &Rc<Inner>, path: &str, headers: JsValue) -> Result<JsValue, Fail> {
-    let answer = request(inner, "GET", path, JsValue::UNDEFINED, headers).await?;
-    let value = js::get(&answer, "value");
-    let next = js::get(&answer, "@odata.nextLink");
-    Ok(js::object(&[
+pub(crate) fn page(inner: &Rc<Inner>, path: &str, headers: JsValue) -> Task<JsValue> {
+    let answer = request(inner, "GET", path, JsValue::UNDEFINED, headers);
+    Box::pin(async move { Ok(page_of(&answer.await?)) })
+}
+
+/// A page's answer as `{value, nextLink}`.
+fn page_of(answer: &JsValue) -> JsValue {
+    let value = js::get(answer, "value");
+    let next = js::get(answer, "@odata.nextLink");
+    js::object(&[
         ("value", if Array::is_array(&value) { value } else { Array::new().into() }),
         ("nextLink", if next.is_string() { next } else { JsValue::NULL }),
-    ]))
+    ])
 }
 
 /// Every item of every page, following `@odata.nextLink`.
-pub(crate) async fn all(inner: &Rc<Inner>, path: &str, headers: JsValue) -> Result<JsValue, Fail> {
+pub(crate) fn all(inner: &Rc<Inner>, path: &str, headers: JsValue) -> Task<JsValue> {
+    let (inner, path) = (inner.clone(), path.to_owned());
+    Box::pin(async move { all_pages(&inner, &path, headers).await })
+}
+
+async fn all_pages(inner: &Rc<Inner>, path: &str, headers: JsValue) -> Result<JsValue, Fail> {
     let items = Array::new();
     let mut next = Some(path.to_owned());
     while let Some(p) = next {
