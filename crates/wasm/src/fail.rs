@@ -122,11 +122,11 @@ impl Fail {
     pub(crate) fn from_core(e: &graphgate_core::Error) -> Fail {
         match e {
             graphgate_core::Error::Entra(x) => {
-                let code: JsValue = match x.aadsts {
-                    Some(n) => js_sys::JsString::from("AADSTS").concat(&n.into()).into(),
-                    None => x.error.as_str().into(),
+                let code = match x.aadsts {
+                    Some(n) => ["AADSTS", &js::num(f64::from(n))].concat(),
+                    None => x.error.clone(),
                 };
-                Fail::new(&code.as_string().unwrap_or_default(), e.detail())
+                Fail::new(&code, e.detail())
                     .with("error", x.error.as_str())
                     .with_opt("correlationId", x.correlation_id.as_deref())
                     .with_opt("suberror", x.suberror.as_deref())

@@ -124,7 +124,8 @@ async fn acquire_now(
             let (me, done) = (inner.clone(), p.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 let _ = JsFuture::from(done.clone()).await;
-                me.state.borrow_mut().inflight.retain(|(s, p)| !(*s == slot && js_sys::Object::is(p, &done)));
+                let done: &JsValue = &done;
+                me.state.borrow_mut().inflight.retain(|(s, p)| !(*s == slot && <&JsValue>::from(p) == done));
             });
             p
         }
