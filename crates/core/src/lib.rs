@@ -91,7 +91,9 @@ pub use id_token::{Account, AccountType, IdTokenClaims, decode_jwt_payload};
 pub use pkce::PkceChallenge;
 pub use random::random_token;
 pub use redirect::{RedirectResponse, RedirectSuccess, parse_redirect, redirect_params};
-pub use retry::{Attempt, RetryDecision, RetryPolicy, is_resendable, parse_retry_after, retry_after_header};
+pub use retry::{
+    Attempt, RetryDecision, RetryPolicy, is_resendable, longest_retry_after, parse_retry_after, retry_after_header,
+};
 pub use scope::{DEFAULT_SCOPES, GRAPH_RESOURCE, Scope, Scopes};
 pub use secret::{
     AccessToken, AuthorizationCode, ClientAssertion, ClientSecret, IdToken, Nonce, PkceVerifier, PrivateKeyPem,

@@ -109,6 +109,17 @@ pub fn retry_after_header<K: AsRef<str>, V: AsRef<str>>(headers: &[(K, V)]) -> O
     headers.iter().find(|(k, _)| k.as_ref().eq_ignore_ascii_case("retry-after")).map(|(_, v)| v.as_ref())
 }
 
+/// Of several `Retry-After` values (the throttled requests of one `$batch`), the one that asks
+/// for the longest wait at `now_ms` (Unix milliseconds): seconds and HTTP dates compare by the
+/// wait they mean; a value that is not valid asks for none. `None` when there are none.
+pub fn longest_retry_after<'a>(values: impl IntoIterator<Item = &'a str>, now_ms: u64) -> Option<&'a str> {
+    let wait = |v: &str| retry_after_ms(v, now_ms).unwrap_or(0);
+    values.into_iter().fold(None, |best, v| match best {
+        Some(b) if wait(b) >= wait(v) => Some(b),
+        _ => Some(v),
+    })
+}
+
 enum RetryAfter {
     Seconds(u64),
     /// Unix seconds.
@@ -286,6 +297,18 @@ mod tests {
         let owned: Vec<(String, String)> = vec![("Retry-After".into(), "3".into())];
         assert_eq!(retry_after_header(&owned), Some("3"));
         assert_eq!(retry_after_header::<&str, &str>(&[]), None);
+    }
+
+    #[test]
+    fn the_longest_retry_after_of_a_batch_compares_waits() {
+        // Sun, 06 Nov 1994 08:49:37 GMT is 784111777: five seconds after `now`.
+        let now = 784_111_772_000;
+        let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        assert_eq!(longest_retry_after(["1", date, "3"], now), Some(date), "a date five seconds away wins");
+        assert_eq!(longest_retry_after([date, "7"], now), Some("7"));
+        assert_eq!(longest_retry_after(["soon", "2"], now), Some("2"), "an invalid value asks for no wait");
+        assert_eq!(longest_retry_after(["2", "2"], now), Some("2"));
+        assert_eq!(longest_retry_after([], now), None);
     }
 
     #[test]

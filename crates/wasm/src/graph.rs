@@ -377,7 +377,7 @@ async fn run_chunk(inner: &Rc<Inner>, members: &[&Item]) -> Result<Vec<(String, 
         let answer = request(inner, "POST", "/$batch", body, JsValue::UNDEFINED).await?;
         let responses = js::get(&answer, "responses");
         let mut statuses: Vec<(String, u16)> = Vec::new();
-        let mut wait_for: Option<String> = None;
+        let mut asked: Vec<String> = Vec::new();
         for r in Array::from(&responses).iter() {
             let Some(id) = id_text(&js::get(&r, "id")) else { continue };
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "an HTTP status")]
@@ -396,11 +396,7 @@ async fn run_chunk(inner: &Rc<Inner>, members: &[&Item]) -> Result<Vec<(String, 
                     Vec::new()
                 };
                 if let Some(v) = graphgate_core::retry_after_header(&pairs) {
-                    // The longest wait any throttled request asks for.
-                    let secs = |s: &str| s.trim().parse::<u64>().unwrap_or(0);
-                    if wait_for.as_deref().is_none_or(|w| secs(v) > secs(w)) {
-                        wait_for = Some(v.to_owned());
-                    }
+                    asked.push(v.to_owned());
                 }
             }
             statuses.push((id.clone(), status));
@@ -411,9 +407,11 @@ async fn run_chunk(inner: &Rc<Inner>, members: &[&Item]) -> Result<Vec<(String, 
         if again.is_empty() {
             return Ok(answers);
         }
-        let attempt =
-            Attempt { method: "POST", status: 429, retry_after: wait_for.as_deref(), retries, waited_ms: waited };
-        let RetryDecision::RetryAfterMs(wait) = policy.decide(&attempt, ms(inner.now()), js::random_u32()) else {
+        // The longest wait any throttled request asks for.
+        let now = ms(inner.now());
+        let retry_after = graphgate_core::longest_retry_after(asked.iter().map(String::as_str), now);
+        let attempt = Attempt { method: "POST", status: 429, retry_after, retries, waited_ms: waited };
+        let RetryDecision::RetryAfterMs(wait) = policy.decide(&attempt, now, js::random_u32()) else {
             return Ok(answers);
         };
         retries += 1;

@@ -11,14 +11,14 @@ use crate::client::Task;
 use crate::fail::Fail;
 use crate::js;
 
-/// Sends `req` through `fetch` (the page's, else the browser's). A rejection (the network, CORS)
-/// comes back as what was thrown.
+/// Sends `req` through `fetch` (the page's, else the browser's `globalThis.fetch`, in pages and
+/// workers alike). A rejection (the network, CORS) comes back as what was thrown.
 pub(crate) async fn send(fetch: Option<&Function>, req: Request) -> Result<Response, JsValue> {
-    let Some(f) = fetch else {
-        return req.send().await.map_err(|e| JsValue::from_str(&e.to_string()));
-    };
     let raw: web_sys::Request = req.into();
-    let answer = f.call1(&JsValue::UNDEFINED, &raw)?;
+    let answer = match fetch {
+        Some(f) => f.call1(&JsValue::UNDEFINED, &raw)?,
+        None => js::call(&js::global(), "fetch", &[raw.into()])?,
+    };
     let res = JsFuture::from(Promise::resolve(&answer)).await?;
     Ok(Response::from(res.unchecked_into::<web_sys::Response>()))
 }
