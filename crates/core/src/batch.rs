@@ -36,7 +36,7 @@ pub fn assign_ids<S: AsRef<str>>(ids: &[Option<S>]) -> Vec<String> {
 ///
 /// Returns the indices of each call's requests, in ascending order; `invalid_json_body` when a
 /// group is larger than one call.
-pub fn plan_chunks<S: AsRef<str>, D: AsRef<[S]>>(items: &[(S, D)]) -> Result<Vec<Vec<usize>>, Error> {
+pub fn plan_chunks<S: AsRef<str>, R: AsRef<str>, D: AsRef<[R]>>(items: &[(S, D)]) -> Result<Vec<Vec<usize>>, Error> {
     let mut parent: Vec<usize> = (0..items.len()).collect();
     for (i, (_, depends_on)) in items.iter().enumerate() {
         for dep in depends_on.as_ref() {
@@ -104,7 +104,10 @@ pub fn plan_chunks<S: AsRef<str>, D: AsRef<[S]>>(items: &[(S, D)]) -> Result<Vec
 /// the status the answer gave per id: those throttled (429) or refused as unavailable (503), and
 /// those answered 424 (Failed Dependency) that depend on a request sent again, transitively.
 /// Returns their indices, in ascending order.
-pub fn to_resend<S: AsRef<str>, D: AsRef<[S]>, T: AsRef<str>>(items: &[(S, D)], statuses: &[(T, u16)]) -> Vec<usize> {
+pub fn to_resend<S: AsRef<str>, R: AsRef<str>, D: AsRef<[R]>, T: AsRef<str>>(
+    items: &[(S, D)],
+    statuses: &[(T, u16)],
+) -> Vec<usize> {
     let status = |id: &str| statuses.iter().find(|(k, _)| k.as_ref() == id).map(|&(_, s)| s);
     let mut again: Vec<bool> = items.iter().map(|(id, _)| matches!(status(id.as_ref()), Some(429 | 503))).collect();
     loop {

@@ -105,8 +105,8 @@ pub(crate) fn retry_after_ms(value: &str, now_ms: u64) -> Option<u64> {
 }
 
 /// The `Retry-After` value among a `$batch` sub-response's `headers` (names in any case).
-pub fn retry_after_header<K: AsRef<str>, V: AsRef<str>>(headers: &[(K, V)]) -> Option<&str> {
-    headers.iter().find(|(k, _)| k.as_ref().eq_ignore_ascii_case("retry-after")).map(|(_, v)| v.as_ref())
+pub fn retry_after_header<K: AsRef<str>, V>(headers: impl IntoIterator<Item = (K, V)>) -> Option<V> {
+    headers.into_iter().find(|(k, _)| k.as_ref().eq_ignore_ascii_case("retry-after")).map(|(_, v)| v)
 }
 
 /// Of several `Retry-After` values (the throttled requests of one `$batch`), the one that asks
@@ -293,10 +293,10 @@ mod tests {
     #[test]
     fn finds_retry_after_among_batch_headers() {
         let headers = [("Content-Type", "application/json"), ("retry-AFTER", "10")];
-        assert_eq!(retry_after_header(&headers), Some("10"));
+        assert_eq!(retry_after_header(headers), Some("10"));
         let owned: Vec<(String, String)> = vec![("Retry-After".into(), "3".into())];
-        assert_eq!(retry_after_header(&owned), Some("3"));
-        assert_eq!(retry_after_header::<&str, &str>(&[]), None);
+        assert_eq!(retry_after_header(owned).as_deref(), Some("3"));
+        assert_eq!(retry_after_header(Vec::<(&str, &str)>::new()), None);
     }
 
     #[test]

@@ -329,7 +329,7 @@ async fn batch(inner: &Rc<Inner>, requests: JsValue) -> Result<JsValue, Fail> {
         }
         items.push(Item { id, depends_on, json });
     }
-    let plan: Vec<(String, Vec<String>)> = items.iter().map(|i| (i.id.clone(), i.depends_on.clone())).collect();
+    let plan: Vec<(&str, &[String])> = items.iter().map(|i| (i.id.as_str(), i.depends_on.as_slice())).collect();
     let chunks = plan_chunks(&plan)?;
     let answers: Vec<(String, JsValue)> = {
         let mut all = Vec::new();
@@ -384,25 +384,19 @@ async fn run_chunk(inner: &Rc<Inner>, members: &[&Item]) -> Result<Vec<(String, 
             let status = js::get(&r, "status").as_f64().unwrap_or(0.0) as u16;
             if status == 429 || status == 503 {
                 let headers = js::get(&r, "headers");
-                let pairs: Vec<(String, String)> = if headers.is_object() {
-                    Object::entries(headers.unchecked_ref())
-                        .iter()
-                        .filter_map(|e| {
-                            let p = Array::from(&e);
-                            Some((p.get(0).as_string()?, id_text(&p.get(1))?))
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                if let Some(v) = graphgate_core::retry_after_header(&pairs) {
-                    asked.push(v.to_owned());
+                let entries = if headers.is_object() { Object::entries(headers.unchecked_ref()) } else { Array::new() };
+                let pairs = entries.iter().filter_map(|e| {
+                    let p = Array::from(&e);
+                    Some((p.get(0).as_string()?, p.get(1)))
+                });
+                if let Some(v) = graphgate_core::retry_after_header(pairs).and_then(|v| id_text(&v)) {
+                    asked.push(v);
                 }
             }
             statuses.push((id.clone(), status));
             answers.push((id, r));
         }
-        let plan: Vec<(String, Vec<String>)> = round.iter().map(|i| (i.id.clone(), i.depends_on.clone())).collect();
+        let plan: Vec<(&str, &[String])> = round.iter().map(|i| (i.id.as_str(), i.depends_on.as_slice())).collect();
         let again = to_resend(&plan, &statuses);
         if again.is_empty() {
             return Ok(answers);
