@@ -163,12 +163,13 @@ impl Message {
 
     /// The recipients' part of [`Message::validate`].
     fn check_recipients(&self) -> Result<(), Error> {
-        check_recipient_count(self.to_recipients.len() + self.cc_recipients.len() + self.bcc_recipients.len())
+        check_recipient_count([&self.to_recipients, &self.cc_recipients, &self.bcc_recipients])
     }
 }
 
-/// At least one recipient (to, cc and bcc together), at most [`MAX_RECIPIENTS`].
-fn check_recipient_count(count: usize) -> Result<(), Error> {
+/// At least one recipient in to, cc and bcc together, at most [`MAX_RECIPIENTS`].
+fn check_recipient_count(lists: [&[Recipient]; 3]) -> Result<(), Error> {
+    let count: usize = lists.iter().map(|l| l.len()).sum();
     let why = if count == 0 {
         "a message needs at least one recipient in toRecipients, ccRecipients or bccRecipients".into()
     } else if count > MAX_RECIPIENTS {
@@ -364,9 +365,7 @@ impl MailInput {
         };
         // The short form has neither attachments nor headers: of `validate`, only the recipients'
         // rule applies, and the browser module carries no base64 decoder for the rest.
-        check_recipient_count(
-            message.to_recipients.len() + message.cc_recipients.len() + message.bcc_recipients.len(),
-        )?;
+        check_recipient_count([&message.to_recipients, &message.cc_recipients, &message.bcc_recipients])?;
         Ok(message)
     }
 }

@@ -80,9 +80,13 @@ async fn from_proxy(proxy_url: Option<String>, overrides: JsValue) -> Result<JsV
         // The answer (`{clientId, tenant, loginBaseUrl, graphBaseUrl, redirectUris,
         // defaultScopes}`) is read as options are: the same names, the same reader.
         let config = client::read_as::<Options>(answer, CONFIG, ErrorCode::MalformedResponse)?;
-        let given = [&config.client_id, &config.tenant, &config.login_base_url, &config.graph_base_url];
-        let names = ["clientId", "tenant", "loginBaseUrl", "graphBaseUrl"];
-        if let Some((name, _)) = names.iter().zip(given).find(|(_, v)| v.is_none()) {
+        let required = [
+            ("clientId", &config.client_id),
+            ("tenant", &config.tenant),
+            ("loginBaseUrl", &config.login_base_url),
+            ("graphBaseUrl", &config.graph_base_url),
+        ];
+        if let Some((name, _)) = required.iter().find(|(_, v)| v.is_none()) {
             return Err(Fail::of(ErrorCode::MalformedResponse, &[CONFIG, ": the answer has no ", name].concat()));
         }
         let redirect_uris = config.redirect_uris.unwrap_or_default();
@@ -90,10 +94,12 @@ async fn from_proxy(proxy_url: Option<String>, overrides: JsValue) -> Result<JsV
         let origin = js::window().and_then(|w| w.location().origin().ok());
         let same_origin = |u: &&String| web_sys::Url::new(u).ok().map(|u| u.origin()) == origin;
         let redirect = over.redirect_uri.clone().or_else(|| {
-            let uris = &redirect_uris;
-            uris.iter()
+            redirect_uris
+                .iter()
                 .find(|u| Some(u.as_str()) == here.as_deref())
-                .or_else(|| if origin.is_some() { uris.iter().find(same_origin) } else { uris.first() })
+                .or_else(
+                    || if origin.is_some() { redirect_uris.iter().find(same_origin) } else { redirect_uris.first() },
+                )
                 .cloned()
         });
         let Some(redirect) = redirect else {

@@ -26,6 +26,16 @@ fn url_for(cloud: Cloud, tenant: &str, scopes: &[&str]) -> String {
     url
 }
 
+/// The global cloud, `/common/`, [`CLIENT`] and a localhost redirect URI.
+fn common_app() -> (Endpoints, Tenant, ClientId, RedirectUri) {
+    (
+        Endpoints::default(),
+        Tenant::Common,
+        ClientId::parse(CLIENT).expect("client"),
+        RedirectUri::parse("http://localhost:5173").expect("redirect"),
+    )
+}
+
 #[test]
 fn each_cloud_and_each_kind_of_tenant() {
     let cases = [
@@ -111,10 +121,7 @@ fn optional_parameters_and_left_out_defaults() {
 
 #[test]
 fn random_values_are_fresh_and_kept_for_the_redirect() {
-    let endpoints = Endpoints::default();
-    let tenant = Tenant::Common;
-    let client = ClientId::parse(CLIENT).expect("client");
-    let redirect = RedirectUri::parse("http://localhost:5173").expect("redirect");
+    let (endpoints, tenant, client, redirect) = common_app();
     let build = || AuthorizeRequest::new(&endpoints, &tenant, &client, &redirect).build().expect("url");
     let (url_a, a) = build();
     let (_, b) = build();
@@ -132,10 +139,7 @@ fn random_values_are_fresh_and_kept_for_the_redirect() {
 
 #[test]
 fn a_challenge_computed_elsewhere_is_used_as_given() {
-    let endpoints = Endpoints::default();
-    let tenant = Tenant::Common;
-    let client = ClientId::parse(CLIENT).expect("client");
-    let redirect = RedirectUri::parse("http://localhost:5173").expect("redirect");
+    let (endpoints, tenant, client, redirect) = common_app();
     let verifier = PkceVerifier::parse(VERIFIER).expect("verifier");
     let challenge = crate::PkceChallenge::from_sha256_digest(&[0u8; 32]);
     let (url, pending) = AuthorizeRequest::new(&endpoints, &tenant, &client, &redirect)
@@ -151,10 +155,7 @@ fn a_challenge_computed_elsewhere_is_used_as_given() {
 
 #[test]
 fn a_challenge_whose_verifier_is_kept_elsewhere_leaves_none_pending() {
-    let endpoints = Endpoints::default();
-    let tenant = Tenant::Common;
-    let client = ClientId::parse(CLIENT).expect("client");
-    let redirect = RedirectUri::parse("http://localhost:5173").expect("redirect");
+    let (endpoints, tenant, client, redirect) = common_app();
     let challenge = crate::PkceChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").expect("challenge");
     let (url, pending) =
         AuthorizeRequest::new(&endpoints, &tenant, &client, &redirect).with_challenge(challenge).build().expect("url");
@@ -167,10 +168,7 @@ fn a_challenge_whose_verifier_is_kept_elsewhere_leaves_none_pending() {
 
 #[test]
 fn a_sign_in_begun_elsewhere_is_built_from_its_own_values() {
-    let endpoints = Endpoints::default();
-    let tenant = Tenant::Common;
-    let client = ClientId::parse(CLIENT).expect("client");
-    let redirect = RedirectUri::parse("http://localhost:5173").expect("redirect");
+    let (endpoints, tenant, client, redirect) = common_app();
     let challenge = || crate::PkceChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").expect("challenge");
     let request = || AuthorizeRequest::new(&endpoints, &tenant, &client, &redirect).login_hint("ada@contoso.com");
     let (begun, pending) =
